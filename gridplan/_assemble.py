@@ -1,0 +1,267 @@
+"""Turn cell labels of the three levels into the :class:`~gridplan.model.Plan`: polygons, codes, roster, report."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .codes import sequence_codes
+from .divide import divide_building, entrance_slices
+from .metrics import level_figures
+from .model import Plan
+from .tessellate import GRID_SIZE
+from .units import dissolve, divided_polygons, single_polygon
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .plan import _Level, _Planner
+
+log = logging.getLogger(__name__)
+
+_LEVEL_NAMES = ("community", "grid", "micro")
+
+
+def _centroids(geoms: np.ndarray) -> np.ndarray:
+    return shapely.get_coordinates(shapely.point_on_surface(geoms)) if len(geoms) else np.zeros((0, 2))
+
+
+def _near(pl: _Planner, cells: np.ndarray, k: int = 3) -> list[str]:
+    """Names of the barriers most often along the edge of a set of cells."""
+    e = pl.g.edges
+    inside = np.zeros(pl.g.n, bool)
+    inside[cells] = True
+    rim = np.flatnonzero((inside[e[:, 0]] ^ inside[e[:, 1]]) & (pl.cg.edge_barrier >= 0))
+    names = [pl.cg.barrier_names(pl.prep.barriers, np.array([i]))[0] for i in rim[:200]]
+    return [n for n, _ in Counter(names).most_common(k)]
+
+
+def _crossings(pl: _Planner, labels: np.ndarray, codes: np.ndarray, level: str) -> list[dict]:
+    e = pl.g.edges
+    same = (labels[e[:, 0]] == labels[e[:, 1]]) & (labels[e[:, 0]] >= 0) & (pl.g.tier == 2)
+    out = []
+    for unit in np.unique(labels[e[same, 0]]):
+        ids = np.flatnonzero(same & (labels[e[:, 0]] == unit))
+        out.append({"level": level, "code": str(codes[unit]), "tier": 2, "barriers": pl.cg.barrier_names(pl.prep.barriers, ids), "shared_m": round(float(pl.g.cost[ids].sum() / 0.1), 1)})
+    return out
+
+
+def _issues(pl: _Planner, lev: _Level, codes: np.ndarray, parent_codes: np.ndarray, level: str, skip_cells: set[int]) -> list[dict]:
+    out = []
+    for i in lev.issues:
+        cells = np.asarray(i["cells"])
+        if len(cells) == 1 and int(cells[0]) in skip_cells:
+            continue
+        units = np.unique(lev.labels[cells])
+        out.append({
+            "level": level,
+            "parent_code": str(parent_codes[i["parent"]]) if len(parent_codes) else None,
+            "codes": [str(codes[u]) for u in units if u >= 0],
+            "households": float(i["households"]),
+            "near": _near(pl, cells),
+            "reason": i["reason"],
+            "resolution": i["resolution"],
+        })
+    return out
+
+
+def _isolate_heavy(pl: _Planner, micro: _Level) -> None:
+    """A micro-grid holding one building too big for it, plus buildings with no households, is split:
+    the big building keeps its cell and the bare land around it (to be divided by entrance/floor), each
+    connected group of the other buildings becomes a micro-grid of its own."""
+    from .plan import _components
+
+    cell_of_b = pl.tess.cell_of_building
+    hh_b = pl.b["households"].to_numpy()
+    heavy = np.flatnonzero(hh_b > pl.cfg.micro.hi)
+    parent = list(micro.parent)
+    for bi in heavy:
+        c = cell_of_b[bi]
+        m = micro.labels[c]
+        cells = np.flatnonzero(micro.labels == m)
+        others = cells[(cells != c) & (pl.bld_per_cell[cells] > 0)]
+        if not len(others) or (cell_of_b == c).sum() > 1:
+            continue
+        for comp in _components(pl.g, cells[cells != c]):
+            if pl.bld_per_cell[comp].sum() > 0:
+                micro.labels[comp] = len(parent)
+                parent.append(micro.parent[m])
+    micro.parent = np.asarray(parent, dtype=np.int64)
+
+
+def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_date: str, version: str) -> Plan:
+    cfg, prep, tess, b = pl.cfg, pl.prep, pl.tess, pl.b
+    crs_work = b.crs
+    cells = tess.cells
+    hh_cell = pl.g.households
+    cell_of_b = tess.cell_of_building
+    hh_b = b["households"].to_numpy()
+
+    # ---- communities
+    n_c = int(comm.labels.max()) + 1 if (comm.labels >= 0).any() else 0
+    c_geom = dissolve(cells, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
+    given = prep.communities
+    if given is not None and "code" in given.columns and given["code"].notna().all():
+        c_codes = given["code"].astype(str).to_numpy()[pl.community_source]
+    else:
+        c_codes = sequence_codes([cfg.street_code] * n_c, _centroids(c_geom), shapely.area(c_geom))
+    c_parent = np.array([c[:9] for c in c_codes], dtype=object)
+
+    # ---- grids
+    n_g = len(grids.parent)
+    g_geom = dissolve(cells, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
+    g_parent = c_codes[grids.parent]
+    g_codes = sequence_codes(g_parent, _centroids(g_geom), shapely.area(g_geom))
+
+    # ---- micro-grids, with divided buildings
+    _isolate_heavy(pl, micro)
+    n_m = len(micro.parent)
+    m_geom = dissolve(cells, np.where(micro.labels >= 0, micro.labels, n_m), n_m + 1)[:n_m]
+    b_micro = micro.labels[cell_of_b]
+    valid = micro.labels >= 0
+    m_hh = np.bincount(micro.labels[valid], weights=hh_cell[valid], minlength=n_m)
+    per_unit = pd.Series(np.arange(len(b))).groupby(b_micro).apply(list).to_dict()
+    rows_geom, rows_grid, rows_hh, rows_nb, rows_unit = [], [], [], [], []
+    parts_of_b: dict[int, list[tuple[int, object, int, str, str]]] = {}
+    divided, undivided_heavy = [], []
+    heavy_cells: set[int] = set()
+    for m in range(n_m):
+        members = per_unit.get(m, [])
+        parts = []
+        if len(members) == 1 and hh_b[members[0]] > cfg.micro.hi:
+            bi = members[0]
+            heavy_cells.add(int(cell_of_b[bi]))
+            parts = divide_building(hh_b[bi], units=b["units"].iloc[bi], levels=b["levels"].iloc[bi], size=cfg.micro)
+            if not parts:
+                undivided_heavy.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]),
+                                        "reason": "no entrance (units) or floor (levels) data to divide it by", "resolution": "kept as one micro-grid above the maximum"})
+        if parts:
+            fp = b.geometry.iloc[bi]
+            u = int(b["units"].iloc[bi]) if np.isfinite(b["units"].iloc[bi]) else 1
+            slices = entrance_slices(fp, u)
+            groups = list(dict.fromkeys(p.entrances or (1, u) for p in parts))
+            # slices stay on the building's own land (a footprint may poke across a street line)
+            slice_geoms = [single_polygon(shapely.intersection(shapely.union_all(slices[a - 1 : bb]), m_geom[m], grid_size=GRID_SIZE)) for a, bb in groups]
+            slice_geoms = [sg if sg.geom_type == "Polygon" else m_geom[m] for sg in slice_geoms]
+            per_slice = [sum(1 for p in parts if (p.entrances or (1, u)) == grp) for grp in groups]
+            polys = divided_polygons(m_geom[m], slice_geoms, per_slice)
+            rows_part = []
+            for k, (p, poly) in enumerate(zip(parts, polys), start=1):
+                rows_geom.append(poly)
+                rows_grid.append(micro.parent[m])
+                rows_hh.append(p.households)
+                rows_nb.append(1)
+                rows_unit.append(m)
+                ent = f"{p.entrances[0]}-{p.entrances[1]}" if p.entrances else ""
+                fl = f"{p.floors[0]}-{p.floors[1]}" if p.floors else ""
+                rows_part.append((len(rows_geom) - 1, slice_geoms[groups.index(p.entrances or (1, u))], p.households, ent, fl))
+            parts_of_b[bi] = rows_part
+            divided.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]), "parts": len(parts),
+                            "by": "entrance and floor" if any(p.floors for p in parts) else "entrance",
+                            "part_households": [p.households for p in parts]})
+        else:
+            rows_geom.append(m_geom[m])
+            rows_grid.append(micro.parent[m])
+            rows_hh.append(float(m_hh[m]))
+            rows_nb.append(len(members))
+            rows_unit.append(m)
+    rows_grid = np.asarray(rows_grid, dtype=np.int64)
+    rows_geom = np.asarray(rows_geom, dtype=object)
+    mm_parent = g_codes[rows_grid]
+    mm_codes = sequence_codes(mm_parent, _centroids(rows_geom), shapely.area(rows_geom))
+    first_row_of_unit = pd.Series(np.arange(len(rows_unit))).groupby(np.asarray(rows_unit)).first().to_numpy()
+    m_codes_unit = mm_codes[first_row_of_unit]
+
+    # ---- roster
+    id_field = prep.id_field
+    rec = {id_field: [], "households": [], "community_code": [], "grid_code": [], "micro_code": [], "part": [], "entrances": [], "floors": [], "geometry": []}
+    for bi in range(len(b)):
+        c = cell_of_b[bi]
+        gl = grids.labels[c]
+        base = (str(b["building_id"].iloc[bi]), c_codes[comm.labels[c]], g_codes[gl])
+        if bi in parts_of_b:
+            for k, (row, geom, h, ent, fl) in enumerate(parts_of_b[bi], start=1):
+                for key, val in zip((id_field, "households", "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "geometry"),
+                                    (base[0], h, base[1], base[2], mm_codes[row], k, ent, fl, geom)):
+                    rec[key].append(val)
+        else:
+            for key, val in zip((id_field, "households", "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "geometry"),
+                                (base[0], int(hh_b[bi]), base[1], base[2], m_codes_unit[micro.labels[c]], 0, "", "", b.geometry.iloc[bi])):
+                rec[key].append(val)
+    roster = gpd.GeoDataFrame(rec, geometry="geometry", crs=crs_work)
+    for col in ("name", "compound", "compound_name", "building"):
+        if col in b.columns:
+            roster[col] = b.set_index("building_id")[col].reindex(roster[id_field]).to_numpy()
+    for col in (id_field, "community_code", "grid_code", "micro_code"):
+        roster[col] = roster[col].astype("string")
+    roster["households"] = roster["households"].astype(np.int64)
+
+    # ---- unit tables
+    from .plan import _unit_table
+
+    def nbuild(labels_b, n):
+        return np.bincount(labels_b, minlength=n)
+
+    c_hh = np.bincount(comm.labels[cell_of_b], weights=hh_b, minlength=n_c)
+    g_hh = np.bincount(grids.labels[cell_of_b], weights=hh_b, minlength=n_g)
+    comm_t = _unit_table(c_geom, c_codes, c_parent, c_hh, nbuild(comm.labels[cell_of_b], n_c), cfg, cfg.community, crs_work)
+    if given is not None and "name" in given.columns:
+        comm_t.insert(2, "name", given["name"].to_numpy()[pl.community_source])
+    grid_t = _unit_table(g_geom, g_codes, g_parent, g_hh, nbuild(grids.labels[cell_of_b], n_g), cfg, cfg.grid, crs_work)
+    micro_t = _unit_table(rows_geom, mm_codes, mm_parent, rows_hh, rows_nb, cfg, cfg.micro, crs_work)
+    for t in (comm_t, grid_t, micro_t):
+        t["start_date"] = start_date
+
+    # ---- report
+    multipart = {name: [str(c) for c, g in zip(t["code"], t.geometry) if g.geom_type != "Polygon"] for name, t in (("community", comm_t), ("grid", grid_t), ("micro", micro_t))}
+    excluded_area = float(shapely.area(cells[pl.excluded]).sum())
+    report = {
+        "gridplan_version": version,
+        "seed": cfg.seed,
+        "start_date": start_date,
+        "parameters": {
+            "community_size": str(cfg.community), "grid_size": str(cfg.grid), "micro_size": str(cfg.micro),
+            "community_target": cfg.community.target, "grid_target": cfg.grid.target, "micro_target": cfg.micro.target,
+            "persons_per_household": cfg.persons_per_household, "street_code": cfg.street_code,
+            "communities_given": given is not None, "id_field": id_field,
+        },
+        "input": {
+            "buildings": int(len(b)), "households": int(hh_b.sum()),
+            "household_source": {str(k): int(v) for k, v in b["household_source"].value_counts().sort_index().items()} if "household_source" in b.columns else {},
+            "barriers_by_tier": {str(k): int(v) for k, v in prep.barriers["tier"].value_counts().sort_index().items()} if len(prep.barriers) else {},
+            "input_crs": prep.input_crs.to_string(), "work_crs": prep.work_crs.to_string(),
+            "notes": list(prep.notes),
+            "cells": int(pl.g.n), "blocks": int(len(tess.blocks)), "adjacencies": int(len(pl.g.edges)),
+        },
+        "levels": {
+            "community": level_figures(c_hh, c_parent, cfg.community, c_geom),
+            "grid": level_figures(g_hh, g_parent, cfg.grid, g_geom),
+            "micro": level_figures(rows_hh, mm_parent, cfg.micro, rows_geom),
+        },
+        "crossings": _crossings(pl, grids.labels, g_codes, "grid") + _crossings(pl, micro.labels, m_codes_unit, "micro"),
+        "infeasible": (
+            _issues(pl, comm, c_codes, np.array([cfg.street_code]), "community", set())
+            + _issues(pl, grids, g_codes, c_codes, "grid", set())
+            + _issues(pl, micro, m_codes_unit, g_codes, "micro", heavy_cells)
+            + [dict(level="micro", **d) for d in undivided_heavy]
+        ),
+        "divided_buildings": divided,
+        "not_single_polygon": {k: v for k, v in multipart.items() if v},
+        "excluded_land": {"cells": int(pl.excluded.sum()), "area_m2": round(excluded_area, 1),
+                          "why": "land with no building that hard barriers cut off from every building (e.g. a median strip)"},
+    }
+    report["crossing_counts"] = {lvl: sum(1 for c in report["crossings"] if c["level"] == lvl) for lvl in ("grid", "micro")}
+    if n_c > 199:
+        report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")
+
+    keep_cols = [c for c in ("building_id", "households", "units", "levels", "compound", "household_source", "building", "name") if c in b.columns]
+    inputs = b[keep_cols + ["geometry"]].rename(columns={"building_id": id_field}).copy()
+    out_crs = prep.input_crs
+    return Plan(
+        communities=comm_t.to_crs(out_crs), grids=grid_t.to_crs(out_crs), micro_grids=micro_t.to_crs(out_crs),
+        buildings=roster.to_crs(out_crs), report=report, input_buildings=inputs.to_crs(out_crs),
+        input_barriers=prep.barriers.to_crs(out_crs), config=cfg, id_field=id_field,
+    )

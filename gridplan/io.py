@@ -1,0 +1,360 @@
+"""Read the input layers: any vector file GDAL reads, zipped shapefiles and OpenStreetMap extracts.
+
+The file type is told by content (magic bytes, then a GDAL driver probe), never by name. OSM files
+(XML, PBF, or XML compressed with bzip2) are read with GDAL's OSM driver, which tolerates clipped
+extracts whose ways reference missing nodes.
+
+Examples
+--------
+>>> import geopandas as gpd, tempfile, os
+>>> from shapely.geometry import box
+>>> path = os.path.join(tempfile.mkdtemp(), "b.geojson")
+>>> gpd.GeoDataFrame({"building_id": ["a"]}, geometry=[box(0, 0, 1, 1)], crs=4326).to_file(path)
+>>> read_layer(path)[["building_id"]]
+  building_id
+0           a
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import logging
+import os
+import re
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path, PurePosixPath
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from .errors import InputError, first_ids
+
+__all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest size a zip or bzip2 input may decompress to; override per call or with the
+#: ``GRIDPLAN_MAX_UNCOMPRESSED_BYTES`` environment variable. [proposal]
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+_VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".osm", ".pbf", ".sqlite", ".tab")
+_WATER = {("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"), ("landuse", "basin")}
+_TAG_RE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class OsmData:
+    """Buildings and barrier features read from one OSM extract, in EPSG:4326."""
+
+    buildings: gpd.GeoDataFrame
+    barriers: gpd.GeoDataFrame
+
+
+def parse_other_tags(text: object) -> dict[str, str]:
+    """Parse GDAL's ``other_tags`` (HSTORE text) into a dict.
+
+    Examples
+    --------
+    >>> parse_other_tags('"building:levels"=>"6","name:en"=>"A \\\\"B\\\\""')
+    {'building:levels': '6', 'name:en': 'A "B"'}
+    >>> parse_other_tags(None)
+    {}
+    """
+    if not isinstance(text, str):
+        return {}
+    return {k.replace('\\"', '"'): v.replace('\\"', '"') for k, v in _TAG_RE.findall(text)}
+
+
+@contextmanager
+def _gdal_messages(source: object) -> Iterator[None]:
+    """Log GDAL's warnings (e.g. a GeoPackage with another extension) instead of raising them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        logger.info("GDAL on %s: %s", source, w.message)
+
+
+def _limit(max_uncompressed: int | None) -> int:
+    if max_uncompressed is not None:
+        return int(max_uncompressed)
+    return int(os.environ.get("GRIDPLAN_MAX_UNCOMPRESSED_BYTES", MAX_UNCOMPRESSED_BYTES))
+
+
+def _sniff(path: Path) -> str:
+    """'zip', 'bz2', 'gzip', 'osm' or 'gdal' (anything else, left to a GDAL probe)."""
+    if path.is_dir():
+        return "gdal"
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith(b"BZh"):
+        return "bz2"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if b"OSMHeader" in head[:64]:
+        return "osm"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
+        return "osm"
+    return "gdal"
+
+
+def _decompress(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path:
+    out = tmp / (path.name.rsplit(".", 1)[0] or "input")
+    opener = bz2.open if kind == "bz2" else gzip.open
+    written = 0
+    with opener(path, "rb") as src, open(out, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise InputError(
+                    f"{what} {path}: decompresses to more than {limit:,} bytes; decompress it yourself, "
+                    "or raise the limit (max_uncompressed= or GRIDPLAN_MAX_UNCOMPRESSED_BYTES)"
+                )
+            dst.write(chunk)
+    return out
+
+
+def _zip_member(path: Path, layer: str | None, limit: int, what: str) -> tuple[str, bool]:
+    """The member of a zip to read, and whether ``layer`` named it (so is used up)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{what} {path}: not a readable zip ({exc}); re-create the archive") from exc
+    unsafe = [i.filename for i in infos
+              if i.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", i.filename)
+              or ".." in PurePosixPath(i.filename.replace("\\", "/")).parts]
+    if unsafe:
+        raise InputError(f"{what} {path}: the zip holds absolute or '..' paths {first_ids(unsafe)}; "
+                         "re-create it with relative paths only")
+    total = sum(i.file_size for i in infos)
+    if total > limit:
+        raise InputError(f"{what} {path}: the zip would decompress to {total:,} bytes, more than the limit of "
+                         f"{limit:,}; unzip it yourself, or raise the limit (max_uncompressed= or "
+                         "GRIDPLAN_MAX_UNCOMPRESSED_BYTES)")
+    candidates = [i.filename for i in infos if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                  and not PurePosixPath(i.filename).name.startswith(".")
+                  and i.filename.lower().endswith(_VECTOR_SUFFIXES)]
+    if layer is not None:
+        named = [c for c in candidates if c == layer or PurePosixPath(c).stem == layer or PurePosixPath(c).name == layer]
+        if named:
+            return named[0], True
+    if not candidates:
+        raise InputError(f"{what} {path}: the zip holds no vector file (looked for {', '.join(_VECTOR_SUFFIXES)}); "
+                         "zip the .shp with its .shx/.dbf/.prj, or a .gpkg/.geojson")
+    if len(candidates) > 1:
+        raise InputError(f"{what} {path}: the zip holds {len(candidates)} layers {first_ids(candidates)}; "
+                         "pick one with layer=<name> (or --layer)")
+    return candidates[0], False
+
+
+def _extract(path: Path, member: str, tmp: Path, limit: int, what: str) -> Path:
+    out = tmp / PurePosixPath(member).name
+    written = 0
+    with zipfile.ZipFile(path) as zf, zf.open(member) as src, open(out, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise InputError(f"{what} {path}: {member} decompresses to more than {limit:,} bytes; "
+                                 "raise the limit (max_uncompressed= or GRIDPLAN_MAX_UNCOMPRESSED_BYTES)")
+            dst.write(chunk)
+    return out
+
+
+def _read_gdal(source: str, layer: str | None, what: str, shown: Path) -> gpd.GeoDataFrame:
+    try:
+        with _gdal_messages(shown):
+            layers = pyogrio.list_layers(source)
+    except Exception as exc:  # noqa: BLE001 - GDAL raises several types for an unreadable file
+        raise InputError(
+            f"{what} {shown}: not a vector file gridplan can read ({exc}); give a GeoPackage, GeoJSON, "
+            "Shapefile (or zipped shapefile), FlatGeobuf or OSM (.osm, .osm.pbf, .osm.bz2) file"
+        ) from exc
+    names = [str(n) for n in layers[:, 0]]
+    if layer is None and len(names) > 1:
+        raise InputError(f"{what} {shown}: holds {len(names)} layers {first_ids(names)}; pick one with "
+                         "layer=<name> (or --layer)")
+    if layer is not None and layer not in names:
+        raise InputError(f"{what} {shown}: has no layer {layer!r}; its layers are {first_ids(names)}")
+    with _gdal_messages(shown):
+        gdf = pyogrio.read_dataframe(source, layer=layer or names[0])
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputError(f"{what} {shown}: layer {layer or names[0]!r} has no geometry; give a layer with "
+                         "polygons or lines")
+    return gdf
+
+
+def _osm_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
+    with _gdal_messages(path.name):
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+    tags = gdf["other_tags"].map(parse_other_tags) if "other_tags" in gdf.columns else pd.Series(
+        [{}] * len(gdf), index=gdf.index)
+    gdf["_tags"] = tags
+    return gdf
+
+
+def _tag(gdf: gpd.GeoDataFrame, key: str) -> pd.Series:
+    from_tags = gdf["_tags"].map(lambda t: t.get(key))
+    if key in gdf.columns:
+        return gdf[key].where(gdf[key].notna(), from_tags).astype(object)
+    return from_tags.astype(object)
+
+
+def _osm_ids(gdf: gpd.GeoDataFrame) -> pd.Series:
+    rel = gdf["osm_id"] if "osm_id" in gdf.columns else pd.Series(None, index=gdf.index)
+    way = gdf["osm_way_id"] if "osm_way_id" in gdf.columns else pd.Series(None, index=gdf.index)
+    return pd.Series(np.where(rel.notna(), "r" + rel.astype(str), "w" + way.astype(str)), index=gdf.index)
+
+
+def _osm_buildings(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    mp = _osm_layer(path, "multipolygons") if polygons is None else polygons
+    mp = mp[mp["building"].notna()]
+    out = gpd.GeoDataFrame(
+        {
+            "building_id": _osm_ids(mp).to_numpy(),
+            "building": mp["building"].astype(str).to_numpy(),
+            "levels": pd.to_numeric(_tag(mp, "building:levels"), errors="coerce").astype(float).to_numpy(),
+            "flats": pd.to_numeric(_tag(mp, "building:flats"), errors="coerce").astype(float).to_numpy(),
+            "name": mp["name"].where(mp["name"].notna(), None).to_numpy(),
+        },
+        geometry=gpd.GeoSeries(mp.geometry.to_numpy(), crs=mp.crs),
+    )
+    return out
+
+
+def _osm_barriers(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    keys = ["highway", "railway", "waterway", "natural", "barrier", "landuse"]
+    lines = _osm_layer(path, "lines")
+    mp = _osm_layer(path, "multipolygons") if polygons is None else polygons
+    parts = []
+    for gdf, prefix in ((lines, "w"), (mp, None)):
+        cols = {k: _tag(gdf, k) for k in keys}
+        if prefix is None:
+            water = pd.Series(False, index=gdf.index)
+            for key, value in _WATER:
+                water |= cols[key].eq(value).fillna(False)
+            keep = water & gdf["building"].isna()
+            ids = _osm_ids(gdf)
+        else:
+            keep = pd.concat([cols[k].notna() for k in ("highway", "railway", "waterway", "barrier")], axis=1).any(axis=1)
+            ids = prefix + gdf["osm_id"].astype(str)
+        frame = pd.DataFrame({"osm_id": ids, **cols, "name": gdf["name"].astype(object),
+                              "tunnel": _tag(gdf, "tunnel"), "layer": _tag(gdf, "layer")})[keep]
+        parts.append(gpd.GeoDataFrame(frame, geometry=gdf.geometry[keep], crs=gdf.crs))
+    out = pd.concat(parts, ignore_index=True)
+    out["layer"] = pd.to_numeric(out["layer"], errors="coerce")
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=lines.crs)
+
+
+def _osm_source(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path:
+    if kind in ("bz2", "gzip"):
+        path = _decompress(path, kind, tmp, limit, what)
+        if _sniff(path) != "osm":
+            raise InputError(f"{what} {path.name}: a compressed file that is not OSM XML; decompress it and "
+                             "give the file inside")
+    return path
+
+
+def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> OsmData:
+    """Read buildings and barrier features from an OSM extract (.osm, .osm.pbf, .osm.bz2).
+
+    Parameters
+    ----------
+    path
+        The extract; its type is told by content.
+    max_uncompressed
+        Largest size a bzip2 file may decompress to (default :data:`MAX_UNCOMPRESSED_BYTES`).
+
+    Returns
+    -------
+    OsmData
+        ``buildings``: building_id (``"w<way id>"``/``"r<relation id>"``), building, levels,
+        flats, name, geometry. ``barriers``: osm_id, highway, railway, waterway, natural, barrier,
+        landuse, name, tunnel, layer, geometry (lines, and water polygons).
+    """
+    path = Path(path)
+    what = "OSM file"
+    if not path.is_file():
+        raise InputError(f"{what} {path}: no such file; check the path")
+    kind = _sniff(path)
+    if kind not in ("osm", "bz2", "gzip"):
+        raise InputError(f"{what} {path}: not an OSM extract (XML or PBF); give an .osm, .osm.pbf or .osm.bz2 file")
+    with tempfile.TemporaryDirectory(prefix="gridplan-osm-") as tmp:
+        source = _osm_source(path, kind, Path(tmp), _limit(max_uncompressed), what)
+        polygons = _osm_layer(source, "multipolygons")
+        data = OsmData(_osm_buildings(source, polygons), _osm_barriers(source, polygons))
+    logger.info("read %s: %d buildings, %d barrier features", path.name, len(data.buildings), len(data.barriers))
+    return data
+
+
+def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "buildings",
+               max_uncompressed: int | None = None) -> gpd.GeoDataFrame:
+    """Read one layer of a vector file, a zipped shapefile or an OSM extract.
+
+    Parameters
+    ----------
+    path
+        GeoPackage, GeoJSON, Shapefile, zip (.zip/.shp.zip), FlatGeobuf or OSM (.osm, .osm.pbf,
+        .osm.bz2); anything GDAL reads. The type is told by content, not by name.
+    layer
+        The layer (or zip member) to read; needed when there is more than one.
+    role
+        ``"buildings"`` or ``"barriers"``: for OSM, which features to return (see :func:`read_osm`);
+        otherwise used only in messages.
+    max_uncompressed
+        Largest size a zip or bzip2 file may decompress to (default :data:`MAX_UNCOMPRESSED_BYTES`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The features, in the file's CRS.
+
+    Raises
+    ------
+    InputError
+        Missing file, unknown type, empty layer, unsafe or ambiguous zip, or a zip bomb.
+    """
+    path = Path(path)
+    what = f"{role} file"
+    if not path.exists():
+        raise InputError(f"{what} {path}: no such file; check the path")
+    limit = _limit(max_uncompressed)
+    kind = _sniff(path)
+    with tempfile.TemporaryDirectory(prefix="gridplan-read-") as tmpdir:
+        tmp = Path(tmpdir)
+        if kind == "zip":
+            member, used = _zip_member(path, layer, limit, what)
+            layer = None if used else layer
+            if member.lower().endswith((".osm", ".pbf")):
+                source, kind = _extract(path, member, tmp, limit, what), "osm"
+            else:
+                source = f"/vsizip/{path.resolve().as_posix()}/{member}"
+        elif kind in ("bz2", "gzip"):
+            source = _decompress(path, kind, tmp, limit, what)
+            kind = "osm" if _sniff(source) == "osm" else "gdal"
+        else:
+            source = path
+        if kind == "osm":
+            if role not in ("buildings", "barriers"):
+                raise InputError(f"{what} {path}: an OSM extract is read for role 'buildings' or 'barriers', "
+                                 f"not {role!r}; convert it to a GeoPackage first")
+            gdf = (_osm_buildings if role == "buildings" else _osm_barriers)(Path(source))
+        else:
+            gdf = _read_gdal(str(source), layer, what, path)
+    if len(gdf) == 0:
+        hint = "buildings (building=*)" if role == "buildings" else "roads, railways or rivers"
+        raise InputError(f"{what} {path}: the layer is empty; give a file with {hint} in it"
+                         + (f" (layer {layer!r})" if layer else ""))
+    logger.info("read %s %s: %d features", role, path.name, len(gdf))
+    return gdf
+

@@ -1,0 +1,508 @@
+"""Range-aware partition of a unit graph: the pure core of gridplan (no geopandas here).
+
+A :class:`UnitGraph` has households on its nodes and, on its edges, a cut cost (the length of boundary
+two cells share, weighted by what lies between them) and a barrier tier (0 inside a block, 2 across a
+strong road, 3 across a soft one; tier-1 barriers are never edges). :func:`partition` splits it into
+units whose households fall inside a :class:`~gridplan.config.SizeRange`:
+
+1. nodes heavier than the maximum become units of their own (a tower that is a micro-grid alone);
+2. each connected component is split into *pieces* along tier-2 edges; a piece whose households no count
+   of units can fit (e.g. 120 households fenced in by primary roads) is merged with a neighbouring piece
+   across the road, and that crossing is reported;
+3. each piece gets the unit count closest to households / target among the feasible counts (or, when
+   none is feasible, the least-bad count, reported), and is cut by recursive bisection: a random
+   spanning tree is drawn (blocks first, then soft roads, then strong ones), every tree edge is scored
+   by the households on each side and the exact cost of the graph cut it makes, and the cheapest cut that
+   keeps both sides feasible and balanced is taken. Both sides of a tree cut are connected, so every unit
+   is contiguous by construction, and every unit is inside its range whenever the cut exists.
+
+Examples
+--------
+A 3 × 4 lattice of 100-household blocks, cut into units of 300–500 households::
+
+    0 - 1 - 2 - 3
+    |   |   |   |
+    4 - 5 - 6 - 7
+    |   |   |   |
+    8 - 9 -10 -11
+
+>>> import numpy as np
+>>> from gridplan.config import SizeRange
+>>> g = UnitGraph.lattice(3, 4, households=100)
+>>> result = partition(g, SizeRange(300, 500), rng=1)
+>>> sorted(np.bincount(result.labels, weights=g.households).tolist())
+[400.0, 400.0, 400.0]
+>>> result.issues
+()
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .config import SizeRange, counts_in_range
+
+__all__ = ["UnitGraph", "Partition", "PieceIssue", "partition", "least_bad_count", "as_rng"]
+
+log = logging.getLogger(__name__)
+
+#: Order in which a spanning tree takes edges: inside blocks first, then across soft, then strong roads.
+_TREE_BASE = {0: 0.0, 3: 1.0, 2: 2.0}
+_BALANCE_STEPS = (0.04, 0.08, 0.15, 0.3, math.inf)
+
+
+def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
+    """A Generator from a seed, a Generator or None (seed 0): never the global RNG."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(0 if rng is None else rng)
+
+
+@dataclass(frozen=True)
+class UnitGraph:
+    """Nodes with households; undirected edges ``(i, j)`` with a cut ``cost`` and a barrier ``tier``.
+
+    ``group`` (optional) gives each node a keep-together group (a gated compound), -1 for none.
+    """
+
+    households: np.ndarray
+    edges: np.ndarray
+    cost: np.ndarray
+    tier: np.ndarray
+    group: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "households", np.asarray(self.households, dtype=float))
+        object.__setattr__(self, "edges", np.asarray(self.edges, dtype=np.int64).reshape(-1, 2))
+        object.__setattr__(self, "cost", np.asarray(self.cost, dtype=float))
+        object.__setattr__(self, "tier", np.asarray(self.tier, dtype=np.int8))
+        if self.group is not None:
+            object.__setattr__(self, "group", np.asarray(self.group, dtype=np.int64))
+
+    @property
+    def n(self) -> int:
+        """Number of nodes."""
+        return len(self.households)
+
+    def subgraph(self, nodes: np.ndarray) -> tuple[UnitGraph, np.ndarray]:
+        """The graph induced by ``nodes`` (renumbered 0..) and the indices of the edges it kept."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        local = np.full(self.n, -1, dtype=np.int64)
+        local[nodes] = np.arange(len(nodes))
+        keep = np.flatnonzero((local[self.edges[:, 0]] >= 0) & (local[self.edges[:, 1]] >= 0))
+        sub = UnitGraph(
+            self.households[nodes],
+            local[self.edges[keep]],
+            self.cost[keep],
+            self.tier[keep],
+            None if self.group is None else self.group[nodes],
+        )
+        return sub, keep
+
+    @classmethod
+    def lattice(cls, rows: int, cols: int, *, households: float | np.ndarray = 1.0) -> UnitGraph:
+        """A rows × cols lattice (4-neighbour), numbered row by row: handy for tests and examples."""
+        idx = np.arange(rows * cols).reshape(rows, cols)
+        e = np.vstack([np.c_[idx[:, :-1].ravel(), idx[:, 1:].ravel()], np.c_[idx[:-1].ravel(), idx[1:].ravel()]])
+        hh = np.broadcast_to(np.asarray(households, dtype=float), (rows * cols,)).copy()
+        return cls(hh, e, np.ones(len(e)), np.zeros(len(e), dtype=np.int8))
+
+
+@dataclass(frozen=True)
+class PieceIssue:
+    """A piece that could not be planned as asked, with the reason and what was done."""
+
+    nodes: tuple[int, ...]
+    households: float
+    reason: str
+    resolution: str
+
+
+@dataclass(frozen=True)
+class Partition:
+    """``labels[i]`` is the unit of node ``i`` (0..count-1); ``issues`` lists every infeasible piece."""
+
+    labels: np.ndarray
+    issues: tuple[PieceIssue, ...] = field(default_factory=tuple)
+
+    @property
+    def count(self) -> int:
+        """Number of units."""
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+
+def least_bad_count(total: float, size: SizeRange) -> tuple[int, float]:
+    """The unit count for ``total`` households with the smallest relative deviation from ``size``.
+
+    Returns the count and that deviation (0 when the count is feasible).
+
+    Examples
+    --------
+    >>> least_bad_count(550, SizeRange(300, 500))  # two grids of 275 beat one of 550
+    (2, 0.0833...)
+    >>> least_bad_count(800, SizeRange(300, 500))
+    (2, 0.0)
+    """
+    ok = counts_in_range(total, size)
+    if len(ok):
+        ideal = total / size.target
+        return min(ok, key=lambda k: (abs(k - ideal), k)), 0.0
+    if total <= 0:
+        return 1, 1.0
+    best = None
+    for k in range(max(1, math.floor(total / size.hi)), math.ceil(total / size.lo) + 1):
+        avg = total / k
+        dev = max(0.0, avg / size.hi - 1.0, 1.0 - avg / size.lo)
+        if best is None or dev < best[1] - 1e-12:
+            best = (k, dev)
+    return best
+
+
+def _gap(total: float, size: SizeRange) -> float:
+    """How far ``total`` is from being splittable in range (0 when feasible); empty pieces count as 1."""
+    return 1.0 if total <= 0 else least_bad_count(total, size)[1]
+
+
+class _Partitioner:
+    """One call of :func:`partition`: holds the graph, the rng and the labels being filled."""
+
+    def __init__(self, graph: UnitGraph, size: SizeRange, rng: np.random.Generator, trees: int, strong_tier: int | None):
+        self.strong_tier = strong_tier
+        self.g = graph
+        self.size = size
+        self.rng = rng
+        self.trees = trees
+        self.labels = np.full(graph.n, -1, dtype=np.int64)
+        self.next = 0
+        self.issues: list[PieceIssue] = []
+
+    def new_label(self, nodes: np.ndarray) -> None:
+        self.labels[nodes] = self.next
+        self.next += 1
+
+    # ---- pieces -------------------------------------------------------------------------------------
+    def components(self, nodes: np.ndarray, edge_ids: np.ndarray, drop_tier: int | None = None) -> list[np.ndarray]:
+        """Connected components of ``nodes`` using ``edge_ids`` (minus edges of ``drop_tier``)."""
+        if drop_tier is not None:
+            edge_ids = edge_ids[self.g.tier[edge_ids] != drop_tier]
+        local = np.full(self.g.n, -1, dtype=np.int64)
+        local[nodes] = np.arange(len(nodes))
+        e = local[self.g.edges[edge_ids]]
+        e = e[(e[:, 0] >= 0) & (e[:, 1] >= 0)]
+        m = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(len(nodes), len(nodes)))
+        ncomp, lab = csgraph.connected_components(m, directed=False)
+        order = np.argsort(lab, kind="stable")
+        splits = np.cumsum(np.bincount(lab, minlength=ncomp))[:-1]
+        return [nodes[c] for c in np.split(order, splits)]
+
+    def merge_pieces(self, pieces: list[np.ndarray], edge_ids: np.ndarray) -> list[np.ndarray]:
+        """Merge infeasible pieces with neighbours across tier-2 edges while that makes them less infeasible."""
+        owner = np.full(self.g.n, -1, dtype=np.int64)
+        for p, nodes in enumerate(pieces):
+            owner[nodes] = p
+        strong = edge_ids[self.g.tier[edge_ids] == self.strong_tier]
+        pe = owner[self.g.edges[strong]]
+        pe = np.unique(np.sort(pe[(pe[:, 0] >= 0) & (pe[:, 1] >= 0) & (pe[:, 0] != pe[:, 1])], axis=1), axis=0)
+        nbr: dict[int, set[int]] = {p: set() for p in range(len(pieces))}
+        for a, b in pe.tolist():
+            nbr[a].add(b)
+            nbr[b].add(a)
+        total = {p: float(self.g.households[nodes].sum()) for p, nodes in enumerate(pieces)}
+        members = {p: [p] for p in range(len(pieces))}
+        changed = True
+        while changed:
+            changed = False
+            for r in sorted(total, key=lambda r: (total[r], r)):
+                if r not in total or _gap(total[r], self.size) == 0.0:
+                    continue
+                best = None
+                before_r = _gap(total[r], self.size)
+                for q in sorted(nbr[r]):
+                    merged = _gap(total[r] + total[q], self.size)
+                    if merged < before_r + _gap(total[q], self.size) - 1e-12 and (best is None or (merged, total[q]) < best[:2]):
+                        best = (merged, total[q], q)
+                if best is None:
+                    continue
+                q = best[2]
+                total[q] += total.pop(r)
+                members[q] += members.pop(r)
+                for x in nbr.pop(r):
+                    nbr[x].discard(r)
+                    if x != q:
+                        nbr[x].add(q)
+                        nbr[q].add(x)
+                changed = True
+        return [np.concatenate([pieces[p] for p in members[r]]) for r in sorted(members)]
+
+    # ---- the driver ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        g, size = self.g, self.size
+        all_nodes = np.arange(g.n)
+        all_edges = np.arange(len(g.edges))
+        heavy = all_nodes[g.households > size.hi]
+        for v in heavy:
+            self.new_label(np.array([v]))
+            self.issues.append(PieceIssue((int(v),), float(g.households[v]), f"one indivisible unit holds {g.households[v]:g} households, above the maximum {size.hi:g}", "made a unit of its own"))
+        rest = all_nodes[g.households <= size.hi]
+        empty = []
+        for comp in self.components(rest, all_edges):
+            h = float(g.households[comp].sum())
+            if h <= 0:
+                empty.append(comp)
+                continue
+            pieces = [comp] if self.strong_tier is None else self.components(comp, all_edges, drop_tier=self.strong_tier)
+            if len(pieces) > 1:
+                pieces = self.merge_pieces(pieces, all_edges)
+            for piece in pieces:
+                self.plan_piece(piece)
+        for comp in empty:
+            self.attach_or_label(comp)
+
+    def attach_or_label(self, comp: np.ndarray) -> None:
+        """An empty component: join an adjacent labelled unit (a heavy node), else make it a unit."""
+        e = self.g.edges
+        inside = np.zeros(self.g.n, bool)
+        inside[comp] = True
+        touch = inside[e[:, 0]] ^ inside[e[:, 1]]
+        other = np.where(inside[e[touch, 0]], e[touch, 1], e[touch, 0])
+        other = other[self.labels[other] >= 0]
+        if len(other):
+            self.labels[comp] = self.labels[other[0]]
+        else:
+            self.new_label(comp)
+            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, "a piece with no households, fenced in on all sides", "made a unit of its own"))
+
+    def plan_piece(self, nodes: np.ndarray) -> None:
+        h = float(self.g.households[nodes].sum())
+        k, dev = least_bad_count(h, self.size)
+        if dev > 0:
+            if h <= 0:
+                reason = "no households"
+            elif k == 1 and h < self.size.lo:
+                reason = f"{h:g} households, fewer than the minimum {self.size.lo:g}, and no neighbour across a crossable road"
+            else:
+                lo_k, hi_k = math.floor(h / self.size.hi), math.ceil(h / self.size.lo)
+                reason = (
+                    f"{h:g} households: {lo_k} unit(s) would be too big, {lo_k + 1} too small"
+                    if hi_k - lo_k <= 1
+                    else f"{h:g} households fit no count of units in {self.size}"
+                )
+            avg = h / k
+            self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)"))
+        self.bisect(nodes, k, h)
+
+    def bisect(self, nodes: np.ndarray, k: int, total: float) -> None:
+        size = self.size
+        avg = total / k
+        lo, hi = min(size.lo, avg), max(size.hi, avg)  # an infeasible piece widens its own range
+        stack = [(nodes, k)]
+        while stack:
+            nodes, k = stack.pop()
+            if k <= 1 or len(nodes) == 1:
+                self.new_label(nodes)
+                continue
+            pos = int((self.g.households[nodes] > 0).sum())
+            if pos < k:  # never more units than nodes with households
+                k = max(pos, 1)
+                if k == 1:
+                    self.new_label(nodes)
+                    continue
+            side, k1, violation = self.best_cut(nodes, k, lo, hi)
+            if violation > 0 and k > 1:
+                log.debug("no cut of %d nodes into %d units fits; trying %d", len(nodes), k, k - 1)
+                stack.append((nodes, k - 1))
+                continue
+            stack.append((nodes[~side], k - k1))
+            stack.append((nodes[side], k1))
+
+    def best_cut(self, nodes: np.ndarray, k: int, lo: float, hi: float) -> tuple[np.ndarray, int, float]:
+        """Draw spanning trees and return the best cut: mask of one side, its unit count, its range violation."""
+        sub, _ = self.g.subgraph(nodes)
+        w = sub.households
+        total = float(w.sum())
+        pos_total = int((w > 0).sum())
+        s = total / k
+        k1_lo, k1_hi = (1, k - 1) if k < 6 else (math.ceil(k / 3), k // 3 * 2 + (k % 3 > 1))
+        best: tuple | None = None  # (step, cost, violation, node, k1, tree)
+        tries = 0
+        while tries < self.trees or (best is None or best[0] >= len(_BALANCE_STEPS) - 1) and tries < 4 * self.trees:
+            tries += 1
+            tree = self.spanning_tree(sub)
+            hh_below, cut, pos_below = _tree_cut_figures(sub, tree)
+            k1 = np.clip(np.rint(hh_below / s), 1, k - 1).astype(np.int64)
+            win_lo = np.maximum(lo * k1, total - hi * (k - k1))
+            win_hi = np.minimum(hi * k1, total - lo * (k - k1))
+            violation = np.maximum(0.0, np.maximum(win_lo - hh_below, hh_below - win_hi)) / s
+            # each side needs at least one node with households per unit it will be cut into
+            violation += np.maximum(0, k1 - pos_below) + np.maximum(0, (k - k1) - (pos_total - pos_below))
+            imbalance = np.abs(hh_below - k1 * s) / s
+            preferred = (k1 >= k1_lo) & (k1 <= k1_hi)
+            step = np.searchsorted(np.asarray(_BALANCE_STEPS), imbalance, side="left")
+            step = np.where((violation > 0) | ~preferred, len(_BALANCE_STEPS), step)
+            step[tree.root] = len(_BALANCE_STEPS) + 1
+            key = np.lexsort((cut, violation, step))
+            i = int(key[0])
+            cand = (int(step[i]), float(violation[i]), float(cut[i]), i, int(k1[i]), tree)
+            if best is None or cand[:3] < best[:3]:
+                best = cand
+        _, violation, _, node, k1, tree = best
+        return _subtree_mask(tree, node), k1, violation
+
+    def spanning_tree(self, sub: UnitGraph) -> _Tree:
+        n = sub.n
+        base = np.select([sub.tier == 0, sub.tier == 3], [_TREE_BASE[0], _TREE_BASE[3]], _TREE_BASE[2])
+        weight = base + self.rng.random(len(sub.edges)) * 0.999 + 1e-6
+        m = sparse.coo_matrix((weight, (sub.edges[:, 0], sub.edges[:, 1])), shape=(n, n)).tocsr()
+        mst = csgraph.minimum_spanning_tree(m)
+        root = int(self.rng.integers(n))
+        order, pred = csgraph.breadth_first_order(mst, root, directed=False, return_predecessors=True)
+        if len(order) != n:
+            raise RuntimeError(f"internal: piece of {n} nodes is not connected ({len(order)} reached)")
+        depth = csgraph.dijkstra(mst, directed=False, indices=root, unweighted=True).astype(np.int64)
+        return _Tree(root, order, pred, depth, mst)
+
+
+@dataclass(frozen=True)
+class _Tree:
+    root: int
+    order: np.ndarray  # breadth-first order from the root
+    pred: np.ndarray  # parent of each node (-9999 at the root)
+    depth: np.ndarray  # edges from the root
+    matrix: sparse.csr_matrix  # the tree's edges
+
+
+def _tree_cut_figures(sub: UnitGraph, tree: _Tree) -> tuple[np.ndarray, np.ndarray]:
+    """For every node x: households in x's subtree, the cost of the graph cut made by cutting x–parent,
+    and the number of nodes with households in the subtree.
+
+    The cut of a tree edge crosses exactly the graph edges whose tree path uses it; each edge (u, v, c)
+    adds c at u and v and takes 2c at their lowest common ancestor, so a subtree sum gives the cut cost.
+    """
+    n = sub.n
+    pred = tree.pred.copy()
+    pred[tree.root] = tree.root
+    depth, order = tree.depth, tree.order
+    # LCA of every edge by binary lifting
+    u, v = sub.edges[:, 0].copy(), sub.edges[:, 1].copy()
+    if len(u):
+        swap = depth[u] < depth[v]
+        u[swap], v[swap] = v[swap], u[swap]
+        levels = max(1, int(depth.max()).bit_length())
+        up = [pred]
+        for _ in range(1, levels):
+            up.append(up[-1][up[-1]])
+        diff = depth[u] - depth[v]
+        for j in range(levels):
+            bit = (diff >> j) & 1 == 1
+            u[bit] = up[j][u[bit]]
+        for j in range(levels - 1, -1, -1):
+            differ = up[j][u] != up[j][v]
+            u[differ] = up[j][u[differ]]
+            v[differ] = up[j][v[differ]]
+        lca = np.where(u == v, u, pred[u])
+    else:
+        lca = u
+    acc = np.zeros((n, 3))
+    acc[:, 0] = sub.households
+    acc[:, 2] = sub.households > 0
+    np.add.at(acc[:, 1], sub.edges[:, 0], sub.cost)
+    np.add.at(acc[:, 1], sub.edges[:, 1], sub.cost)
+    np.add.at(acc[:, 1], lca, -2.0 * sub.cost)
+    # subtree sums, deepest level first
+    by_depth = order[np.argsort(depth[order], kind="stable")]
+    bounds = np.searchsorted(depth[by_depth], np.arange(int(depth.max()) + 2))
+    for d in range(int(depth.max()), 0, -1):
+        nodes = by_depth[bounds[d] : bounds[d + 1]]
+        np.add.at(acc, pred[nodes], acc[nodes])
+    return acc[:, 0], acc[:, 1], acc[:, 2]
+
+
+def _subtree_mask(tree: _Tree, node: int) -> np.ndarray:
+    """Boolean mask of the subtree rooted at ``node``: cut node–parent and keep node's side."""
+    n = len(tree.pred)
+    child = np.flatnonzero((tree.pred >= 0) & (np.arange(n) != node))
+    m = sparse.coo_matrix((np.ones(len(child)), (child, tree.pred[child])), shape=(n, n))
+    _, comp = csgraph.connected_components(m, directed=False)
+    return comp == comp[node]
+
+
+def _contract(graph: UnitGraph, size: SizeRange) -> tuple[UnitGraph, np.ndarray]:
+    """Contract each keep-together group that fits in one unit into a single node.
+
+    Returns the contracted graph and, for each original node, its node in the contracted graph. A
+    group that is not connected on its own is contracted component by component.
+    """
+    n = graph.n
+    if graph.group is None or not (graph.group >= 0).any():
+        return graph, np.arange(n)
+    grp = graph.group
+    same = (grp[graph.edges[:, 0]] == grp[graph.edges[:, 1]]) & (grp[graph.edges[:, 0]] >= 0)
+    e = graph.edges[same]
+    m = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, comp = csgraph.connected_components(m, directed=False)
+    hh_comp = np.bincount(comp, weights=graph.households)
+    # grouped components that fit: keep their component id; all others become singletons
+    fits = (grp >= 0) & (hh_comp[comp] <= size.hi)
+    key = np.where(fits, comp, n + np.arange(n))
+    _, new = np.unique(key, return_inverse=True)
+    hh = np.bincount(new, weights=graph.households)
+    ce = new[graph.edges]
+    keep = ce[:, 0] != ce[:, 1]
+    ce, cost, tier = ce[keep], graph.cost[keep], graph.tier[keep]
+    ce.sort(axis=1)
+    # merge parallel edges: add costs, keep the strongest barrier (lowest non-zero tier; 0 if any block edge)
+    uniq, inv = np.unique(ce, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    cost_m = np.bincount(inv, weights=cost, minlength=len(uniq))
+    tier_key = np.where(tier == 0, 9, tier)
+    tier_m = np.full(len(uniq), 9, dtype=np.int64)
+    np.minimum.at(tier_m, inv, tier_key)
+    tier_m = np.where(tier_m == 9, 0, tier_m)
+    return UnitGraph(hh, uniq, cost_m, tier_m), new
+
+
+def partition(
+    graph: UnitGraph,
+    size: SizeRange,
+    *,
+    rng: int | np.random.Generator | None = None,
+    trees: int = 4,
+    strong_tier: int | None = 2,
+) -> Partition:
+    """Split ``graph`` into contiguous units of ``size`` households (see the module docstring).
+
+    Parameters
+    ----------
+    graph
+        Nodes with households; edges with cut cost and barrier tier. Keep-together groups in
+        ``graph.group`` are never split when they fit in one unit.
+    size
+        The range of households per unit, and the target inside it.
+    rng
+        Seed or Generator; the same graph and seed give the same labels.
+    trees
+        Spanning trees drawn per cut (more: better cuts, slower).
+    strong_tier
+        Edges of this tier are crossed only where a piece is otherwise infeasible (``None``: crossed
+        freely, as communities may cross primary roads).
+
+    Returns
+    -------
+    Partition
+        Labels 0..count-1, numbered in the order units were made, and the infeasible pieces.
+    """
+    rng = as_rng(rng)
+    contracted, node_of = _contract(graph, size)
+    worker = _Partitioner(contracted, size, rng, trees, strong_tier)
+    worker.run()
+    labels = worker.labels[node_of]
+    issues = tuple(
+        PieceIssue(tuple(int(x) for x in np.flatnonzero(np.isin(node_of, list(i.nodes)))), i.households, i.reason, i.resolution)
+        for i in worker.issues
+    )
+    return Partition(labels, issues)

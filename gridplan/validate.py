@@ -1,0 +1,421 @@
+"""Check every input layer in one place and bring them into one working CRS.
+
+:func:`prepare` collects every problem it finds in the buildings, barriers and communities, then raises
+one :class:`~gridplan.errors.InputError` listing them all, each with the field, the bad value, the fix
+and the first ids. What it estimated, converted or repaired is recorded in ``notes`` for the report.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import box
+>>> b = gpd.GeoDataFrame({"building_id": ["a", "b"], "households": [120, 80.4]},
+...                      geometry=[box(118.780, 32.040, 118.781, 32.041), box(118.782, 32.040, 118.783, 32.041)],
+...                      crs=4326)
+>>> p = prepare(b)
+>>> p.buildings[["building_id", "households", "household_source"]]
+  building_id  households household_source
+0           a         120            field
+1           b          80            field
+>>> p.work_crs.to_epsg(), p.notes
+(32650, ('rounded 1 non-integer households values to whole households',))
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from os import PathLike
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from .barriers import classify_barriers
+from .config import check_choice
+from .coords import convert_gdf
+from .errors import InputError, first_ids
+from .households import estimate_households
+from .io import read_layer
+
+__all__ = ["PreparedInput", "prepare", "ESTIMATE_MODES", "INPUT_CRS_CHOICES"]
+
+logger = logging.getLogger(__name__)
+
+ESTIMATE_MODES = ("auto", "missing", "all", "never")
+INPUT_CRS_CHOICES = ("auto", "gcj02", "bd09")
+_OFFSET_NAME = re.compile(r"gcj|bd[-_ ]?09|baidu|mars", re.IGNORECASE)
+_POLYGONAL = ("Polygon", "MultiPolygon")
+_OVERLAP_TOLERANCE_M2 = 1.0
+Layer = gpd.GeoDataFrame | str | PathLike
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """The validated inputs, in the working CRS (see :func:`prepare`)."""
+
+    buildings: gpd.GeoDataFrame
+    barriers: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame | None
+    input_crs: pyproj.CRS
+    work_crs: pyproj.CRS
+    notes: tuple[str, ...]
+    id_field: str
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+
+
+def _load(value: Layer | None, name: str, role: str, out: _Collector) -> gpd.GeoDataFrame | None:
+    if value is None:
+        return None
+    if not isinstance(value, gpd.GeoDataFrame):
+        if not isinstance(value, (str, PathLike)):
+            out.problems.append(f"`{name}` was a {type(value).__name__}; give a GeoDataFrame or a file path")
+            return None
+        try:
+            value = read_layer(value, role=role)
+        except InputError as exc:
+            out.problems.extend(exc.problems)
+            return None
+    if len(value) == 0:
+        hint = "" if name == "buildings" else f", or pass {name}=None if there are none"
+        out.problems.append(f"{name}: the layer is empty (0 features); give a layer with features{hint}")
+        return None
+    return value.copy()
+
+
+def _ids(gdf: gpd.GeoDataFrame, id_field: str | None) -> pd.Series:
+    if id_field and id_field in gdf.columns:
+        return gdf[id_field].where(gdf[id_field].notna(), [f"row {i}" for i in range(len(gdf))])
+    return pd.Series([f"row {i}" for i in range(len(gdf))], index=gdf.index)
+
+
+def _check_crs(gdf: gpd.GeoDataFrame, name: str, input_crs: str, ids: pd.Series, out: _Collector) -> None:
+    crs = gdf.crs
+    if crs is None and input_crs == "auto":
+        out.problems.append(f"{name}: no CRS; declare it, e.g. gdf.set_crs(4326) (or pass --input-crs gcj02/bd09 "
+                            "for coordinates picked from Chinese web maps)")
+        return
+    if crs is not None and input_crs == "auto" and _OFFSET_NAME.search(crs.name or ""):
+        out.problems.append(f"{name}: the CRS {crs.name!r} is an offset web-map system (GCJ-02/BD-09); pass "
+                            "input_crs='gcj02' or 'bd09' (--input-crs) so it is converted to WGS84 on ingest")
+        return
+    if input_crs != "auto" and crs is not None and not crs.is_geographic:
+        out.problems.append(f"{name}: input_crs={input_crs!r} asks for a {input_crs} conversion but the CRS is "
+                            f"{crs.name!r}, a projected CRS; drop input_crs or declare the layer's degrees")
+        return
+    if crs is None or crs.is_geographic:
+        bounds = gdf.geometry.bounds
+        bad = ((bounds["minx"] < -180) | (bounds["maxx"] > 180) | (bounds["miny"] < -90) | (bounds["maxy"] > 90))
+        if bad.any():
+            out.problems.append(
+                f"{name}: {int(bad.sum())} features have coordinates outside longitude/latitude range, e.g. "
+                f"x={bounds.loc[bad, 'minx'].iloc[0]:.1f}, y={bounds.loc[bad, 'miny'].iloc[0]:.1f} "
+                f"({first_ids(ids[bad])}); the CRS is probably wrong: declare the projected CRS the "
+                "coordinates are in, e.g. gdf.set_crs(4547, allow_override=True)"
+            )
+
+
+def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool, out: _Collector) -> None:
+    geom = gdf.geometry
+    missing = geom.isna() | geom.is_empty
+    if missing.any():
+        out.problems.append(f"{name}: {int(missing.sum())} features have no geometry (null or empty) "
+                            f"{first_ids(ids[missing])}; drop them or give their footprints")
+    types = geom.geom_type
+    wrong = ~missing & ~types.isin(_POLYGONAL)
+    if wrong.any():
+        out.problems.append(f"{name}: {int(wrong.sum())} features are not polygons "
+                            f"({', '.join(sorted(set(types[wrong])))}) {first_ids(ids[wrong])}; "
+                            "give footprints as Polygon/MultiPolygon (buffer points, or drop them)")
+    invalid = ~missing & ~wrong & ~geom.is_valid
+    if not invalid.any():
+        return
+    if not fix:
+        reason = shapely.is_valid_reason(geom[invalid].iloc[0])
+        out.problems.append(f"{name}: {int(invalid.sum())} invalid geometries {first_ids(ids[invalid])} (first: "
+                            f"{reason}); repair them or pass fix_geometry=True / --fix-geometry")
+        return
+    repaired = [_polygonal_part(g) for g in shapely.make_valid(np.asarray(geom[invalid].values))]
+    gdf.loc[invalid, gdf.geometry.name] = gpd.GeoSeries(repaired, index=geom[invalid].index, crs=gdf.crs)
+    lost = invalid & (gdf.geometry.isna() | gdf.geometry.is_empty)
+    if lost.any():
+        out.problems.append(f"{name}: {int(lost.sum())} invalid geometries have no area left after repair "
+                            f"{first_ids(ids[lost])}; drop them or draw their footprints again")
+    out.notes.append(f"{name}: repaired {int(invalid.sum())} invalid geometries with make_valid "
+                     f"{first_ids(ids[invalid])}")
+
+
+def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in _POLYGONAL and not p.is_empty]
+    if not parts:
+        return None
+    merged = shapely.union_all(parts)
+    return merged if merged.geom_type in _POLYGONAL else None
+
+
+def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: _Collector) -> pd.Series | None:
+    if id_field not in b.columns:
+        cols = [c for c in b.columns if c != b.geometry.name]
+        out.problems.append(f"buildings: no id field {id_field!r} (columns: {first_ids(cols)}); name the id "
+                            "column with id_field= (--id-field)")
+        return None
+    raw = b[id_field]
+    null = raw.isna()
+    if null.any():
+        rows = [f"row {i}" for i in np.flatnonzero(null.to_numpy())]
+        out.problems.append(f"buildings: {int(null.sum())} empty ids in {id_field!r} {first_ids(rows)}; "
+                            "give every building an id")
+    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all():
+        raw = raw.astype("Int64")
+    ids = raw.astype(object).where(raw.isna(), raw.astype(str))
+    dup = ids.notna() & ids.duplicated(keep=False)
+    if dup.any():
+        out.problems.append(f"buildings: {int(ids[dup].nunique())} ids in {id_field!r} are used more than once "
+                            f"{first_ids(pd.unique(ids[dup]))}; make the id field unique")
+    return ids
+
+
+def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
+                out: _Collector) -> tuple[pd.Series, pd.Series]:
+    """Households given by the user (NaN where to estimate) and the mask of rows to estimate."""
+    n = len(b)
+    nan = pd.Series(np.nan, index=b.index)
+    if estimate == "all":
+        out.notes.append(f"households estimated for all {n} buildings (estimate='all')")
+        return nan, pd.Series(True, index=b.index)
+    if field not in b.columns:
+        cols = [c for c in b.columns if c != b.geometry.name]
+        if estimate == "never":
+            out.problems.append(f"buildings: no households field {field!r} (columns: {first_ids(cols)}); name it "
+                                "with households_field= (--households-field), or allow an estimate with "
+                                "estimate='auto'")
+        else:
+            msg = (f"buildings have no households field {field!r}: households estimated for all {n} buildings "
+                   "from footprint area × storeys (100 m² per household)")
+            out.notes.append(msg)
+            out.warnings.append(msg + f"; pass households_field= to use your own counts")
+        return nan, pd.Series(True, index=b.index)
+    raw = b[field]
+    num = pd.to_numeric(raw, errors="coerce").astype(float)
+    missing = raw.isna()
+    non_num = ~missing & (num.isna() | ~np.isfinite(num))
+    if non_num.any():
+        out.problems.append(f"buildings: {int(non_num.sum())} values of {field!r} are not numbers, e.g. "
+                            f"{raw[non_num].iloc[0]!r} {first_ids(ids[non_num])}; give whole numbers of households")
+    negative = (num < 0).fillna(False)
+    if negative.any():
+        out.problems.append(f"buildings: {int(negative.sum())} negative values of {field!r}, e.g. "
+                            f"{num[negative].iloc[0]:g} {first_ids(ids[negative])}; households must be >= 0")
+    if missing.any() and estimate != "missing":
+        out.problems.append(f"buildings: {int(missing.sum())} buildings have no {field!r} value "
+                            f"{first_ids(ids[missing])}; fill them in, or pass estimate='missing' "
+                            "(--estimate missing) to estimate just those")
+    if missing.any() and estimate == "missing":
+        out.notes.append(f"households estimated for {int(missing.sum())} buildings with no {field!r} value")
+    fractional = (num.notna() & (num % 1 != 0) & ~non_num & ~negative)
+    if fractional.any():
+        out.notes.append(f"rounded {int(fractional.sum())} non-integer households values to whole households")
+    return num.where(~non_num).round(), missing
+
+
+def _optional_number(b: gpd.GeoDataFrame, field: str, out: _Collector) -> pd.Series:
+    if field not in b.columns:
+        return pd.Series(np.nan, index=b.index)
+    num = pd.to_numeric(b[field], errors="coerce").astype(float)
+    non_num = b[field].notna() & num.isna()
+    if non_num.any():
+        out.warnings.append(f"buildings: {int(non_num.sum())} values of {field!r} are not numbers (e.g. "
+                            f"{b[field][non_num].iloc[0]!r}); they are treated as unknown")
+    return num.where(num > 0)
+
+
+def _codes(c: gpd.GeoDataFrame, out: _Collector) -> pd.Series:
+    if "code" not in c.columns:
+        return pd.Series(None, index=c.index, dtype=object)
+    raw = c["code"]
+    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all():
+        raw = raw.astype("Int64")
+    codes = raw.astype(object).where(raw.isna(), raw.astype(str).str.strip())
+    codes = codes.where(codes.notna(), None)
+    given = codes.notna()
+    bad = given & ~codes.astype(str).str.fullmatch(r"\d{12}")
+    if bad.any():
+        out.problems.append(f"communities: {int(bad.sum())} codes are not 12 digits {first_ids(codes[bad])}; give "
+                            "the 12-digit statistical code (6 county + 3 street + 3 community), e.g. '320102001001'")
+    dup = given & codes.duplicated(keep=False)
+    if dup.any():
+        out.problems.append(f"communities: codes used more than once {first_ids(pd.unique(codes[dup]))}; "
+                            "give each community its own code")
+    return codes
+
+
+def _check_communities(c: gpd.GeoDataFrame, b: gpd.GeoDataFrame, labels: pd.Series, ids: pd.Series,
+                       out: _Collector) -> None:
+    geoms = c.geometry.reset_index(drop=True)
+    left, right = c.sindex.query(geoms, predicate="intersects")
+    pairs = [(i, j) for i, j in zip(left, right) if i < j]
+    overlapping = [(labels.iloc[i], labels.iloc[j]) for i, j in pairs
+                   if geoms.iloc[i].intersection(geoms.iloc[j]).area > _OVERLAP_TOLERANCE_M2]
+    if overlapping:
+        out.problems.append(f"communities: {len(overlapping)} pairs overlap {first_ids(overlapping)}; communities "
+                            "must not overlap: fix the boundaries so each area belongs to one community")
+    points = b.geometry.representative_point().reset_index(drop=True)
+    inside = np.unique(c.sindex.query(points, predicate="within")[0])
+    outside = np.setdiff1d(np.arange(len(points)), inside)
+    if len(outside):
+        hint = " (none is inside any: check the CRS of the communities)" if len(inside) == 0 else ""
+        out.problems.append(f"communities: {len(outside)} buildings lie outside every community"
+                            f"{hint} {first_ids(ids.iloc[outside])}; extend the communities to cover them "
+                            "or drop those buildings")
+
+
+def _to_work(gdf: gpd.GeoDataFrame, name: str, ref: pyproj.CRS, work: pyproj.CRS, out: _Collector) -> gpd.GeoDataFrame:
+    if not gdf.crs.equals(ref):
+        out.notes.append(f"{name}: reprojected from {gdf.crs.name} to the buildings' CRS")
+    return gdf.to_crs(work)
+
+
+def prepare(
+    buildings: Layer,
+    barriers: Layer | None = None,
+    communities: Layer | None = None,
+    *,
+    id_field: str = "building_id",
+    households_field: str = "households",
+    units_field: str = "units",
+    levels_field: str = "levels",
+    compound_field: str = "compound",
+    estimate: Literal["auto", "missing", "all", "never"] = "auto",
+    input_crs: Literal["auto", "gcj02", "bd09"] = "auto",
+    fix_geometry: bool = False,
+) -> PreparedInput:
+    """Validate the inputs, collect every problem, and return them in one working CRS.
+
+    Parameters
+    ----------
+    buildings
+        Footprints (GeoDataFrame or a file :func:`gridplan.io.read_layer` reads).
+    barriers
+        Roads, railways, rivers (OSM tag columns or a ``tier`` column); see
+        :func:`gridplan.barriers.classify_barriers`.
+    communities
+        Existing community polygons, with optional ``code`` (12 digits) and ``name`` columns.
+    id_field, households_field, units_field, levels_field, compound_field
+        The buildings' columns; only ``id_field`` is required.
+    estimate
+        Households: ``"auto"`` estimates when the field is missing (with a warning); ``"missing"``
+        also fills empty values; ``"all"`` ignores the field; ``"never"`` requires it.
+    input_crs
+        ``"gcj02"`` or ``"bd09"`` converts offset web-map coordinates to WGS84 first.
+    fix_geometry
+        Repair invalid footprints with ``make_valid`` (keeping the polygonal part).
+
+    Returns
+    -------
+    PreparedInput
+        Buildings, barriers and communities in the working CRS (the local UTM zone), with notes.
+
+    Raises
+    ------
+    InputError
+        Listing every problem found.
+    """
+    check_choice("estimate", estimate, ESTIMATE_MODES)
+    check_choice("input_crs", input_crs, INPUT_CRS_CHOICES)
+    out = _Collector()
+    b = _load(buildings, "buildings", "buildings", out)
+    r = _load(barriers, "barriers", "barriers", out)
+    c = _load(communities, "communities", "communities", out)
+    ids = bid = given = to_estimate = None
+    if b is not None:
+        bid = _building_ids(b, id_field, out)
+        ids = _ids(b, id_field if bid is not None else None)
+        _check_crs(b, "buildings", input_crs, ids, out)
+        _check_polygons(b, "buildings", ids, fix_geometry, out)
+        given, to_estimate = _households(b, households_field, estimate, ids, out)
+        units = _optional_number(b, units_field, out)
+        levels = _optional_number(b, levels_field, out)
+    if r is not None:
+        _check_crs(r, "barriers", input_crs, _ids(r, "osm_id"), out)
+        gone = r.geometry.isna() | r.geometry.is_empty
+        if gone.any():
+            out.notes.append(f"barriers: dropped {int(gone.sum())} features with no geometry")
+            r = r[~gone]
+        try:
+            r = classify_barriers(r)
+        except InputError as exc:
+            out.problems.extend(exc.problems)
+    codes = None
+    if c is not None:
+        _check_crs(c, "communities", input_crs, _ids(c, None), out)
+        _check_polygons(c, "communities", _ids(c, "code"), fix_geometry, out)
+        codes = _codes(c, out)
+    if out.problems:
+        raise InputError(out.problems)
+
+    if input_crs != "auto":
+        label = {"gcj02": "GCJ-02", "bd09": "BD-09"}[input_crs]
+        b = convert_gdf(b, input_crs)
+        r = None if r is None else convert_gdf(r, input_crs)
+        c = None if c is None else convert_gdf(c, input_crs)
+        out.notes.append(f"converted every layer from {label} to WGS84 (EPSG:4326)")
+    crs_in = pyproj.CRS.from_user_input(b.crs)
+    work = b.to_crs(4326).estimate_utm_crs()
+    bw = b.to_crs(work)
+    if r is None:
+        rw = gpd.GeoDataFrame({"tier": pd.Series(dtype="int64"), "kind": pd.Series(dtype=object),
+                               "name": pd.Series(dtype=object)}, geometry=gpd.GeoSeries([], crs=work))
+    else:
+        rw = _to_work(r, "barriers", crs_in, work, out)
+        if len(rw) and not shapely.box(*rw.total_bounds).intersects(shapely.box(*bw.total_bounds)):
+            out.problems.append(f"barriers do not overlap the buildings; check the CRS of the barriers "
+                                f"({r.crs.name}) and of the buildings ({crs_in.name})")
+        rw = rw.reset_index(drop=True)
+    cw = None
+    if c is not None:
+        cw = _to_work(c, "communities", crs_in, work, out)
+        names = c["name"].astype(object).where(c["name"].notna(), None) if "name" in c.columns else None
+        cw = gpd.GeoDataFrame({"code": codes.to_numpy(), "name": None if names is None else names.to_numpy()},
+                              geometry=gpd.GeoSeries(cw.geometry.to_numpy(), crs=work))
+        labels = pd.Series([code if code is not None else f"row {i}" for i, code in enumerate(cw["code"])])
+        _check_communities(cw, bw, labels, ids, out)
+    if out.problems:
+        raise InputError(out.problems)
+
+    households = given.copy()
+    source = pd.Series("field", index=b.index, dtype=object)
+    if to_estimate.any():
+        frame = gpd.GeoDataFrame({"levels": levels}, geometry=bw.geometry, crs=work)
+        for col in ("building", "flats"):
+            if col in b.columns:
+                frame[col] = b[col]
+        est = estimate_households(frame[to_estimate], levels_field="levels")
+        households[to_estimate] = est.households
+        source[to_estimate] = est.source
+    compound = (b[compound_field].astype(object).where(b[compound_field].notna(), None)
+                if compound_field in b.columns else pd.Series(None, index=b.index, dtype=object))
+    result = gpd.GeoDataFrame(
+        {
+            "building_id": bid.to_numpy(),
+            "households": households.astype("int64").to_numpy(),
+            "units": units.to_numpy(),
+            "levels": levels.to_numpy(),
+            "compound": [None if v is None else str(v) for v in compound],
+            "household_source": source.to_numpy(),
+        },
+        geometry=gpd.GeoSeries(bw.geometry.to_numpy(), crs=work),
+    )
+    for msg in out.warnings:
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    logger.info("prepared input: %d buildings, %d households, %d barriers, %s communities; work CRS %s",
+                len(result), int(result["households"].sum()), len(rw), "no" if cw is None else len(cw), work.name)
+    return PreparedInput(result, rw, cw, crs_in, work, tuple(out.notes), id_field)

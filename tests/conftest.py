@@ -1,0 +1,165 @@
+"""Shared fixtures: a tiny valid Nanjing city, a catalogue of awkward geometry, and the real data path.
+
+The tiny city (EPSG:4326, near Xinjiekou, Nanjing, about 118.78E 32.04N)::
+
+        y (m)
+        80 ┼──────── residential road (tier 3) ────────
+           │  [b3]   [b4]   ┃   [b7]   [b8]
+           │                ┃ primary road (tier 2, north–south, x = 60 m)
+           │  [b1]   [b2]   ┃   [b5]   [b6]
+         0 ┼────────────────┸──────────────── x (m)
+        a footway (not a barrier) runs along y = 40 m
+
+Each building is a 20 m × 15 m box (300 m²) with ``households`` 40 and ``levels`` 6.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")
+
+LON0, LAT0 = 118.78, 32.04
+M_LON = 1 / (111_320 * 0.8480)  # degrees per metre of longitude at 32.04N
+M_LAT = 1 / 110_900  # degrees per metre of latitude
+
+
+def deg(x_m: float, y_m: float) -> tuple[float, float]:
+    """Metres east/north of the fixture origin → lon/lat degrees."""
+    return LON0 + x_m * M_LON, LAT0 + y_m * M_LAT
+
+
+def box_m(x0: float, y0: float, w: float = 20.0, h: float = 15.0) -> Polygon:
+    """A box of ``w`` × ``h`` metres at (x0, y0) metres from the origin, in degrees."""
+    (a, b), (c, d) = deg(x0, y0), deg(x0 + w, y0 + h)
+    return box(a, b, c, d)
+
+
+def line_m(*points: tuple[float, float]) -> LineString:
+    """A line through points given in metres from the origin, in degrees."""
+    return LineString([deg(x, y) for x, y in points])
+
+
+_ORIGINS = [(5, 5), (30, 5), (5, 50), (30, 50), (70, 5), (95, 5), (70, 50), (95, 50)]
+
+
+@pytest.fixture
+def buildings() -> gpd.GeoDataFrame:
+    """Eight valid buildings b1..b8 with households 40 and levels 6 (see the module docstring)."""
+    return gpd.GeoDataFrame(
+        {
+            "building_id": [f"b{i + 1}" for i in range(8)],
+            "households": [40] * 8,
+            "levels": [6.0] * 8,
+            "compound": ["west"] * 4 + ["east"] * 4,
+        },
+        geometry=[box_m(x, y) for x, y in _ORIGINS],
+        crs=4326,
+    )
+
+
+@pytest.fixture
+def barriers() -> gpd.GeoDataFrame:
+    """A primary road (x = 60 m), a residential road (y = 80 m) and a footway (y = 40 m)."""
+    return gpd.GeoDataFrame(
+        {"osm_id": ["w1", "w2", "w3"], "highway": ["primary", "residential", "footway"],
+         "name": ["中山路", "石鼓路", None]},
+        geometry=[line_m((60, -20), (60, 100)), line_m((-20, 80), (140, 80)), line_m((-20, 40), (140, 40))],
+        crs=4326,
+    )
+
+
+@pytest.fixture
+def communities() -> gpd.GeoDataFrame:
+    """Two communities split by the primary road, with 12-digit codes."""
+    return gpd.GeoDataFrame(
+        {"code": ["320102001001", "320102001002"], "name": ["西社区", "东社区"]},
+        geometry=[box_m(-10, -10, 70, 100), box_m(60, -10, 70, 100)],
+        crs=4326,
+    )
+
+
+# --- the catalogue of awkward geometry --------------------------------------------------------
+
+
+@pytest.fixture
+def empty_buildings() -> gpd.GeoDataFrame:
+    """A layer with the right columns and no features."""
+    return gpd.GeoDataFrame({"building_id": pd.Series(dtype=str), "households": pd.Series(dtype="int64")},
+                            geometry=gpd.GeoSeries([], crs=4326))
+
+
+@pytest.fixture
+def multipolygon_building(buildings) -> gpd.GeoDataFrame:
+    """b1 becomes a MultiPolygon of two wings."""
+    out = buildings.copy()
+    out.loc[0, "geometry"] = MultiPolygon([box_m(5, 5, 8, 15), box_m(15, 5, 8, 15)])
+    return out
+
+
+@pytest.fixture
+def holed_building(buildings) -> gpd.GeoDataFrame:
+    """b1 becomes a courtyard block: a 30 m square with a 10 m hole."""
+    out = buildings.copy()
+    shell, hole = box_m(0, 0, 30, 30), box_m(10, 10, 10, 10)
+    out.loc[0, "geometry"] = Polygon(shell.exterior.coords, [hole.exterior.coords])
+    return out
+
+
+@pytest.fixture
+def island_building(holed_building) -> gpd.GeoDataFrame:
+    """The courtyard block plus b9, a small building standing inside its hole (an island)."""
+    island = gpd.GeoDataFrame({"building_id": ["b9"], "households": [2], "levels": [2.0], "compound": ["west"]},
+                              geometry=[box_m(13, 13, 4, 4)], crs=4326)
+    return pd.concat([holed_building, island], ignore_index=True)
+
+
+@pytest.fixture
+def zero_households(buildings) -> gpd.GeoDataFrame:
+    """b2 has 0 households (a shop), which is valid."""
+    out = buildings.copy()
+    out.loc[1, "households"] = 0
+    return out
+
+
+@pytest.fixture
+def bowtie_building(buildings) -> gpd.GeoDataFrame:
+    """b3 has a self-intersecting (bow-tie) ring: invalid."""
+    out = buildings.copy()
+    (x0, y0), (x1, y1) = deg(5, 50), deg(25, 65)
+    out.loc[2, "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1), (x0, y0)])
+    return out
+
+
+@pytest.fixture
+def empty_geometry_building(buildings) -> gpd.GeoDataFrame:
+    """b4 has an empty polygon and b5 a null geometry."""
+    out = buildings.copy()
+    out.loc[3, "geometry"] = Polygon()
+    out.loc[4, "geometry"] = None
+    return out
+
+
+@pytest.fixture
+def point_building(buildings) -> gpd.GeoDataFrame:
+    """b6 is a point, not a footprint."""
+    out = buildings.copy()
+    out.loc[5, "geometry"] = Point(deg(100, 10))
+    return out
+
+
+@pytest.fixture
+def no_crs_buildings(buildings) -> gpd.GeoDataFrame:
+    """The buildings with their CRS removed."""
+    return buildings.set_crs(None, allow_override=True)
+
+
+@pytest.fixture
+def wrong_crs_buildings(buildings) -> gpd.GeoDataFrame:
+    """Projected (UTM 50N) metres mislabelled as EPSG:4326: coordinates out of range."""
+    return buildings.to_crs(32650).set_crs(4326, allow_override=True)

@@ -1,0 +1,296 @@
+"""prepare(): every input problem is found at once and explained; good input comes out in the working CRS."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+from shapely.geometry import box
+
+from gridplan.coords import wgs84_to_gcj02
+from gridplan.errors import InputError, OptionError
+from gridplan.validate import PreparedInput, prepare
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")
+
+
+def _problems(excinfo) -> str:
+    return str(excinfo.value)
+
+
+# --- happy paths ------------------------------------------------------------------------------
+
+
+def test_valid_input_comes_out_in_utm(buildings, barriers, communities):
+    before = buildings.copy()
+    p = prepare(buildings, barriers, communities)
+    assert isinstance(p, PreparedInput)
+    assert p.work_crs == buildings.to_crs(4326).estimate_utm_crs() and p.work_crs.to_epsg() == 32650
+    assert p.input_crs == pyproj.CRS(4326)
+    b = p.buildings
+    assert list(b.columns) == ["building_id", "households", "units", "levels", "compound", "household_source",
+                               "geometry"]
+    assert b.index.tolist() == list(range(8)) and b.crs == p.work_crs
+    assert b["households"].dtype == np.int64 and b["households"].tolist() == [40] * 8
+    assert b["household_source"].eq("field").all() and b["units"].isna().all()
+    assert b["compound"].tolist() == ["west"] * 4 + ["east"] * 4
+    assert abs(b.area.iloc[0] - 300) < 5  # 20 m × 15 m
+    assert p.barriers["kind"].tolist() == ["highway=primary", "highway=residential"]  # footway dropped
+    assert p.barriers.crs == p.work_crs
+    assert p.communities["code"].tolist() == ["320102001001", "320102001002"]
+    assert p.notes == () and p.id_field == "building_id"
+    assert buildings.equals(before)  # not mutated
+
+
+def test_awkward_but_valid_geometry(multipolygon_building, island_building, zero_households):
+    for gdf in (multipolygon_building, island_building, zero_households):
+        p = prepare(gdf)
+        assert len(p.buildings) == len(gdf) and p.buildings.is_valid.all()
+    assert prepare(zero_households).buildings["households"].iloc[1] == 0
+    assert prepare(island_building).buildings.geom_type.iloc[0] == "Polygon"
+
+
+def test_paths_are_read(buildings, barriers, tmp_path):
+    buildings.to_file(tmp_path / "b.gpkg")
+    barriers.to_file(tmp_path / "r.geojson")
+    p = prepare(tmp_path / "b.gpkg", str(tmp_path / "r.geojson"))
+    assert len(p.buildings) == 8 and len(p.barriers) == 2
+
+
+def test_missing_households_field_is_estimated_with_warning(buildings):
+    b = buildings.drop(columns="households")
+    with pytest.warns(UserWarning, match="no households field 'households': households estimated for all 8"):
+        p = prepare(b)
+    assert p.buildings["households"].tolist() == [18] * 8  # 300 m² × 6 / 100
+    assert p.buildings["household_source"].eq("estimate").all()
+    assert any("estimated for all 8" in n for n in p.notes)
+
+
+def test_estimate_missing_fills_only_the_gaps(buildings):
+    b = buildings.copy()
+    b["households"] = [40, None, 40, 40, 40, 40, None, 40]
+    p = prepare(b, estimate="missing")
+    assert p.buildings["households"].tolist() == [40, 18, 40, 40, 40, 40, 18, 40]
+    assert p.buildings["household_source"].tolist().count("estimate") == 2
+
+
+def test_estimate_all_ignores_the_field(buildings):
+    p = prepare(buildings, estimate="all")
+    assert p.buildings["households"].tolist() == [18] * 8
+
+
+def test_non_integer_households_are_rounded_and_noted(buildings):
+    b = buildings.copy()
+    b["households"] = [40.4, 40.6, 40, 40, 40, 40, 40, 40]
+    p = prepare(b)
+    assert p.buildings["households"].tolist()[:2] == [40, 41]
+    assert "rounded 2 non-integer households values" in p.notes[0]
+
+
+def test_optional_fields_and_non_positive_values(buildings):
+    b = buildings.copy()
+    b["units"] = [2, 0, -1, 3, None, 1, 1, 1]
+    b["levels"] = [6, 0, 6, 6, 6, 6, 6, 6]
+    p = prepare(b)
+    assert p.buildings["units"].isna().tolist() == [False, True, True, False, True, False, False, False]
+    assert np.isnan(p.buildings["levels"].iloc[1])
+
+
+def test_non_numeric_levels_warn(buildings):
+    b = buildings.copy()
+    b["levels"] = ["6", "six", 6, 6, 6, 6, 6, 6]
+    with pytest.warns(UserWarning, match=r"values of 'levels' are not numbers \(e.g. 'six'\)"):
+        p = prepare(b)
+    assert p.buildings["levels"].iloc[0] == 6 and np.isnan(p.buildings["levels"].iloc[1])
+
+
+def test_integer_ids_become_strings_and_custom_id_field(buildings):
+    b = buildings.rename(columns={"building_id": "楼栋编号"})
+    b["楼栋编号"] = range(100, 108)
+    p = prepare(b, id_field="楼栋编号")
+    assert p.buildings["building_id"].tolist() == [str(i) for i in range(100, 108)] and p.id_field == "楼栋编号"
+
+
+def test_fix_geometry_repairs_the_bowtie(bowtie_building):
+    p = prepare(bowtie_building, fix_geometry=True)
+    assert p.buildings.is_valid.all() and p.buildings.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    assert "repaired 1 invalid geometries" in p.notes[0] and "'b3'" in p.notes[0]
+
+
+def test_barriers_in_another_crs_are_reprojected(buildings, barriers):
+    p = prepare(buildings, barriers.to_crs(4547))
+    assert p.barriers.crs == p.work_crs and len(p.barriers) == 2
+    assert "reprojected" in p.notes[0]
+
+
+def test_gcj02_input_is_converted(buildings, barriers):
+    def shift(gdf):
+        import shapely
+        out = gdf.copy()
+        out["geometry"] = shapely.transform(gdf.geometry.values, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+        return out.set_crs(None, allow_override=True)
+
+    p = prepare(shift(buildings), shift(barriers), input_crs="gcj02")
+    assert p.input_crs == pyproj.CRS(4326)
+    truth = buildings.to_crs(p.work_crs)
+    assert p.buildings.geometry.centroid.distance(truth.geometry.centroid).max() < 0.5
+    assert "from GCJ-02 to WGS84" in p.notes[0]
+
+
+@needs_shared
+@pytest.mark.shared
+def test_real_osm_file_prepares():
+    with pytest.warns(UserWarning, match="households estimated for all"):
+        p = prepare(SHARED / "nanjing_xinjiekou.osm", SHARED / "nanjing_xinjiekou.osm")
+    assert len(p.buildings) == 1277 and p.work_crs.to_epsg() == 32650
+    assert p.buildings["households"].sum() > 1000 and (p.buildings["household_source"] == "non-residential").any()
+    assert set(p.barriers["tier"]) == {1, 2, 3}
+
+
+# --- error paths: each names the problem and the fix ------------------------------------------
+
+
+def test_options_are_checked(buildings):
+    with pytest.raises(OptionError, match="`estimate` was 'some'; expected one of 'auto', 'missing', 'all', 'never'"):
+        prepare(buildings, estimate="some")
+    with pytest.raises(OptionError, match="`input_crs` was 'wgs84'"):
+        prepare(buildings, input_crs="wgs84")
+
+
+def test_empty_layers(empty_buildings, buildings):
+    with pytest.raises(InputError, match="buildings: the layer is empty"):
+        prepare(empty_buildings)
+    with pytest.raises(InputError, match="barriers: the layer is empty .*pass barriers=None"):
+        prepare(buildings, empty_buildings)
+
+
+def test_missing_crs(no_crs_buildings):
+    with pytest.raises(InputError, match=r"buildings: no CRS; declare it, e.g. gdf.set_crs\(4326\)"):
+        prepare(no_crs_buildings)
+
+
+def test_coordinates_out_of_range(wrong_crs_buildings):
+    with pytest.raises(InputError) as info:
+        prepare(wrong_crs_buildings)
+    msg = _problems(info)
+    assert "outside longitude/latitude range" in msg and "'b1'" in msg and "declare the projected CRS" in msg
+
+
+def test_declared_gcj_crs_needs_conversion(buildings):
+    gcj = pyproj.CRS.from_wkt('GEOGCS["GCJ-02",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+                              'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]')
+    with pytest.raises(InputError, match=r"'GCJ-02' is an offset web-map system .*input_crs='gcj02'"):
+        prepare(buildings.set_crs(gcj, allow_override=True))
+
+
+def test_conversion_of_projected_layer_is_refused(buildings):
+    with pytest.raises(InputError, match="asks for a gcj02 conversion but the CRS is .* a projected CRS"):
+        prepare(buildings.to_crs(32650), input_crs="gcj02")
+
+
+def test_barriers_that_do_not_overlap(buildings, barriers):
+    far = barriers.to_crs(32650).set_crs(4547, allow_override=True)  # metres taken in the wrong zone
+    with pytest.raises(InputError, match="barriers do not overlap the buildings; check the CRS of the barriers"):
+        prepare(buildings, far)
+
+
+def test_missing_id_field(buildings):
+    with pytest.raises(InputError) as info:
+        prepare(buildings, id_field="BID")
+    msg = _problems(info)
+    assert "no id field 'BID'" in msg and "'building_id'" in msg and "--id-field" in msg
+
+
+def test_duplicate_and_null_ids(buildings):
+    b = buildings.copy()
+    b["building_id"] = ["b1", "b1", None, "b4", "b5", "b5", "b7", "b8"]
+    with pytest.raises(InputError) as info:
+        prepare(b)
+    msg = _problems(info)
+    assert "1 empty ids in 'building_id' ['row 2']" in msg
+    assert "2 ids in 'building_id' are used more than once ['b1', 'b5']; make the id field unique" in msg
+    assert "2 problems" in msg
+
+
+def test_invalid_geometry_without_fix(bowtie_building):
+    with pytest.raises(InputError, match=r"1 invalid geometries \['b3'\] .*Self-intersection.*--fix-geometry"):
+        prepare(bowtie_building)
+
+
+def test_empty_and_null_geometry(empty_geometry_building):
+    with pytest.raises(InputError, match=r"2 features have no geometry \(null or empty\) \['b4', 'b5'\]"):
+        prepare(empty_geometry_building)
+
+
+def test_points_are_not_buildings(point_building):
+    with pytest.raises(InputError, match=r"1 features are not polygons \(Point\) \['b6'\]; give footprints"):
+        prepare(point_building)
+
+
+def test_households_field_required_with_never(buildings):
+    with pytest.raises(InputError, match=r"no households field 'hh' \(columns: .*--households-field"):
+        prepare(buildings, households_field="hh", estimate="never")
+
+
+def test_household_value_problems_are_all_listed(buildings):
+    b = buildings.copy()
+    b["households"] = pd.Series([40, None, "many", -5, 40, 40, np.inf, 40], dtype=object)
+    with pytest.raises(InputError) as info:
+        prepare(b)
+    msg = _problems(info)
+    assert "2 values of 'households' are not numbers, e.g. 'many' ['b3', 'b7']" in msg
+    assert "1 negative values of 'households', e.g. -5 ['b4']; households must be >= 0" in msg
+    assert "1 buildings have no 'households' value ['b2']; fill them in, or pass estimate='missing'" in msg
+
+
+def test_all_problems_across_layers_at_once(bowtie_building, barriers, communities):
+    b = bowtie_building.copy()
+    b.loc[0, "building_id"] = "b2"
+    r = barriers.drop(columns="highway")
+    c = communities.copy()
+    c["code"] = ["3201", "3201"]
+    with pytest.raises(InputError) as info:
+        prepare(b, r, c)
+    assert len(info.value.problems) == 5
+    msg = _problems(info)
+    assert "used more than once" in msg and "invalid geometries" in msg and "none of the columns" in msg
+    assert "not 12 digits ['3201', '3201']" in msg and "codes used more than once ['3201']" in msg
+
+
+def test_overlapping_communities(buildings, communities):
+    c = communities.copy()
+    c.loc[1, "geometry"] = box(*c.geometry.iloc[1].buffer(0.0003).bounds)
+    with pytest.raises(InputError, match=r"1 pairs overlap \[\('320102001001', '320102001002'\)\]; communities "
+                                         "must not overlap"):
+        prepare(buildings, communities=c)
+
+
+def test_buildings_outside_every_community(buildings, communities):
+    c = communities.iloc[[0]]
+    with pytest.raises(InputError, match=r"4 buildings lie outside every community \['b5', 'b6', 'b7', 'b8'\]; "
+                                         "extend the communities"):
+        prepare(buildings, communities=c)
+    far = communities.to_crs(32650).set_crs(4547, allow_override=True)
+    with pytest.raises(InputError, match="none is inside any: check the CRS of the communities"):
+        prepare(buildings, communities=far)
+
+
+def test_unreadable_path_is_reported(buildings, tmp_path):
+    with pytest.raises(InputError, match=r"barriers file .*missing.gpkg: no such file"):
+        prepare(buildings, tmp_path / "missing.gpkg")
+
+
+@needs_shared
+@pytest.mark.shared
+def test_suzhou_floors_through_prepare():
+    gdf = gpd.read_file(SHARED / "suzhou_gusu_buildings_floors.geojson")
+    with pytest.raises(InputError, match=r"1 ids in 'Id' are used more than once \['0'\]"):  # every Id is 0
+        prepare(gdf, id_field="Id", levels_field="Floor", estimate="all")
+    gdf["bid"] = range(len(gdf))
+    p = prepare(gdf, id_field="bid", levels_field="Floor", estimate="all")
+    assert p.buildings["levels"].between(1, 28).all()
+    assert 10_000 < p.buildings["households"].sum() < 150_000
