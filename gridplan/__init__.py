@@ -1,4 +1,12 @@
-"""gridplan: nested, balanced, street-bounded community / grid / micro-grid plans from buildings."""
+"""gridplan: nested, balanced, street-bounded community / grid / micro-grid plans from buildings.
+
+The pipeline, one module per stage: :mod:`~gridplan.io` (read) → :mod:`~gridplan.validate` (check,
+estimate households, reproject) → :mod:`~gridplan.tessellate` (blocks and building cells) →
+:mod:`~gridplan.graph` (adjacency) → :mod:`~gridplan.partition` (communities, grids, micro-grids) →
+:mod:`~gridplan.divide` (big buildings by entrance/floor) → :mod:`~gridplan.codes` →
+:class:`~gridplan.model.Plan` → :mod:`~gridplan.export` / :mod:`~gridplan.maps`.
+"""
+import logging as _logging
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -6,6 +14,16 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-import logging as _logging
-
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+from .config import PlanConfig, SizeRange  # noqa: E402
+from .errors import GridplanError, InfeasibleError, InputError, OptionError, PlanWriteError  # noqa: E402
+from .io import read_layer, read_osm  # noqa: E402
+from .model import Plan  # noqa: E402
+from .plan import plan  # noqa: E402
+from .validate import prepare  # noqa: E402
+
+__all__ = [
+    "__version__", "plan", "Plan", "PlanConfig", "SizeRange", "prepare", "read_layer", "read_osm",
+    "GridplanError", "InputError", "OptionError", "InfeasibleError", "PlanWriteError",
+]

@@ -147,8 +147,9 @@ def skeleton(side: float, rng: np.random.Generator, names: NameBook) -> Skeleton
         name = names.arterial(len(ns) + k // 2, axis="ns" if k % 2 else "ew")
         feats.append(Feature(LineString([a, b]), highway=hw, name=name, clearance=CLEARANCE[hw]))
 
-    for f in feats:  # clip everything to the district
-        f.geometry = f.geometry.intersection(boundary)
+    reach = boundary.buffer(0.5, join_style="mitre")  # lines overshoot the edge a little, so they node cleanly
+    for k, f in enumerate(feats):  # clip everything to the district
+        f.geometry = f.geometry.intersection(boundary if f.natural or k >= len(feats) - 4 else reach)
     faces = [p for p in shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(split))))
              if p.area > 1.0 and boundary.contains(p.representative_point())]
     faces.sort(key=lambda p: (-round(p.centroid.y, 0), round(p.centroid.x, 0)))
@@ -172,6 +173,7 @@ def local_streets(sb: Polygon, corridor, zone: str, theta: float, rng: np.random
     if land.is_empty:
         return []
     origin = sb.centroid
+    reach = land.buffer(1.0, join_style="mitre")  # streets end 1 m past the arterial / bank road they meet
     rot = affinity.rotate(land, -theta, origin=origin, use_radians=True)
     x0, y0, x1, y1 = rot.bounds
     lo, hi = LOCAL_SPACING[zone]
@@ -185,7 +187,7 @@ def local_streets(sb: Polygon, corridor, zone: str, theta: float, rng: np.random
             pos += rng.uniform(lo, hi)
             if r < 0.08:
                 continue
-            seg = affinity.rotate(seg, theta, origin=origin, use_radians=True).intersection(land)
+            seg = affinity.rotate(seg, theta, origin=origin, use_radians=True).intersection(reach)
             parts = [p for p in shapely.get_parts(shapely.line_merge(seg)) if p.length > 30.0]
             if not parts:
                 continue
@@ -206,7 +208,7 @@ def local_streets(sb: Polygon, corridor, zone: str, theta: float, rng: np.random
         dx, dy = near.x - at.x, near.y - at.y
         n = math.hypot(dx, dy) or 1.0
         s = rng.choice([-1.0, 1.0]) * rng.uniform(35.0, 70.0) / n
-        lane = LineString([(at.x, at.y), (at.x - dy * s, at.y + dx * s)]).intersection(land)
+        lane = LineString([(at.x, at.y), (at.x - dy * s, at.y + dx * s)]).intersection(reach)
         if isinstance(lane, LineString) and lane.length > 20.0:
             out.append(Feature(lane, highway="service", clearance=CLEARANCE["service"]))
     return out

@@ -7,7 +7,7 @@ Examples
 >>> f["count"], f["share_in_range"], f["hh_max"]
 (4, 0.75, 600.0)
 >>> round(f["cv_within_parent_max"], 3)
-0.091
+0.143
 """
 from __future__ import annotations
 

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 #: Order in which a spanning tree takes edges: inside blocks first, then across soft, then strong roads.
 _TREE_BASE = {0: 0.0, 3: 1.0, 2: 2.0}
 _BALANCE_STEPS = (0.04, 0.08, 0.15, 0.3, math.inf)
+#: A cut that misses its window by more than this share of a unit is refused; one unit fewer is tried.
+_MAX_VIOLATION = 0.25
 
 
 def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
@@ -188,6 +190,8 @@ class _Partitioner:
     # ---- pieces -------------------------------------------------------------------------------------
     def components(self, nodes: np.ndarray, edge_ids: np.ndarray, drop_tier: int | None = None) -> list[np.ndarray]:
         """Connected components of ``nodes`` using ``edge_ids`` (minus edges of ``drop_tier``)."""
+        if len(nodes) == 0:
+            return []
         if drop_tier is not None:
             edge_ids = edge_ids[self.g.tier[edge_ids] != drop_tier]
         local = np.full(self.g.n, -1, dtype=np.int64)
@@ -313,7 +317,7 @@ class _Partitioner:
                     self.new_label(nodes)
                     continue
             side, k1, violation = self.best_cut(nodes, k, lo, hi)
-            if violation > 0 and k > 1:
+            if violation > _MAX_VIOLATION:
                 log.debug("no cut of %d nodes into %d units fits; trying %d", len(nodes), k, k - 1)
                 stack.append((nodes, k - 1))
                 continue

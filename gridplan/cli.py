@@ -1,0 +1,122 @@
+"""The ``gridplan`` command line: ``gridplan plan`` and ``gridplan demo``.
+
+Examples
+--------
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["plan", "--help"])
+>>> result.exit_code, "--grid-size" in result.output
+(0, True)
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import GridplanError
+
+__all__ = ["app"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Plan communities → grids → micro-grids from building footprints.")
+
+
+class _Progress:
+    """A tqdm bar per stage, on stderr, only when it is a terminal (or forced)."""
+
+    def __init__(self, enabled: bool | None):
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.enabled = enabled
+        self.bars: dict[str, object] = {}
+
+    def __call__(self, stage: str, n: int) -> None:
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = self._tqdm(desc=stage, unit=" steps", disable=self.enabled is False if self.enabled is not None else None, leave=False, file=sys.stderr)
+        bar.update(n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
+    from .plan import plan
+
+    bar = _Progress(False if quiet else progress)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            p = plan(progress=bar, **kwargs)
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+        p.write(out)
+    except GridplanError as exc:
+        bar.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    bar.close()
+    if not quiet:
+        lv = p.report["levels"]
+        typer.echo(
+            f"planned {p.report['input']['buildings']:,} buildings, {p.report['input']['households']:,} households: "
+            f"{lv['community']['count']} communities, {lv['grid']['count']} grids "
+            f"({lv['grid'].get('share_in_range', 0):.0%} in range), {lv['micro']['count']} micro-grids "
+            f"({lv['micro'].get('share_in_range', 0):.0%} in range); "
+            f"{len(p.report['infeasible'])} infeasible pieces, {len(p.report['crossings'])} tier-2 crossings reported"
+        )
+        typer.echo(f"wrote {out}/ (open {out}/map.html)")
+
+
+@app.command("plan")
+def plan_cmd(
+    buildings: Annotated[Path, typer.Argument(help="building footprints or parcels with households (GeoPackage, GeoJSON, Shapefile, zipped shapefile, FlatGeobuf, OSM)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="plan directory to write")],
+    barriers: Annotated[Optional[Path], typer.Option(help="roads, railways, rivers, water areas (OSM tags or a `tier` column)")] = None,
+    communities: Annotated[Optional[Path], typer.Option(help="community polygons to keep; grids are planned inside each")] = None,
+    id_field: Annotated[str, typer.Option(help="building id column")] = "building_id",
+    households_field: Annotated[str, typer.Option(help="households column")] = "households",
+    units_field: Annotated[str, typer.Option(help="entrances column (used to divide big buildings)")] = "units",
+    levels_field: Annotated[str, typer.Option(help="storeys column")] = "levels",
+    compound_field: Annotated[str, typer.Option(help="gated-compound column (kept together)")] = "compound",
+    community_size: Annotated[str, typer.Option(help="households per community, MIN:MAX[:TARGET]")] = "1000:3000:2000",
+    grid_size: Annotated[str, typer.Option(help="households per grid, MIN:MAX[:TARGET]")] = "300:500:400",
+    micro_size: Annotated[str, typer.Option(help="households per micro-grid, MIN:MAX[:TARGET]")] = "30:100:50",
+    seed: Annotated[int, typer.Option(help="random seed: same inputs and seed give the same plan")] = 0,
+    street_code: Annotated[str, typer.Option(help="9-digit street-office code that community codes extend")] = "000000000",
+    estimate: Annotated[str, typer.Option(help="households: auto|missing|all|never (estimate from footprint × storeys)")] = "auto",
+    input_crs: Annotated[str, typer.Option(help="auto, or gcj02|bd09 to convert Chinese web-map coordinates")] = "auto",
+    fix_geometry: Annotated[bool, typer.Option(help="repair invalid footprints instead of refusing them")] = False,
+    start_date: Annotated[Optional[str], typer.Option(help="start date of every unit (ISO, default today)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    progress: Annotated[Optional[bool], typer.Option(help="force the progress bar on/off (default: on a terminal)")] = None,
+) -> None:
+    """Plan BUILDINGS into communities → grids → micro-grids and write the plan directory."""
+    _run_plan(
+        out, quiet, progress, buildings=buildings, barriers=barriers, communities=communities, id_field=id_field,
+        households_field=households_field, units_field=units_field, levels_field=levels_field, compound_field=compound_field,
+        community_size=community_size, grid_size=grid_size, micro_size=micro_size, seed=seed, street_code=street_code,
+        estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, start_date=start_date,
+    )
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="plan directory to write")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Plan the bundled sample district (sample_geo/) top-down and write the plan with its map."""
+    from .sample import sample_path
+
+    _run_plan(out, quiet, None, buildings=sample_path("buildings"), barriers=sample_path("roads"), seed=seed, street_code="320102001")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    logging.basicConfig(level=logging.WARNING)
+    app()
