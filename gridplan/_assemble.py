@@ -253,6 +253,14 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
         "excluded_land": {"cells": int(pl.excluded.sum()), "area_m2": round(excluded_area, 1),
                           "why": "land with no building that hard barriers cut off from every building (e.g. a median strip)"},
     }
+    # every unit out of range is listed, whether or not it belongs to a piece reported above
+    covered = {c for i in report["infeasible"] for c in i.get("codes", [])}
+    report["out_of_range"] = [
+        {"level": lvl, "code": str(code), "households": int(h), "range": str(size),
+         "explained_in_infeasible": str(code) in covered}
+        for lvl, t, size in (("community", comm_t, cfg.community), ("grid", grid_t, cfg.grid), ("micro", micro_t, cfg.micro))
+        for code, h in zip(t["code"], t["households"]) if not size.contains(h)
+    ]
     report["crossing_counts"] = {lvl: sum(1 for c in report["crossings"] if c["level"] == lvl) for lvl in ("grid", "micro")}
     if n_c > 199:
         report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")

@@ -28,7 +28,8 @@ def reading_order(xy: np.ndarray, areas: np.ndarray) -> np.ndarray:
     if len(xy) == 0:
         return np.zeros(0, dtype=np.int64)
     row_height = max(float(np.sqrt(np.median(np.asarray(areas, dtype=float)))), 1e-9)
-    row = np.floor((xy[:, 1].max() - xy[:, 1]) / row_height)
+    # rows are centred on the northmost unit, so units a hair apart in y never fall in different rows
+    row = np.rint((xy[:, 1].max() - xy[:, 1]) / row_height)
     return np.lexsort((xy[:, 1] * -1, xy[:, 0], row))
 
 

@@ -71,7 +71,10 @@ class SizeRange:
             nums = []
         if len(nums) not in (2, 3):
             raise OptionError(f"`{name}` was {text!r}; expected MIN:MAX or MIN:MAX:TARGET in households, e.g. 300:500")
-        return cls(*nums)
+        try:
+            return cls(*nums)
+        except OptionError as exc:
+            raise OptionError(f"`{name}` was {text!r}: {exc}") from None
 
     def contains(self, households: float) -> bool:
         """Whether ``households`` lies in the range (inclusive)."""
@@ -113,7 +116,7 @@ class PlanConfig:
     def __post_init__(self) -> None:
         for name in LEVELS:
             object.__setattr__(self, name, SizeRange.parse(getattr(self, name), name=f"{name}_size"))
-        if not (isinstance(self.street_code, str) and self.street_code.isdigit() and len(self.street_code) == 9):
+        if not (isinstance(self.street_code, str) and self.street_code.isascii() and self.street_code.isdigit() and len(self.street_code) == 9):
             raise OptionError(
                 f"`street_code` was {self.street_code!r}; expected 9 digits (6 county + 3 street office), e.g. '320102001'"
             )

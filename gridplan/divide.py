@@ -78,17 +78,29 @@ def divide_building(households: int, *, units=None, levels=None, size: SizeRange
     u = u or 1
     per_entrance = households / u
     if per_entrance <= size.hi and u > 1:
-        k = least_bad_count(households, size)[0]
-        k = min(max(k, 1), u)
-        runs = _ranges(u, k)
-        hh = _split_int(households, [b - a + 1 for a, b in runs])
+        k0 = min(max(least_bad_count(households, size)[0], 1), u)
+        # whole entrances are grouped: take the count nearest the ideal whose groups all fit
+        for k in sorted(range(1, u + 1), key=lambda k: (abs(k - k0), k)):
+            runs = _ranges(u, k)
+            hh = _split_int(households, [b - a + 1 for a, b in runs])
+            if all(size.contains(h) for h in hh):
+                break
+        else:
+            runs = _ranges(u, k0)
+            hh = _split_int(households, [b - a + 1 for a, b in runs])
         return [BuildingPart(r, None, h) for r, h in zip(runs, hh)]
     if f is None:  # an entrance too big and no floors known: entrances are the finest parts
         hh = _split_int(households, [1] * u)
         return [BuildingPart((e, e), None, h) for e, h in zip(range(1, u + 1), hh)] if u > 1 else []
     parts = []
     for e, h_e in zip(range(1, u + 1), _split_int(households, [1] * u)):
-        k = min(least_bad_count(h_e, size)[0], f)
+        k0 = min(least_bad_count(h_e, size)[0], f)
+        for k in sorted(range(1, f + 1), key=lambda k: (abs(k - k0), k)):
+            runs = _ranges(f, k)
+            if all(size.contains(h) for h in _split_int(h_e, [b - a + 1 for a, b in runs])):
+                break
+        else:
+            k = k0
         runs = _ranges(f, k)
         for r, h in zip(runs, _split_int(h_e, [b - a + 1 for a, b in runs])):
             parts.append(BuildingPart((e, e), r, h))

@@ -38,7 +38,6 @@ def test_rows_tolerate_a_little_jitter():
     assert codes_for(xy) == [f"{COMMUNITY}{i:03d}" for i in range(1, 7)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: row bands start at the northmost centre, so a row edge falls on every row line")
 @pytest.mark.parametrize(
     ("xy", "expected"),
     [

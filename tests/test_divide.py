@@ -79,7 +79,6 @@ def test_fractional_households_are_rounded_once():
     assert sum(p.households for p in parts) == 180
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the count from households/target ignores whole-entrance grouping: a 120 part")
 def test_grouped_entrances_stay_in_range_when_single_entrances_fit():
     """7 entrances × 60 = 420 households: seven parts of 60 fit, but 6 runs give one of 2 entrances (120)."""
     parts = divide_building(420, units=7, levels=6, size=MICRO)
@@ -87,7 +86,6 @@ def test_grouped_entrances_stay_in_range_when_single_entrances_fit():
     assert all(MICRO.contains(p.households) for p in parts), [(p.entrances, p.households) for p in parts]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 6 runs of 7 floors give one run of 2 floors (111 > 100) though single floors fit")
 def test_floor_runs_stay_in_range_when_single_floors_fit():
     parts = divide_building(390, units=1, levels=7, size=MICRO)
     check_parts(parts, 390, 1, 7)
