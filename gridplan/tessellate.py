@@ -2,8 +2,8 @@
 
 Units are unions of cells, so their boundaries run along the streets wherever they cross one:
 
-1. the *study area* is the union of the given communities, or the buildings' surroundings closed up
-   (each footprint's hull grown by ``margin`` and shrunk back by half of it);
+1. the *study area* is the union of the given communities, or the buildings' surroundings: a concave
+   hull of the footprints, grown to hold every footprint with a margin;
 2. tier-2/3 lines (and community boundaries) cut the study area into *blocks* (polygonize); tier-1 lines
    are cut out as a thin corridor and water areas removed, so no cell ever straddles a hard barrier;
 3. inside each block, a Voronoi diagram of points sampled along the footprints (shrunk a little, as in
@@ -62,11 +62,17 @@ class Tessellation:
     area: shapely.Geometry
 
 
-def study_area(footprints: np.ndarray, *, margin: float = 60.0) -> shapely.Geometry:
-    """The buildings' surroundings: hulls grown by ``margin`` and shrunk back by half of it."""
-    hulls = shapely.convex_hull(footprints)
-    grown = shapely.union_all(shapely.buffer(hulls, margin, quad_segs=2))
-    return shapely.make_valid(shapely.buffer(grown, -margin / 2, quad_segs=2))
+def study_area(footprints: np.ndarray, *, margin: float = 30.0, concavity: float = 0.3) -> shapely.Geometry:
+    """The buildings' surroundings as one piece: a concave hull of the buildings (``concavity`` 0 hugs
+    them, 1 is the convex hull), grown to hold every footprint with ``margin`` metres to spare.
+
+    Open land between clusters of buildings stays in the plan, so clusters that no hard barrier separates
+    stay connected.
+    """
+    reps = shapely.multipoints(shapely.get_coordinates(shapely.convex_hull(footprints)))
+    hull = shapely.concave_hull(reps, ratio=concavity)
+    grown = shapely.union_all(np.concatenate([[hull], shapely.buffer(shapely.convex_hull(footprints), margin, quad_segs=2)]))
+    return shapely.make_valid(shapely.buffer(shapely.buffer(grown, margin, quad_segs=2), -margin, quad_segs=2))
 
 
 def _lines_of(geoms: np.ndarray) -> np.ndarray:

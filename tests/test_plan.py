@@ -1,0 +1,373 @@
+"""End-to-end tests of :func:`gridplan.plan`: invariants of real plans, determinism, the referee, errors.
+
+Each plan is computed once per module (module-scoped fixtures) and every invariant is asserted on it:
+
+- ``small``: a generated district of ~6,000 households in 2 old communities, planned top-down;
+- ``sample_given``: the bundled sample with its 24 old communities kept (grids planned inside each);
+- ``sample_topdown``: the bundled sample planned top-down (the figures the README quotes).
+
+The referee is ``../shared/tools/checkplan.py``, which checks a written plan without gridplan code.
+"""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import gridplan
+from gridplan import plan as make_plan
+from gridplan.errors import InputError, OptionError, PlanWriteError
+from gridplan.sample import make_district, sample_path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CHECKPLAN = SHARED / "tools" / "checkplan.py"
+DATA = SHARED / "data"
+needs_referee = pytest.mark.skipif(not CHECKPLAN.exists(), reason="../shared/tools/checkplan.py is absent (a fresh clone)")
+needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is absent (a fresh clone)")
+
+START = "2024-01-01"
+CODE_LEN = {"community": 12, "grid": 15, "micro": 18}
+PLAN_NAMES = ("small", "sample_given", "sample_topdown")
+
+
+# ---- fixtures: each plan once per module ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def district():
+    return make_district(households=6000, communities=2, seed=11)
+
+
+@pytest.fixture(scope="module")
+def small(district):
+    """(plan, input buildings, untouched copy of the input) for the small district, top-down."""
+    before = copy.deepcopy(district.buildings)
+    p = make_plan(district.buildings, district.roads, seed=0, start_date=START)
+    return p, district.buildings, before
+
+
+@pytest.fixture(scope="module")
+def sample_buildings():
+    return gpd.read_file(sample_path("buildings"))
+
+
+@pytest.fixture(scope="module")
+def sample_communities():
+    return gpd.read_file(sample_path("communities"))
+
+
+@pytest.fixture(scope="module")
+def sample_given(sample_buildings):
+    p = make_plan(sample_path("buildings"), sample_path("roads"), sample_path("communities"), seed=0,
+                  street_code="320102001", start_date=START)
+    return p, sample_buildings, None
+
+
+@pytest.fixture(scope="module")
+def sample_topdown(sample_buildings):
+    p = make_plan(sample_path("buildings"), sample_path("roads"), seed=0, street_code="320102001", start_date=START)
+    return p, sample_buildings, None
+
+
+@pytest.fixture(params=PLAN_NAMES)
+def planned(request):
+    """(name, plan, input buildings) for each of the module's plans."""
+    p, b, _ = request.getfixturevalue(request.param)
+    return request.param, p, b
+
+
+def _utm(p):
+    return p.grids.estimate_utm_crs()
+
+
+def _roster(p) -> pd.DataFrame:
+    r = pd.DataFrame(p.buildings.drop(columns="geometry"))
+    r[p.id_field] = r[p.id_field].astype(str)
+    return r
+
+
+# ---- invariants on every plan ----------------------------------------------------------------------
+
+
+def test_every_building_assigned_once(planned):
+    name, p, b = planned
+    r = _roster(p)
+    ids_in = set(b["building_id"].astype(str))
+    ids_out = set(r[p.id_field])
+    assert ids_in == ids_out, f"{name}: missing {sorted(ids_in - ids_out)[:5]}, extra {sorted(ids_out - ids_in)[:5]}"
+    per = r.groupby(p.id_field)
+    assert (per["community_code"].nunique() == 1).all()
+    assert (per["grid_code"].nunique() == 1).all()
+    assert r[["community_code", "grid_code", "micro_code"]].notna().all().all()
+
+
+def test_divided_buildings_are_numbered_parts_that_add_up(planned):
+    name, p, b = planned
+    r = _roster(p)
+    hh_in = b.assign(building_id=b["building_id"].astype(str)).set_index("building_id")["households"]
+    n = r.groupby(p.id_field)["part"].transform("size")
+    # an undivided building is one row with part 0
+    assert (r.loc[n == 1, "part"] == 0).all()
+    # a divided building is rows with parts 1..k, each in its own micro-grid
+    for bid, rows in r[n > 1].groupby(p.id_field):
+        assert sorted(rows["part"]) == list(range(1, len(rows) + 1)), bid
+        assert rows["micro_code"].is_unique, bid
+    sums = r.groupby(p.id_field)["households"].sum()
+    assert (sums.reindex(hh_in.index).to_numpy() == hh_in.to_numpy()).all()
+    if name != "small":  # the sample has towers divided by entrance and floor
+        assert (n > 1).any()
+
+
+def test_codes_nest_and_have_their_lengths(planned):
+    name, p, _ = planned
+    r = _roster(p)
+    for col, lvl in (("community_code", "community"), ("grid_code", "grid"), ("micro_code", "micro")):
+        s = r[col].astype(str)
+        assert s.str.fullmatch(rf"\d{{{CODE_LEN[lvl]}}}").all(), (name, col, s[~s.str.fullmatch(r"\d+")].head())
+    assert (r.apply(lambda x: x["micro_code"].startswith(x["grid_code"]), axis=1)).all()
+    assert (r.apply(lambda x: x["grid_code"].startswith(x["community_code"]), axis=1)).all()
+    for lvl in ("community", "grid", "micro"):
+        t = p.layer(lvl)
+        codes = t["code"].astype(str)
+        assert codes.is_unique, lvl
+        assert codes.str.fullmatch(rf"\d{{{CODE_LEN[lvl]}}}").all(), lvl
+        assert all(c.startswith(pc) for c, pc in zip(codes, t["parent_code"].astype(str))), lvl
+    assert set(p.grids["parent_code"]) <= set(p.communities["code"])
+    assert set(p.micro_grids["parent_code"]) <= set(p.grids["code"])
+
+
+def test_unit_households_are_the_sum_of_their_buildings(planned):
+    _, p, _ = planned
+    r = _roster(p)
+    for lvl, col in (("community", "community_code"), ("grid", "grid_code"), ("micro", "micro_code")):
+        t = p.layer(lvl)
+        sums = r.groupby(col)["households"].sum()
+        assert set(sums.index) == set(t["code"].astype(str)), lvl
+        got = t.set_index(t["code"].astype(str))["households"]
+        assert (got.reindex(sums.index).to_numpy() == sums.to_numpy()).all(), lvl
+    assert int(p.communities["households"].sum()) == int(r["households"].sum())
+
+
+def test_units_are_valid_single_polygons(planned):
+    name, p, _ = planned
+    for lvl in ("community", "grid", "micro"):
+        g = p.layer(lvl).geometry
+        assert (g.geom_type == "Polygon").all(), (name, lvl, p.layer(lvl)["code"][g.geom_type != "Polygon"].tolist()[:5])
+        assert g.is_valid.all(), (name, lvl)
+        assert not g.is_empty.any(), (name, lvl)
+
+
+def test_children_tile_their_parents(planned):
+    """Grids cover their community and micro-grids their grid, within 0.5% of its area."""
+    name, p, _ = planned
+    crs = _utm(p)
+    for child, parent in (("grid", "community"), ("micro", "grid")):
+        ch = p.layer(child).to_crs(crs)
+        pa = p.layer(parent).to_crs(crs).set_index("code")
+        union = ch.dissolve("parent_code").geometry
+        assert set(union.index) == set(pa.index), (name, child)
+        pg = pa.geometry.reindex(union.index).values
+        off = shapely.area(shapely.symmetric_difference(pg, union.values)) / shapely.area(pg)
+        assert off.max() <= 0.005, (name, child, float(off.max()), union.index[int(off.argmax())])
+
+
+def test_grids_do_not_overlap(planned):
+    name, p, _ = planned
+    g = p.grids.to_crs(_utm(p)).geometry.values
+    i, j = shapely.STRtree(g).query(g, predicate="intersects")
+    keep = i < j
+    overlap = shapely.area(shapely.intersection(g[i[keep]], g[j[keep]]))
+    assert overlap.max(initial=0.0) < 1.0, (name, float(overlap.max()))
+
+
+def test_buildings_lie_in_their_grid(planned):
+    name, p, b = planned
+    crs = _utm(p)
+    r = _roster(p).drop_duplicates(p.id_field).set_index(p.id_field)["grid_code"]
+    bb = b.assign(building_id=b["building_id"].astype(str)).set_index("building_id").to_crs(crs)
+    grids = p.grids.to_crs(crs).set_index("code").geometry
+    pts = shapely.point_on_surface(bb.geometry.values)
+    polys = grids.reindex(r.reindex(bb.index).to_numpy()).values
+    near = shapely.dwithin(polys, pts, 1.0)
+    assert near.all(), (name, bb.index[~near].tolist()[:5])
+
+
+def test_no_tier1_barrier_crosses_a_unit(planned):
+    name, p, _ = planned
+    crs = _utm(p)
+    bar = p.input_barriers
+    t1 = bar[bar["tier"] == 1].to_crs(crs).geometry.values
+    lines = np.where(np.isin(shapely.get_type_id(t1), [3, 6]), shapely.boundary(t1), t1)
+    if name != "small":
+        assert len(lines), "the sample has a trunk road, a railway and a river"
+    for lvl in ("grid", "micro"):
+        inner = shapely.buffer(p.layer(lvl).to_crs(crs).geometry.values, -2.0)
+        i, j = shapely.STRtree(lines).query(inner, predicate="intersects")
+        cut = shapely.length(shapely.intersection(inner[i], lines[j])) if len(i) else np.zeros(0)
+        assert (cut <= 5.0).all(), (name, lvl, p.layer(lvl)["code"].iloc[i[cut > 5.0]].tolist()[:5])
+
+
+def test_report_has_the_figures(planned):
+    name, p, _ = planned
+    rep = p.report
+    assert rep["seed"] == 0
+    assert rep["gridplan_version"] == gridplan.__version__
+    assert rep["parameters"]["grid_size"] == "300:500"
+    assert rep["start_date"] == START
+    for lvl in ("community", "grid", "micro"):
+        f = rep["levels"][lvl]
+        assert f["count"] == len(p.layer(lvl))
+        assert 0.0 <= f["share_in_range"] <= 1.0
+        assert f["share_in_range"] == pytest.approx(p.layer(lvl)["in_range"].mean(), abs=1e-4)
+        assert f["cv_within_parent_median"] >= 0.0
+    assert isinstance(rep["crossings"], list)
+    assert isinstance(rep["infeasible"], list)
+
+
+def test_every_grid_out_of_range_is_reported(planned):
+    name, p, _ = planned
+    lo, hi = p.config.grid.lo, p.config.grid.hi
+    out = p.grids.loc[(p.grids["households"] < lo) | (p.grids["households"] > hi), "code"].astype(str)
+    reported = {c for i in p.report["infeasible"] for c in i.get("codes", [])}
+    reported |= {o["code"] for o in p.report.get("out_of_range", []) if o["level"] == "grid"}
+    assert "out_of_range" in p.report
+    missing = sorted(set(out) - reported)
+    assert not missing, (name, missing[:5])
+
+
+# ---- plan-specific facts ---------------------------------------------------------------------------
+
+
+def test_plan_leaves_its_input_untouched(small):
+    _, b, before = small
+    pd.testing.assert_frame_equal(pd.DataFrame(b), pd.DataFrame(before))
+
+
+def test_given_communities_are_kept(sample_given, sample_communities):
+    p, _, _ = sample_given
+    assert len(sample_communities) == 24
+    assert sorted(p.communities["code"].astype(str)) == sorted(sample_communities["code"].astype(str))
+    names = dict(zip(sample_communities["code"].astype(str), sample_communities["name"]))
+    assert all(names[c] == n for c, n in zip(p.communities["code"].astype(str), p.communities["name"]))
+    assert p.report["parameters"]["communities_given"] is True
+
+
+def test_sample_figures_do_not_regress(sample_topdown):
+    """Regression floors on the bundled sample, top-down, seed 0."""
+    p, _, _ = sample_topdown
+    grid = p.report["levels"]["grid"]["share_in_range"]
+    micro = p.report["levels"]["micro"]["share_in_range"]
+    assert grid >= 0.80, f"grid share_in_range fell to {grid:.4f} (floor 0.80)"
+    assert micro >= 0.95, f"micro share_in_range fell to {micro:.4f} (floor 0.95)"
+
+
+# ---- determinism -----------------------------------------------------------------------------------
+
+
+def test_same_input_and_seed_write_identical_files(small, district, tmp_path):
+    p1, _, _ = small
+    p2 = make_plan(district.buildings, district.roads, seed=0, start_date=START)
+    d1, d2 = p1.write(tmp_path / "a", map_html=False), p2.write(tmp_path / "b", map_html=False)
+    for f in ("grids.geojson", "micro_grids.geojson", "buildings.csv", "report.json"):
+        assert (d1 / f).read_bytes() == (d2 / f).read_bytes(), f
+
+
+# ---- the independent referee -----------------------------------------------------------------------
+
+
+def _referee(p, directory: Path) -> subprocess.CompletedProcess:
+    d = p.write(directory, map_html=False)
+    return subprocess.run(
+        [sys.executable, str(CHECKPLAN), "--plan", str(d), "--buildings", str(d / "input_buildings.gpkg"),
+         "--barriers", str(d / "input_barriers.gpkg"), "--id-field", p.id_field],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+@needs_referee
+@pytest.mark.parametrize("which", ["small", "sample_given", "sample_topdown"])
+def test_referee_passes(which, request, tmp_path):
+    p, _, _ = request.getfixturevalue(which)
+    res = _referee(p, tmp_path / "plan")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "checkplan: PASS" in res.stdout
+
+
+def _suzhou() -> gpd.GeoDataFrame:
+    s = gpd.read_file(DATA / "suzhou_gusu_buildings_floors.geojson")
+    assert (s["Id"] == 0).all()  # ids are all 0 upstream: number the rows instead
+    s = s.drop(columns=["Id"]).rename(columns={"Floor": "levels"})
+    s.insert(0, "building_id", [f"sz{i}" for i in range(len(s))])
+    return s
+
+
+#: file → (buildings, barriers, fix_geometry); Monaco and Porto hold a few self-intersecting multipolygons.
+REAL = {
+    "nanjing": ("nanjing_xinjiekou.osm", "nanjing_xinjiekou.osm", False),
+    "beijing": ("beijing_wudaokou_2017.osm", "beijing_wudaokou_2017.osm", False),
+    "monaco": ("monaco_2023.osm.pbf", "monaco_2023.osm.pbf", True),
+    "suzhou": (None, None, False),
+    "porto": ("porto_2020.osm.pbf", "porto_2020.osm.pbf", True),
+}
+
+
+@pytest.mark.slow
+@needs_data
+@needs_referee
+@pytest.mark.parametrize("name", list(REAL))
+def test_real_extract_passes_the_referee(name, tmp_path):
+    bfile, rfile, fix = REAL[name]
+    buildings = _suzhou() if bfile is None else DATA / bfile
+    barriers = None if rfile is None else DATA / rfile
+    with pytest.warns(UserWarning, match="households estimated"):
+        p = make_plan(buildings, barriers, estimate="auto", fix_geometry=fix, start_date=START)
+    assert p.report["input"]["households"] > 0
+    assert len(p.grids) > 0
+    res = _referee(p, tmp_path / "plan")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+
+def test_unknown_size_text_names_the_option(district):
+    with pytest.raises(OptionError, match="grid_size") as exc:
+        make_plan(district.buildings, district.roads, grid_size="300-500")
+    assert "300-500" in str(exc.value)
+
+
+def test_duplicate_ids_are_listed(district):
+    b = district.buildings.copy()
+    b.loc[b.index[:3], "building_id"] = "dup-a"
+    b.loc[b.index[3:5], "building_id"] = "dup-b"
+    with pytest.raises(InputError, match="more than once") as exc:
+        make_plan(b, district.roads)
+    assert "dup-a" in str(exc.value) and "dup-b" in str(exc.value)
+
+
+def test_write_refuses_a_foreign_directory(small, tmp_path):
+    p, _, _ = small
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(PlanWriteError, match="not a gridplan plan directory"):
+        p.write(target)
+    assert sorted(x.name for x in target.iterdir()) == ["notes.txt"]
+    assert (target / "notes.txt").read_text() == "keep me"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["mine"]  # no temporary sibling left behind
+
+
+def test_write_replaces_a_previous_plan(small, tmp_path):
+    p, _, _ = small
+    d = p.write(tmp_path / "plan", map_html=False)
+    first = (d / "report.json").read_bytes()
+    assert p.write(d, map_html=False) == d
+    assert (d / "report.json").read_bytes() == first
