@@ -111,6 +111,14 @@ def build_graph(buildings, barriers=None) -> BenchGraph:
     return BenchGraph(sub, cent, cells, _components(sub.n, sub.edges), time.perf_counter() - t0, len(prep.buildings))
 
 
+_STATUS = None  # shared buffer a forked child writes its progress into (read on timeout)
+
+
+def _report(text: str) -> None:
+    if _STATUS is not None:
+        _STATUS.value = text.encode()[:250]
+
+
 def _k_per_component(bg: BenchGraph) -> list[tuple[np.ndarray, int]]:
     """Each component's nodes with its unit count: round(households / target), at least 1, at most its nodes."""
     out = []
@@ -146,7 +154,7 @@ def run_metis(bg: BenchGraph) -> np.ndarray:
             e, w = e[order], w[order]
             xadj = np.searchsorted(e[:, 0], np.arange(sub.n + 1)).astype(np.int64)
             _, part = pymetis.part_graph(
-                k, xadj=xadj, adjncy=e[:, 1], vweights=np.rint(sub.households).astype(np.int64),
+                k, pymetis.CSRAdjacency(xadj, e[:, 1]), vweights=np.rint(sub.households).astype(np.int64),
                 eweights=np.maximum(1, np.rint(w)).astype(np.int64), options=pymetis.Options(contig=1, seed=0),
             )
             part = np.asarray(part, dtype=np.int64)
@@ -171,6 +179,7 @@ def run_gerrychain(bg: BenchGraph) -> np.ndarray:
             g.add_nodes_from((i, {"households": float(h)}) for i, h in enumerate(sub.households))
             g.add_edges_from(map(tuple, sub.edges.tolist()))
             hh = float(sub.households.sum())
+            _report(f"at component {c} of {bg.component.max() + 1} ({hh:,.0f} hh, {sub.n:,} cells, k={k})")
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -192,9 +201,10 @@ def run_maxp(bg: BenchGraph) -> np.ndarray:
 
     labels = np.zeros(bg.graph.n, dtype=np.int64)
     nxt = 0
-    for nodes, _ in _k_per_component(bg):
+    for c, (nodes, _) in enumerate(_k_per_component(bg)):
         sub, _ = bg.graph.subgraph(nodes)
         if sub.households.sum() >= 2 * GRID.lo and sub.n > 1:
+            _report(f"at component {c} of {bg.component.max() + 1} ({sub.households.sum():,.0f} hh, {sub.n:,} cells)")
             neigh = {i: [] for i in range(sub.n)}
             for a, b in sub.edges.tolist():
                 neigh[a].append(b)
@@ -280,14 +290,17 @@ def _child(conn, name: str, bg: BenchGraph) -> None:
 
 
 def _in_child(name: str, bg: BenchGraph, timeout: float):
+    global _STATUS
     ctx = mp.get_context("fork")
+    _STATUS = ctx.Array("c", 256)
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, name, bg), daemon=True)
     proc.start()
     child.close()
     try:
         if not parent.poll(timeout):
-            return "error", f"timed out after {timeout:g} s"
+            where = _STATUS.value.decode(errors="replace")
+            return "error", f"timed out after {timeout:g} s" + (f", {where}" if where else "")
         return parent.recv()
     except EOFError:
         return "error", f"child died (exit code {proc.exitcode})"
@@ -295,6 +308,7 @@ def _in_child(name: str, bg: BenchGraph, timeout: float):
         if proc.is_alive():
             proc.kill()
         proc.join()
+        _STATUS = None
 
 
 @dataclass

@@ -120,3 +120,6 @@ def demo_cmd(
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING)
     app()
+
+
+# Later stages register their commands on `app` from modules of their own (one import line each, below).
