@@ -56,6 +56,8 @@ _TREE_BASE = {0: 0.0, 3: 1.0, 2: 2.0}
 _BALANCE_STEPS = (0.04, 0.08, 0.15, 0.3, math.inf)
 #: A cut that misses its window by more than this share of a unit is refused; one unit fewer is tried.
 _MAX_VIOLATION = 0.25
+#: Pieces up to this many nodes use the plain-Python spanning tree (scipy's overhead dominates below).
+_SMALL = 300
 
 
 def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
@@ -362,6 +364,8 @@ class _Partitioner:
         n = sub.n
         base = np.select([sub.tier == 0, sub.tier == 3], [_TREE_BASE[0], _TREE_BASE[3]], _TREE_BASE[2])
         weight = base + self.rng.random(len(sub.edges)) * 0.999 + 1e-6
+        if n <= _SMALL:
+            return _small_tree(n, sub.edges, weight, int(self.rng.integers(n)))
         m = sparse.coo_matrix((weight, (sub.edges[:, 0], sub.edges[:, 1])), shape=(n, n)).tocsr()
         mst = csgraph.minimum_spanning_tree(m)
         root = int(self.rng.integers(n))
@@ -378,7 +382,49 @@ class _Tree:
     order: np.ndarray  # breadth-first order from the root
     pred: np.ndarray  # parent of each node (-9999 at the root)
     depth: np.ndarray  # edges from the root
-    matrix: sparse.csr_matrix  # the tree's edges
+    matrix: sparse.csr_matrix | None  # the tree's edges (None for small trees)
+
+
+def _small_tree(n: int, edges: np.ndarray, weight: np.ndarray, root: int) -> _Tree:
+    """Minimum spanning tree of a small graph in plain Python (Kruskal), rooted at ``root``.
+
+    For a few dozen nodes this is many times faster than going through scipy.sparse.
+    """
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    adj: list[list[int]] = [[] for _ in range(n)]
+    el = edges.tolist()
+    for k in np.argsort(weight, kind="stable").tolist():
+        a, b = el[k]
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+            adj[a].append(b)
+            adj[b].append(a)
+    pred = [-9999] * n
+    depth = [0] * n
+    order = [root]
+    seen = [False] * n
+    seen[root] = True
+    i = 0
+    while i < len(order):
+        x = order[i]
+        i += 1
+        for y in adj[x]:
+            if not seen[y]:
+                seen[y] = True
+                pred[y] = x
+                depth[y] = depth[x] + 1
+                order.append(y)
+    if len(order) != n:
+        raise RuntimeError(f"internal: piece of {n} nodes is not connected ({len(order)} reached)")
+    return _Tree(root, np.asarray(order, dtype=np.int64), np.asarray(pred, dtype=np.int64), np.asarray(depth, dtype=np.int64), None)
 
 
 def _tree_cut_figures(sub: UnitGraph, tree: _Tree) -> tuple[np.ndarray, np.ndarray]:
@@ -430,6 +476,15 @@ def _tree_cut_figures(sub: UnitGraph, tree: _Tree) -> tuple[np.ndarray, np.ndarr
 def _subtree_mask(tree: _Tree, node: int) -> np.ndarray:
     """Boolean mask of the subtree rooted at ``node``: cut node–parent and keep node's side."""
     n = len(tree.pred)
+    if n <= _SMALL:  # parents come before children in breadth-first order
+        mask = np.zeros(n, bool)
+        mask[node] = True
+        pred = tree.pred.tolist()
+        for x in tree.order.tolist():
+            p = pred[x]
+            if p >= 0 and mask[p]:
+                mask[x] = True
+        return mask
     child = np.flatnonzero((tree.pred >= 0) & (np.arange(n) != node))
     m = sparse.coo_matrix((np.ones(len(child)), (child, tree.pred[child])), shape=(n, n))
     _, comp = csgraph.connected_components(m, directed=False)
