@@ -122,26 +122,28 @@ def _sample_points(footprints: np.ndarray, spacing: float) -> tuple[np.ndarray, 
 def _cells_in_block(block: shapely.Geometry, footprints: np.ndarray, spacing: float) -> np.ndarray:
     """One cell per footprint inside ``block`` (footprints given in the block's order).
 
-    The Voronoi cells of each footprint's points are merged first (they tile the plane exactly), and the
-    merged cell is then clipped to the block: one clip per building rather than one per point.
+    Each sample point's Voronoi cell is clipped to the block (only those that cross its edge: the rest
+    are inside already), then the cells of one footprint are merged.
     """
     if len(footprints) == 1:
         return np.array([block])
     coords, owner = _sample_points(footprints, spacing)
     vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=block, ordered=True))
-    merged = np.empty(len(footprints), dtype=object)
+    shapely.prepare(block)
+    crossing = ~shapely.contains_properly(block, vor)
+    vor[crossing] = shapely.intersection(vor[crossing], block)
+    vor, idx = shapely.get_parts(vor, return_index=True)
+    poly = shapely.get_type_id(vor) == 3
+    vor, owner = vor[poly], owner[idx[poly]]
+    cells = np.empty(len(footprints), dtype=object)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(len(footprints) + 1))
     for i in range(len(footprints)):
         pieces = vor[order[bounds[i] : bounds[i + 1]]]
         try:
-            merged[i] = shapely.coverage_union_all(pieces)
+            cells[i] = shapely.coverage_union_all(pieces)
         except shapely.errors.GEOSException:
-            merged[i] = shapely.union_all(pieces)
-    shapely.prepare(block)
-    inside = shapely.contains(block, merged)
-    cells = merged.copy()
-    cells[~inside] = shapely.intersection(merged[~inside], block)
+            cells[i] = shapely.union_all(pieces)
     return cells
 
 
