@@ -175,8 +175,12 @@ def _gap(total: float, size: SizeRange) -> float:
 class _Partitioner:
     """One call of :func:`partition`: holds the graph, the rng and the labels being filled."""
 
-    def __init__(self, graph: UnitGraph, size: SizeRange, rng: np.random.Generator, trees: int, strong_tier: int | None):
+    def __init__(self, graph: UnitGraph, size: SizeRange, rng: np.random.Generator, trees: int, strong_tier: int | None, balance: float):
         self.strong_tier = strong_tier
+        # cuts whose imbalance is within the first step are compared by cut cost alone
+        self.balance_steps = tuple(x for x in _BALANCE_STEPS if x > balance) if balance > _BALANCE_STEPS[0] else _BALANCE_STEPS
+        if balance > _BALANCE_STEPS[0]:
+            self.balance_steps = (balance, *self.balance_steps)
         self.g = graph
         self.size = size
         self.rng = rng
@@ -337,7 +341,8 @@ class _Partitioner:
         k1_lo, k1_hi = (1, k - 1) if k < 6 else (math.ceil(k / 3), k // 3 * 2 + (k % 3 > 1))
         best: tuple | None = None  # (step, cost, violation, node, k1, tree)
         tries = 0
-        while tries < self.trees or (best is None or best[0] >= len(_BALANCE_STEPS) - 1) and tries < 4 * self.trees:
+        steps = self.balance_steps
+        while tries < self.trees or (best is None or best[0] >= len(steps) - 1) and tries < 4 * self.trees:
             tries += 1
             tree = self.spanning_tree(sub)
             hh_below, cut, pos_below = _tree_cut_figures(sub, tree)
@@ -349,9 +354,9 @@ class _Partitioner:
             violation += np.maximum(0, k1 - pos_below) + np.maximum(0, (k - k1) - (pos_total - pos_below))
             imbalance = np.abs(hh_below - k1 * s) / s
             preferred = (k1 >= k1_lo) & (k1 <= k1_hi)
-            step = np.searchsorted(np.asarray(_BALANCE_STEPS), imbalance, side="left")
-            step = np.where((violation > 0) | ~preferred, len(_BALANCE_STEPS), step)
-            step[tree.root] = len(_BALANCE_STEPS) + 1
+            step = np.searchsorted(np.asarray(steps), imbalance, side="left")
+            step = np.where((violation > 0) | ~preferred, len(steps), step)
+            step[tree.root] = len(steps) + 1
             key = np.lexsort((cut, violation, step))
             i = int(key[0])
             cand = (int(step[i]), float(violation[i]), float(cut[i]), i, int(k1[i]), tree)
@@ -660,6 +665,7 @@ def partition(
     trees: int = 4,
     strong_tier: int | None = 2,
     refine: bool = True,
+    balance: float = 0.04,
 ) -> Partition:
     """Split ``graph`` into contiguous units of ``size`` households (see the module docstring).
 
@@ -677,6 +683,9 @@ def partition(
     strong_tier
         Edges of this tier are crossed only where a piece is otherwise infeasible (``None``: crossed
         freely, as communities may cross primary roads).
+    balance
+        Cuts that leave each side within this share of a unit of its ideal size are compared by cut
+        cost alone (a wider tolerance follows streets more, balances less).
     refine
         After bisection, move boundary nodes between neighbouring units to repair ranges (always) and
         to balance households (when True).
@@ -688,7 +697,7 @@ def partition(
     """
     rng = as_rng(rng)
     contracted, node_of = _contract(graph, size)
-    worker = _Partitioner(contracted, size, rng, trees, strong_tier)
+    worker = _Partitioner(contracted, size, rng, trees, strong_tier, balance)
     worker.run()
     fixed = {int(worker.labels[i.nodes[0]]) for i in worker.issues if i.reason.startswith("one indivisible")}
     moves = _refine(contracted, worker.labels, size, set(fixed), balance=refine)
