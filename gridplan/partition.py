@@ -177,6 +177,7 @@ class _Partitioner:
 
     def __init__(self, graph: UnitGraph, size: SizeRange, rng: np.random.Generator, trees: int, strong_tier: int | None, balance: float):
         self.strong_tier = strong_tier
+        self.retries = 3  # redraws of a feasible piece whose cuts left a unit out of range
         # cuts whose imbalance is within the first step are compared by cut cost alone
         self.balance_steps = tuple(x for x in _BALANCE_STEPS if x > balance) if balance > _BALANCE_STEPS[0] else _BALANCE_STEPS
         if balance > _BALANCE_STEPS[0]:
@@ -294,7 +295,7 @@ class _Partitioner:
             if h <= 0:
                 reason = "no households"
             elif k == 1 and h < self.size.lo:
-                reason = f"{h:g} households, fewer than the minimum {self.size.lo:g}, and no neighbour across a crossable road"
+                reason = f"{h:g} households, fewer than the minimum {self.size.lo:g}, cut off from other households by barriers it may not cross"
             else:
                 lo_k, hi_k = math.floor(h / self.size.hi), math.ceil(h / self.size.lo)
                 reason = (
@@ -304,7 +305,20 @@ class _Partitioner:
                 )
             avg = h / k
             self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)"))
-        self.bisect(nodes, k, h)
+        # a feasible piece whose cuts leave a unit out of range is drawn again (up to `retries` times);
+        # the best draw is kept: fewest households out of range, then the most even
+        start, best = self.next, None
+        for attempt in range(1 + (self.retries if dev == 0 else 0)):
+            self.next = start
+            self.bisect(nodes, k, h)
+            unit_hh = np.bincount(self.labels[nodes] - start, weights=self.g.households[nodes])
+            out = float(np.maximum(0, np.maximum(self.size.lo - unit_hh, unit_hh - self.size.hi)).sum())
+            score = (out, float(np.std(unit_hh)))
+            if best is None or score < best[0]:
+                best = (score, self.labels[nodes].copy(), self.next)
+            if out == 0:
+                break
+        self.labels[nodes], self.next = best[1], best[2]
 
     def bisect(self, nodes: np.ndarray, k: int, total: float) -> None:
         size = self.size
@@ -530,8 +544,8 @@ def _refine(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[in
     def viol(h: float) -> float:
         return max(0.0, lo - h, h - hi) / target
 
-    def stays_connected(u: int, v: int) -> bool:
-        rest = members[u] - {v}
+    def stays_connected(u: int, vs: tuple[int, ...]) -> bool:
+        rest = members[u] - set(vs)
         if not rest or sum(hh[x] for x in rest) <= 0:
             return False
         start = next(iter(rest))
@@ -546,21 +560,37 @@ def _refine(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[in
         return len(seen) == len(rest)
 
     def candidates(u: int):
-        """Moves (v, a, b) on the boundary of unit u: v leaves a for b; one of a, b is u."""
+        """Moves (nodes, a, b) on the boundary of unit u: the nodes leave a for b; one of a, b is u.
+
+        A node with households may bring along one empty node (land with no households) that stands
+        between it and the other unit, so empty land does not block a move.
+        """
         for v in members[u]:
             for x, t in zip(nbrs[v], ntier[v]):
                 w = int(labels[x])
-                if w != u and w not in fixed and t != 2:
-                    yield v, u, w  # give v to w
-                    yield x, w, u  # take x from w
+                if w == u or w in fixed or t == 2:
+                    continue
+                yield (v,), u, w  # give v to w
+                yield (x,), w, u  # take x from w
+                if hh[v] <= 0:  # v is empty: give it with a neighbour of it in u
+                    for y in nbrs[v]:
+                        if labels[y] == u and hh[y] > 0:
+                            yield (v, y), u, w
+                if hh[x] <= 0:  # x is empty: take it with a neighbour of it in w
+                    for y in nbrs[x]:
+                        if labels[y] == w and hh[y] > 0:
+                            yield (x, y), w, u
 
-    def delta_cut(v: int, a: int, b: int) -> float:
+    def delta_cut(vs: tuple[int, ...], a: int, b: int) -> float:
         d = 0.0
-        for x, c in zip(nbrs[v], ncost[v]):
-            if labels[x] == a:
-                d += c
-            elif labels[x] == b:
-                d -= c
+        for v in vs:
+            for x, c in zip(nbrs[v], ncost[v]):
+                if x in vs:
+                    continue
+                if labels[x] == a:
+                    d += c
+                elif labels[x] == b:
+                    d -= c
         return d
 
     moves = 0
@@ -590,7 +620,7 @@ def _refine(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[in
                         continue
                 best = None
                 for v, a, b in candidates(u):
-                    h = hh[v]
+                    h = float(sum(hh[x] for x in v))
                     ha, hb = unit_hh[a] - h, unit_hh[b] + h
                     if phase == "range":
                         gain = viol(ha) + viol(hb) - viol(unit_hh[a]) - viol(unit_hh[b])
@@ -602,19 +632,21 @@ def _refine(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[in
                             continue
                         gain = ((ha - target) ** 2 + (hb - target) ** 2 - (unit_hh[a] - target) ** 2 - (unit_hh[b] - target) ** 2) / target**2
                         dc = delta_cut(v, a, b)
-                        if gain >= -0.005 or dc > 0.5 * sum(ncost[v]):
+                        own = sum(sum(ncost[x]) for x in v)
+                        if gain >= -0.005 or dc > 0.5 * own:
                             continue
-                        key = (gain + 0.002 * dc / max(sum(ncost[v]), 1e-9), dc)
+                        key = (gain + 0.002 * dc / max(own, 1e-9), dc)
                     if best is None or key < best[0]:
                         if stays_connected(a, v):
                             best = (key, v, a, b)
                 if best is not None:
                     _, v, a, b = best
-                    members[a].discard(v)
-                    members[b].add(v)
-                    labels[v] = b
-                    unit_hh[a] -= hh[v]
-                    unit_hh[b] += hh[v]
+                    for x in v:
+                        members[a].discard(x)
+                        members[b].add(x)
+                        labels[x] = b
+                        unit_hh[a] -= hh[x]
+                        unit_hh[b] += hh[x]
                     moves += 1
                     changed = True
             if not changed:
