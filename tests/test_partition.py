@@ -481,7 +481,6 @@ def test_out_of_range_units_are_always_reported():
     assert all(set(np.flatnonzero(result.labels == u).tolist()) <= reported for u in bad)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a feasible split exists (310/300) but seed 0 returns 320/290, and no issue")
 def test_feasible_ladder_is_split_in_range():
     """A 2 × 4 ladder of 610 households; top row 310 / bottom row 300 is a valid split::
 
