@@ -744,4 +744,11 @@ def partition(
         PieceIssue(tuple(int(x) for x in np.flatnonzero(np.isin(node_of, list(i.nodes)))), i.households, i.reason, i.resolution)
         for i in worker.issues
     )
+    # every unit still out of range is reported, also when its piece was feasible on paper
+    covered = {int(labels[x]) for i in issues for x in i.nodes}
+    unit_hh = np.bincount(labels, weights=graph.households)
+    for u in np.flatnonzero((unit_hh < size.lo) | (unit_hh > size.hi)):
+        if int(u) not in covered:
+            nodes = tuple(int(x) for x in np.flatnonzero(labels == u))
+            issues = (*issues, PieceIssue(nodes, float(unit_hh[u]), f"{unit_hh[u]:g} households: no contiguous cut of the buildings here fits {size}", "kept as the closest unit found"))
     return Partition(labels, issues)

@@ -469,7 +469,6 @@ def test_issue_nodes_are_original_nodes_when_groups_are_contracted():
 # ---- known gaps --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an out-of-range unit from a structurally infeasible piece is not reported")
 def test_out_of_range_units_are_always_reported():
     """0 (250) - 1 (100) - 2 (250): 600 households, so two grids of 300 'fit', but no connected split does."""
     g = path([250.0, 100.0, 250.0])
