@@ -382,7 +382,10 @@ class _Partitioner:
     def spanning_tree(self, sub: UnitGraph) -> _Tree:
         n = sub.n
         base = np.select([sub.tier == 0, sub.tier == 3], [_TREE_BASE[0], _TREE_BASE[3]], _TREE_BASE[2])
-        weight = base + self.rng.random(len(sub.edges)) * 0.999 + 1e-6
+        # inside each band, an edge that is cheap to cut tends to join the tree late, so it is more
+        # often the edge a cut removes: r ** (cost / median cost) leans towards 1 for cheap edges
+        rel = sub.cost / max(float(np.median(sub.cost)), 1e-9) if len(sub.cost) else sub.cost
+        weight = base + self.rng.random(len(sub.edges)) ** np.clip(rel, 0.5, 2.0) * 0.999 + 1e-6
         if n <= _SMALL:
             return _small_tree(n, sub.edges, weight, int(self.rng.integers(n)))
         m = sparse.coo_matrix((weight, (sub.edges[:, 0], sub.edges[:, 1])), shape=(n, n)).tocsr()
