@@ -45,3 +45,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+serve: install
+	$(BIN)/gridplan serve

@@ -14,6 +14,7 @@ from .codes import sequence_codes
 from .divide import divide_building, entrance_slices
 from .metrics import level_figures
 from .model import Plan
+from .stable_codes import CodeBook, assign_codes
 from .tessellate import GRID_SIZE
 from .units import dissolve, divided_polygons, single_polygon
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 _LEVEL_NAMES = ("community", "grid", "micro")
+#: Half the width (m) of the strip that joins the parts of a community cut apart by a hard corridor.
+_BRIDGE_HALF_WIDTH = 1.5
 
 
 def _centroids(geoms: np.ndarray) -> np.ndarray:
@@ -68,6 +71,23 @@ def _issues(pl: _Planner, lev: _Level, codes: np.ndarray, parent_codes: np.ndarr
     return out
 
 
+def _row_origin(micro: _Level, rows_unit: list[int]) -> list | None:
+    """Per micro-grid row, the code it keeps: a kept unit's code, or the k-th part code of a kept divided building."""
+    if micro.origin is None:
+        return None
+    out, seen, total = [], Counter(), Counter(rows_unit)
+    for m in rows_unit:
+        o = micro.origin[m] if m < len(micro.origin) else None
+        k = seen[m]
+        seen[m] += 1
+        n_rows = total[m]
+        if isinstance(o, tuple):
+            out.append(o[k] if len(o) == n_rows else None)
+        else:
+            out.append(o if n_rows == 1 else None)
+    return out
+
+
 def _isolate_heavy(pl: _Planner, micro: _Level) -> None:
     """A micro-grid holding one building too big for it, plus buildings with no households, is split:
     the big building keeps its cell and the bare land around it (to be divided by entrance/floor), each
@@ -89,10 +109,55 @@ def _isolate_heavy(pl: _Planner, micro: _Level) -> None:
             if pl.bld_per_cell[comp].sum() > 0:
                 micro.labels[comp] = len(parent)
                 parent.append(micro.parent[m])
+    if micro.origin is not None and len(parent) > len(micro.origin):
+        micro.origin = list(micro.origin) + [None] * (len(parent) - len(micro.origin))
     micro.parent = np.asarray(parent, dtype=np.int64)
 
 
-def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_date: str, version: str) -> Plan:
+def _bridge_parts(pl: _Planner, comm: _Level, c_geom: np.ndarray) -> None:
+    """A community whose cells a hard corridor cuts apart (old communities straddle rivers and railways)
+    gets a narrow strip of the land no cell covers, along the shortest line between its parts, so it stays
+    one Polygon. Grids never cross the corridor; the strip belongs to no other unit, so nothing overlaps."""
+    cells = pl.tess.cells
+    tree = shapely.STRtree(cells)
+    taken: list = []  # strips already given to a community
+    for c in range(len(c_geom)):
+        geom = c_geom[c]
+        for _ in range(20):
+            if geom.geom_type != "MultiPolygon":
+                break
+            parts = sorted(shapely.get_parts(geom), key=lambda g: g.area)
+            line = shapely.shortest_line(parts[0], shapely.union_all(parts[1:]))
+            patch = shapely.buffer(line, _BRIDGE_HALF_WIDTH)
+            near = tree.query(patch, predicate="intersects")
+            near = near[(comm.labels[near] != c) & (comm.labels[near] >= 0)]
+            if len(near):
+                patch = shapely.difference(patch, shapely.union_all(cells[near], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
+            if taken:
+                patch = shapely.difference(patch, shapely.union_all(taken, grid_size=GRID_SIZE), grid_size=GRID_SIZE)
+            merged = single_polygon(shapely.union(geom, patch, grid_size=GRID_SIZE))
+            if len(shapely.get_parts(merged)) >= len(parts):
+                break
+            geom = merged
+            taken.append(patch)
+        c_geom[c] = geom
+
+
+def _community_codes(pl: _Planner, comm: _Level, c_geom: np.ndarray, book: CodeBook | None) -> tuple[np.ndarray, np.ndarray]:
+    cfg, given, n_c = pl.cfg, pl.prep.communities, len(c_geom)
+    if comm.origin is not None:
+        parents = np.asarray(comm.parent_codes or [cfg.street_code] * n_c, dtype=object)
+        c_codes = assign_codes(parents, _centroids(c_geom), shapely.area(c_geom), origin=comm.origin, book=book)
+    elif given is not None and "code" in given.columns and given["code"].notna().all():
+        c_codes = given["code"].astype(str).to_numpy()[pl.community_source]
+    else:
+        c_codes = sequence_codes([cfg.street_code] * n_c, _centroids(c_geom), shapely.area(c_geom))
+    return np.asarray(c_codes, dtype=object), np.array([c[:9] for c in c_codes], dtype=object)
+
+
+def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_date: str, version: str, book: CodeBook | None = None) -> Plan:
+    """The plan from the three levels. With ``book`` (a re-districting or re-plan), units carrying an
+    ``origin`` keep that code and the others take the next free sequence numbers."""
     cfg, prep, tess, b = pl.cfg, pl.prep, pl.tess, pl.b
     crs_work = b.crs
     cells = tess.cells
@@ -104,17 +169,17 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
     n_c = int(comm.labels.max()) + 1 if (comm.labels >= 0).any() else 0
     c_geom = dissolve(cells, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
     given = prep.communities
-    if given is not None and "code" in given.columns and given["code"].notna().all():
-        c_codes = given["code"].astype(str).to_numpy()[pl.community_source]
-    else:
-        c_codes = sequence_codes([cfg.street_code] * n_c, _centroids(c_geom), shapely.area(c_geom))
-    c_parent = np.array([c[:9] for c in c_codes], dtype=object)
+    _bridge_parts(pl, comm, c_geom)
+    c_codes, c_parent = _community_codes(pl, comm, c_geom, book)
 
     # ---- grids
     n_g = len(grids.parent)
     g_geom = dissolve(cells, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
     g_parent = c_codes[grids.parent]
-    g_codes = sequence_codes(g_parent, _centroids(g_geom), shapely.area(g_geom))
+    if book is None:
+        g_codes = sequence_codes(g_parent, _centroids(g_geom), shapely.area(g_geom))
+    else:
+        g_codes = assign_codes(g_parent, _centroids(g_geom), shapely.area(g_geom), origin=grids.origin, book=book)
 
     # ---- micro-grids, with divided buildings
     _isolate_heavy(pl, micro)
@@ -171,7 +236,10 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
     rows_grid = np.asarray(rows_grid, dtype=np.int64)
     rows_geom = np.asarray(rows_geom, dtype=object)
     mm_parent = g_codes[rows_grid]
-    mm_codes = sequence_codes(mm_parent, _centroids(rows_geom), shapely.area(rows_geom))
+    if book is None:
+        mm_codes = sequence_codes(mm_parent, _centroids(rows_geom), shapely.area(rows_geom))
+    else:
+        mm_codes = assign_codes(mm_parent, _centroids(rows_geom), shapely.area(rows_geom), origin=_row_origin(micro, rows_unit), book=book)
     first_row_of_unit = pd.Series(np.arange(len(rows_unit))).groupby(np.asarray(rows_unit)).first().to_numpy()
     m_codes_unit = mm_codes[first_row_of_unit]
 
@@ -208,12 +276,14 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
     c_hh = np.bincount(comm.labels[cell_of_b], weights=hh_b, minlength=n_c)
     g_hh = np.bincount(grids.labels[cell_of_b], weights=hh_b, minlength=n_g)
     comm_t = _unit_table(c_geom, c_codes, c_parent, c_hh, nbuild(comm.labels[cell_of_b], n_c), cfg, cfg.community, crs_work)
-    if given is not None and "name" in given.columns:
+    if comm.names is not None:
+        comm_t.insert(2, "name", pd.array(comm.names, dtype="string"))
+    elif given is not None and "name" in given.columns:
         comm_t.insert(2, "name", given["name"].to_numpy()[pl.community_source])
     grid_t = _unit_table(g_geom, g_codes, g_parent, g_hh, nbuild(grids.labels[cell_of_b], n_g), cfg, cfg.grid, crs_work)
     micro_t = _unit_table(rows_geom, mm_codes, mm_parent, rows_hh, rows_nb, cfg, cfg.micro, crs_work)
     for t in (comm_t, grid_t, micro_t):
-        t["start_date"] = start_date
+        t["start_date"] = [book.start_of(c, start_date) for c in t["code"]] if book is not None else start_date
 
     # ---- report
     multipart = {name: [str(c) for c, g in zip(t["code"], t.geometry) if g.geom_type != "Polygon"] for name, t in (("community", comm_t), ("grid", grid_t), ("micro", micro_t))}
@@ -261,6 +331,7 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
         for lvl, t, size in (("community", comm_t, cfg.community), ("grid", grid_t, cfg.grid), ("micro", micro_t, cfg.micro))
         for code, h in zip(t["code"], t["households"]) if not size.contains(h)
     ]
+    report.update(getattr(pl, "extra_report", {}))
     report["crossing_counts"] = {lvl: sum(1 for c in report["crossings"] if c["level"] == lvl) for lvl in ("grid", "micro")}
     if n_c > 199:
         report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")

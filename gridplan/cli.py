@@ -75,8 +75,8 @@ def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
 
 @app.command("plan")
 def plan_cmd(
-    buildings: Annotated[Path, typer.Argument(help="building footprints or parcels with households (GeoPackage, GeoJSON, Shapefile, zipped shapefile, FlatGeobuf, OSM)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="plan directory to write")],
+    buildings: Annotated[Optional[Path], typer.Argument(help="building footprints or parcels with households (GeoPackage, GeoJSON, Shapefile, zipped shapefile, FlatGeobuf, OSM); or use --osm/--place/--bbox")] = None,
     barriers: Annotated[Optional[Path], typer.Option(help="roads, railways, rivers, water areas (OSM tags or a `tier` column)")] = None,
     communities: Annotated[Optional[Path], typer.Option(help="community polygons to keep; grids are planned inside each")] = None,
     id_field: Annotated[str, typer.Option(help="building id column")] = "building_id",
@@ -95,11 +95,21 @@ def plan_cmd(
     start_date: Annotated[Optional[str], typer.Option(help="start date of every unit (ISO, default today)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     progress: Annotated[Optional[bool], typer.Option(help="force the progress bar on/off (default: on a terminal)")] = None,
+    osm: Annotated[Optional[Path], typer.Option(help="OpenStreetMap extract (.osm, .osm.pbf, .osm.bz2): buildings, barriers, compounds")] = None,
+    place: Annotated[Optional[str], typer.Option(help="place name to fetch from OpenStreetMap (online), e.g. '玄武区, 南京市'")] = None,
+    bbox: Annotated[Optional[str], typer.Option(help="W,S,E,N in degrees to fetch from OpenStreetMap (online)")] = None,
+    ledger: Annotated[Optional[Path], typer.Option(help="household ledger (台账; CSV/XLSX) joined to the buildings by --ledger-key")] = None,
+    ledger_key: Annotated[Optional[str], typer.Option(help="ledger column holding the building id (default: the --id-field name)")] = None,
+    compounds: Annotated[Optional[Path], typer.Option(help="compound (小区) polygons: the buildings inside one are kept in one grid")] = None,
 ) -> None:
-    """Plan BUILDINGS into communities → grids → micro-grids and write the plan directory."""
+    """Plan BUILDINGS (or --osm/--place/--bbox) into communities → grids → micro-grids and write the plan directory."""
+    from ._cli_inputs import resolve_inputs
+
+    inputs = resolve_inputs(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
+                            compounds=compounds, id_field=id_field, households_field=households_field,
+                            compound_field=compound_field, input_crs=input_crs)
     _run_plan(
-        out, quiet, progress, buildings=buildings, barriers=barriers, communities=communities, id_field=id_field,
-        households_field=households_field, units_field=units_field, levels_field=levels_field, compound_field=compound_field,
+        out, quiet, progress, communities=communities, **inputs, units_field=units_field, levels_field=levels_field,
         community_size=community_size, grid_size=grid_size, micro_size=micro_size, seed=seed, street_code=street_code,
         estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, start_date=start_date,
     )
@@ -123,3 +133,7 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 # Later stages register their commands on `app` from modules of their own (one import line each, below).
+from . import _cli_serve  # noqa: E402,F401
+from . import _cli_deliver  # noqa: E402,F401
+from . import _cli_redistrict  # noqa: E402,F401
+from . import _cli_inputs  # noqa: E402,F401

@@ -67,6 +67,7 @@ PLAN_FILES = (
     "input_buildings.gpkg",
     "input_barriers.gpkg",
     "map.html",
+    "changes.csv", "changes_units.csv", "migration.csv", "new_communities.csv", "retired.csv", "changed_units.geojson", "changes.json",
 )
 """Every file :func:`write_plan` may write; a previous plan directory holding anything else is kept."""
 

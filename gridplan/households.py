@@ -1,31 +1,50 @@
-"""Estimate households per building when no ledger gives them.
+"""Households per building, from the most trusted source at hand.
 
-The rule is deliberately simple and documented, so a planner can check it by hand::
+In order of trust (each building takes the first that applies; ``source`` records which):
 
-    households = round(footprint area m² × storeys ÷ gross floor area per household)
+1. ``"ledger"`` / ``"ledger-population"``: a household ledger (台账) joined by building id
+   (:func:`gridplan.ledger.join_ledger`); a row giving only population counts population ÷ persons per
+   household;
+2. ``"field"``: the user's own households column (set by :func:`gridplan.validate.prepare`);
+3. ``"flats"``: OSM ``building:flats``;
+4. ``"population"``: a population column ÷ persons per household (a count beats a guess, so it ranks
+   above the footprint estimate; it is used only when no households figure is known);
+5. ``"estimate"``: footprint area × storeys × usable share ÷ dwelling size, rounded; ``"estimate-capped"``
+   when that exceeds storeys × the most dwellings a floor plate plausibly holds;
+6. zero, visibly: ``"non-residential"`` (a non-residential type, or a large generic ``building=yes``
+   footprint outside residential land use) and ``"too-small"`` (sheds, kiosks, slivers).
 
-- footprint area is measured in a projected CRS (the local UTM zone when the data is geographic);
-- storeys come from the levels field; else a default by building type (``building`` column: apartments
-  and residential 6, house/detached 2, yes 3, ...; see :data:`DEFAULT_LEVELS`); else 3;
-- gross floor area per household defaults to 100 m² [proposal; configurable];
-- ``flats`` (OSM ``building:flats``) wins over the area estimate where present;
-- non-residential types (:data:`NON_RESIDENTIAL`) and footprints under 30 m² get 0.
+Every number is a field of :class:`HouseholdRules` (defaults and their basis in ``docs/inputs.md``):
+
+- usable share 0.75 of the gross floor area is dwelling space (得房率 of multi-storey housing, 70–80 %)
+  [practice]; dwelling size 72 m² of usable space, so 96 m² gross per household: the 7th census
+  (2020) gives 36.5 m² of floor space per urban resident × 2.62 persons [std: census];
+- storeys by building type when untagged (:data:`DEFAULT_LEVELS`) [proposal];
+- ``building=yes`` (and untyped footprints) count as residential inside a ``landuse=residential`` polygon,
+  and elsewhere up to 2,000 m² of footprint; larger generic footprints outside residential land use are
+  offices, malls, halls and factories in the extracts we measured, so they get 0 [proposal];
+- at most 16 dwellings per floor (two to four entrances of four flats; slab blocks) [proposal].
 
 Examples
 --------
 >>> import geopandas as gpd
 >>> from shapely.geometry import box
->>> b = gpd.GeoDataFrame({"building": ["apartments", "school", "yes"], "levels": [None, 4, 2]},
-...                      geometry=[box(0, 0, 20, 50), box(0, 0, 50, 50), box(0, 0, 10, 10)], crs=32650)
+>>> b = gpd.GeoDataFrame({"building": ["apartments", "school", "yes", "yes"], "levels": [None, 4, 2, 3]},
+...                      geometry=[box(0, 0, 20, 50), box(0, 0, 50, 50), box(0, 0, 10, 10),
+...                                box(0, 0, 100, 100)], crs=32650)
 >>> est = estimate_households(b)
 >>> est.households.tolist(), est.source.tolist()
-([60, 0, 2], ['estimate', 'non-residential', 'estimate'])
+([62, 0, 2, 0], ['estimate', 'non-residential', 'estimate', 'non-residential'])
+>>> est.reason.tolist()
+['', 'building=school', '', 'building=yes, 10000 m² outside residential land use']
 """
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import geopandas as gpd
 import numpy as np
@@ -33,15 +52,18 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["HouseholdEstimate", "estimate_households", "DEFAULT_LEVELS", "NON_RESIDENTIAL", "FALLBACK_LEVELS"]
+__all__ = [
+    "HouseholdEstimate", "HouseholdRules", "estimate_households", "DEFAULT_LEVELS", "NON_RESIDENTIAL",
+    "FALLBACK_LEVELS", "GENERIC_TYPES", "SOURCES",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Storeys assumed by ``building`` type when no levels are given. [proposal]
-DEFAULT_LEVELS: dict[str, float] = {
+DEFAULT_LEVELS: Mapping[str, float] = MappingProxyType({
     "apartments": 6, "residential": 6, "dormitory": 5, "yes": 3, "terrace": 2, "semidetached_house": 2,
     "house": 2, "detached": 2, "bungalow": 1, "farm": 2, "cabin": 1, "static_caravan": 1,
-}
+})
 #: Storeys assumed when nothing else is known. [proposal]
 FALLBACK_LEVELS = 3.0
 #: Building types that hold no households. [proposal]
@@ -55,20 +77,81 @@ NON_RESIDENTIAL: frozenset[str] = frozenset({
     "castle", "fire_station", "museum", "library", "theatre", "cinema", "power", "transformer_tower",
     "water_tower", "bunker", "tower", "monument", "no",
 })
-SOURCES = ("field", "flats", "estimate", "non-residential", "too-small")
+#: Types that say only "a building": the footprint-size rule decides whether they are homes.
+GENERIC_TYPES: frozenset[str] = frozenset({"yes", "building", "true", "1"})
+#: Every value of ``household_source``, most trusted first.
+SOURCES = ("ledger", "ledger-population", "field", "flats", "population", "estimate", "estimate-capped",
+           "non-residential", "too-small")
+
+
+@dataclass(frozen=True)
+class HouseholdRules:
+    """The household estimate's rules; every number configurable (see the module docstring).
+
+    Examples
+    --------
+    >>> HouseholdRules().gross_m2_per_household
+    96.0
+    >>> HouseholdRules(non_residential=HouseholdRules().non_residential - {"hotel"}).is_non_residential("hotel")
+    False
+    """
+
+    usable_share: float = 0.75
+    dwelling_m2: float = 72.0
+    persons_per_household: float = 2.62
+    default_levels: Mapping[str, float] = field(default_factory=lambda: DEFAULT_LEVELS)
+    fallback_levels: float = FALLBACK_LEVELS
+    non_residential: frozenset[str] = NON_RESIDENTIAL
+    generic_types: frozenset[str] = GENERIC_TYPES
+    generic_max_m2: float | None = 2000.0
+    min_footprint_m2: float = 30.0
+    max_dwellings_per_floor: float | None = 16.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("usable_share", "dwelling_m2", "persons_per_household", "fallback_levels"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                problems.append(f"`{name}` was {v!r}; give a positive number")
+        if not 0 < self.usable_share <= 1:
+            problems.append(f"`usable_share` was {self.usable_share!r}; give a share between 0 and 1, e.g. 0.75")
+        for name in ("generic_max_m2", "max_dwellings_per_floor"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                problems.append(f"`{name}` was {v!r}; give a positive number, or None to switch the rule off")
+        if problems:
+            raise InputError(problems)
+        object.__setattr__(self, "non_residential", frozenset(str(t).lower() for t in self.non_residential))
+        object.__setattr__(self, "generic_types", frozenset(str(t).lower() for t in self.generic_types))
+
+    @property
+    def gross_m2_per_household(self) -> float:
+        """Gross floor area per household: dwelling size ÷ usable share."""
+        return round(self.dwelling_m2 / self.usable_share, 6)
+
+    def is_non_residential(self, building_type: str) -> bool:
+        """Whether a ``building`` value holds no households under these rules."""
+        return str(building_type).strip().lower() in self.non_residential
+
+    def with_changes(self, **changes: object) -> HouseholdRules:
+        """A copy with some rules changed (``non_residential_add``/``_remove`` edit the set)."""
+        add = set(changes.pop("non_residential_add", ()) or ())
+        remove = set(changes.pop("non_residential_remove", ()) or ())
+        if add or remove:
+            base = changes.get("non_residential", self.non_residential)
+            changes["non_residential"] = (frozenset(base) | add) - remove
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
 class HouseholdEstimate:
-    """Households per building (int64) and where each value came from.
-
-    ``source`` is one of ``"field"`` (the user's value, set by :func:`gridplan.validate.prepare`),
-    ``"flats"``, ``"estimate"``, ``"non-residential"`` or ``"too-small"``.
-    """
+    """Households per building (int64), where each value came from (:data:`SOURCES`), the storeys used
+    (float), and a short reason for every zero or capped value (``""`` otherwise)."""
 
     households: pd.Series
     source: pd.Series
     levels: pd.Series
+    reason: pd.Series
 
 
 def _area_m2(buildings: gpd.GeoDataFrame) -> pd.Series:
@@ -81,77 +164,99 @@ def _area_m2(buildings: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series(geoms.area.to_numpy(), index=buildings.index).fillna(0.0)
 
 
+def _number(buildings: gpd.GeoDataFrame, column: str | None) -> pd.Series:
+    if column and column in buildings.columns:
+        return pd.to_numeric(buildings[column], errors="coerce").astype(float)
+    return pd.Series(np.nan, index=buildings.index)
+
+
 def estimate_households(
     buildings: gpd.GeoDataFrame,
     *,
+    rules: HouseholdRules | None = None,
     levels_field: str | None = "levels",
-    floor_area_per_household: float = 100.0,
-    default_levels: Mapping[str, float] | float = DEFAULT_LEVELS,
     flats_field: str | None = "flats",
+    population_field: str | None = "population",
     type_field: str = "building",
-    min_footprint_m2: float = 30.0,
-    non_residential: frozenset[str] | set[str] = NON_RESIDENTIAL,
+    residential_field: str | None = "in_residential",
 ) -> HouseholdEstimate:
-    """Estimate households per building from footprint area × storeys.
+    """Households per building from ``building:flats``, population, or footprint area × storeys.
 
     Parameters
     ----------
     buildings
         Footprints with a CRS (areas are measured in metres; geographic data is projected to UTM).
+    rules
+        The estimate's numbers and type lists (default :class:`HouseholdRules`).
     levels_field
-        Column with storeys; missing or non-positive values fall back to the default.
-    floor_area_per_household
-        Gross floor area per household in m² (100 by default). [proposal]
-    default_levels
-        Storeys by building type (mapping; unknown types get :data:`FALLBACK_LEVELS`), or one number
-        for every building.
+        Column with storeys; missing or non-positive values fall back to the default by type.
     flats_field
         Column with a count of flats (OSM ``building:flats``); it wins where present.
+    population_field
+        Column with residents; households = population ÷ persons per household where no flats are given.
     type_field
-        Column with the building type (OSM ``building``); used for default storeys and to find
-        non-residential buildings.
-    min_footprint_m2
-        Footprints smaller than this hold no households (sheds, kiosks, slivers).
-    non_residential
-        Building types with no households.
+        Column with the building type (OSM ``building``); used for default storeys and the
+        non-residential rule.
+    residential_field
+        Boolean column: the footprint lies in a ``landuse=residential`` polygon (see :mod:`gridplan.osm`).
+        Generic footprints (``building=yes``) inside one are homes whatever their size.
 
     Returns
     -------
     HouseholdEstimate
-        ``households`` (int64, >= 0), ``source`` and the ``levels`` used (float), indexed like
-        ``buildings``.
+        Indexed like ``buildings``.
     """
-    if not floor_area_per_household > 0:
-        raise InputError(f"`floor_area_per_household` was {floor_area_per_household!r}; give a positive area "
-                         "in m², e.g. 100")
+    rules = rules or HouseholdRules()
     index = buildings.index
     area = _area_m2(buildings)
     types = (buildings[type_field].astype("string").str.strip().str.lower()
              if type_field in buildings.columns else pd.Series(pd.NA, index=index, dtype="string"))
-    if isinstance(default_levels, Mapping):
-        lookup = {str(k).lower(): float(v) for k, v in default_levels.items()}
-        by_type = types.map(lambda t: lookup.get(t, FALLBACK_LEVELS) if isinstance(t, str) else FALLBACK_LEVELS)
-        by_type = by_type.astype(float)
-    else:
-        by_type = pd.Series(float(default_levels), index=index)
-    levels = pd.Series(np.nan, index=index)
-    if levels_field and levels_field in buildings.columns:
-        levels = pd.to_numeric(buildings[levels_field], errors="coerce").astype(float)
-        levels = levels.where(levels > 0)
-    levels = levels.fillna(by_type)
-    households = (area * levels / floor_area_per_household).round()
+    lookup = {str(k).lower(): float(v) for k, v in rules.default_levels.items()}
+    by_type = types.map(lambda t: lookup.get(t, rules.fallback_levels) if isinstance(t, str) else rules.fallback_levels)
+    levels = _number(buildings, levels_field)
+    levels = levels.where(levels > 0).fillna(by_type.astype(float))
+
+    raw = area * levels * rules.usable_share / rules.dwelling_m2
+    households = raw.round()
     source = pd.Series("estimate", index=index, dtype=object)
-    non_res = types.isin(list(non_residential)).fillna(False).astype(bool)
-    tiny = (area < min_footprint_m2) & ~non_res
+    reason = pd.Series("", index=index, dtype=object)
+    if rules.max_dwellings_per_floor is not None:
+        cap = np.floor(levels * rules.max_dwellings_per_floor)
+        capped = households > cap
+        households[capped] = cap[capped]
+        source[capped] = "estimate-capped"
+        reason[capped] = [f"capped at {lv:g} storeys × {rules.max_dwellings_per_floor:g} dwellings"
+                          for lv in levels[capped]]
+
+    typed_non_res = types.isin(list(rules.non_residential)).fillna(False).astype(bool)
+    generic = (types.isin(list(rules.generic_types)) | types.isna()).fillna(True).astype(bool)
+    in_res = (buildings[residential_field].fillna(False).astype(bool)
+              if residential_field and residential_field in buildings.columns else pd.Series(False, index=index))
+    big_generic = pd.Series(False, index=index)
+    if rules.generic_max_m2 is not None:
+        big_generic = generic & ~in_res & (area > rules.generic_max_m2)
+    non_res = typed_non_res | big_generic
+    tiny = (area < rules.min_footprint_m2) & ~non_res
     households[non_res | tiny] = 0
     source[non_res] = "non-residential"
     source[tiny] = "too-small"
-    if flats_field and flats_field in buildings.columns:
-        flats = pd.to_numeric(buildings[flats_field], errors="coerce").astype(float)
-        has = (flats >= 0).fillna(False).astype(bool)
-        households[has] = flats[has].round()
-        source[has] = "flats"
+    reason[typed_non_res] = "building=" + types[typed_non_res].astype(str)
+    reason[big_generic] = [f"building={t if isinstance(t, str) else '(none)'}, {a:.0f} m² outside residential land use"
+                           for t, a in zip(types[big_generic], area[big_generic])]
+    reason[tiny] = [f"footprint {a:.0f} m² < {rules.min_footprint_m2:g} m²" for a in area[tiny]]
+
+    population = _number(buildings, population_field)
+    has_pop = (population >= 0).fillna(False).astype(bool)
+    households[has_pop] = (population[has_pop] / rules.persons_per_household).round()
+    source[has_pop] = "population"
+    reason[has_pop] = ""
+    flats = _number(buildings, flats_field)
+    has_flats = (flats >= 0).fillna(False).astype(bool)
+    households[has_flats] = flats[has_flats].round()
+    source[has_flats] = "flats"
+    reason[has_flats] = ""
+
     households = households.fillna(0).clip(lower=0).astype("int64")
     logger.info("estimated households: %d buildings, %d households (%s)", len(index), int(households.sum()),
                 ", ".join(f"{k}: {v}" for k, v in source.value_counts().items()))
-    return HouseholdEstimate(households, source, levels)
+    return HouseholdEstimate(households, source, levels, reason)

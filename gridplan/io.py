@@ -34,10 +34,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from .errors import InputError, first_ids
 
-__all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags"]
+__all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
+           "incomplete_ways"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +53,17 @@ _TAG_RE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 @dataclass(frozen=True)
 class OsmData:
-    """Buildings and barrier features read from one OSM extract, in EPSG:4326."""
+    """Buildings, barrier features and compound outlines read from one OSM extract, in EPSG:4326.
+
+    ``compounds`` holds the raw outlines that may enclose a gated compound (小区): ``landuse=residential``
+    polygons and closed ``barrier=wall|fence`` rings (see :mod:`gridplan.compounds`). ``clipped`` lists the
+    buildings left out because the extract's edge cut them (see :func:`incomplete_ways`).
+    """
 
     buildings: gpd.GeoDataFrame
     barriers: gpd.GeoDataFrame
+    compounds: gpd.GeoDataFrame | None = None
+    clipped: tuple[str, ...] = ()
 
 
 def parse_other_tags(text: object) -> dict[str, str]:
@@ -229,12 +238,65 @@ def _osm_buildings(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.
         },
         geometry=gpd.GeoSeries(mp.geometry.to_numpy(), crs=mp.crs),
     )
-    return out
+    return drop_duplicate_buildings(out)
 
 
-def _osm_barriers(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def drop_duplicate_buildings(buildings: gpd.GeoDataFrame, *, overlap: float = 0.95) -> gpd.GeoDataFrame:
+    """Drop way buildings (``w…``) that repeat a multipolygon relation building (``r…``).
+
+    Old-style tagging puts ``building=*`` both on a relation and on its outer way; a reader then returns
+    the footprint twice (once with its holes, once without). A way whose footprint and the relation's
+    cover each other by at least ``overlap`` is the same building: the relation (holes kept) stays, once.
+    A building standing inside a relation's courtyard (hole) is a building of its own and stays.
+    """
+    ids = buildings["building_id"].astype(str)
+    rel, way = buildings[ids.str.startswith("r")], buildings[ids.str.startswith("w")]
+    if rel.empty or way.empty:
+        return buildings
+    work = buildings.estimate_utm_crs() if buildings.crs is not None and buildings.crs.is_geographic else None
+    rg = rel.geometry.to_crs(work) if work is not None else rel.geometry
+    wg = way.geometry.to_crs(work) if work is not None else way.geometry
+    i, j = wg.sindex.query(rg, predicate="intersects")
+    drop = []
+    for a, b in zip(i, j):
+        r_geom, w_geom = rg.iloc[a], wg.iloc[b]
+        shared = r_geom.intersection(w_geom).area
+        # against the relation's outer shell too: the way has no hole
+        shell = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(r_geom)])
+        if shared >= overlap * r_geom.area and shell.intersection(w_geom).area >= overlap * max(shell.area, w_geom.area):
+            drop.append(way.index[b])
+    if drop:
+        logger.info("dropped %d way buildings that repeat a multipolygon relation %s", len(drop),
+                    first_ids(buildings.loc[drop, "building_id"]))
+    return buildings.drop(index=drop).reset_index(drop=True)
+
+
+def _osm_compounds(lines: gpd.GeoDataFrame, mp: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``landuse=residential`` polygons and closed ``barrier=wall|fence`` rings, as polygons."""
+    landuse = _tag(mp, "landuse")
+    residential = landuse.eq("residential").fillna(False) & mp["building"].isna()
+    walled_area = _tag(mp, "barrier").isin(["wall", "fence"]).fillna(False) & mp["building"].isna() & ~residential
+    wall = _tag(lines, "barrier").isin(["wall", "fence"]).fillna(False) & lines.geometry.is_closed.fillna(False)
+    ring_polys = [shapely.Polygon(g.coords) if g.geom_type == "LineString" and len(g.coords) >= 4 else None
+                  for g in lines.geometry[wall]]
+    parts = [
+        pd.DataFrame({"osm_id": _osm_ids(mp)[residential], "kind": "landuse=residential",
+                      "name": mp["name"][residential].astype(object), "geometry": mp.geometry[residential]}),
+        pd.DataFrame({"osm_id": _osm_ids(mp)[walled_area], "kind": "barrier=" + _tag(mp, "barrier")[walled_area],
+                      "name": mp["name"][walled_area].astype(object), "geometry": mp.geometry[walled_area]}),
+        pd.DataFrame({"osm_id": "w" + lines["osm_id"][wall].astype(str), "kind": "barrier=" + _tag(lines, "barrier")[wall],
+                      "name": lines["name"][wall].astype(object), "geometry": ring_polys}),
+    ]
+    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=mp.crs)
+    out = out[out.geometry.notna() & ~out.geometry.is_empty & out.geometry.is_valid
+              & (shapely.area(np.asarray(out.geometry.values)) > 0)]
+    return out.reset_index(drop=True)
+
+
+def _osm_barriers(path: Path, polygons: gpd.GeoDataFrame | None = None,
+                  lines: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     keys = ["highway", "railway", "waterway", "natural", "barrier", "landuse"]
-    lines = _osm_layer(path, "lines")
+    lines = _osm_layer(path, "lines") if lines is None else lines
     mp = _osm_layer(path, "multipolygons") if polygons is None else polygons
     parts = []
     for gdf, prefix in ((lines, "w"), (mp, None)):
@@ -256,6 +318,35 @@ def _osm_barriers(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.G
     return gpd.GeoDataFrame(out, geometry="geometry", crs=lines.crs)
 
 
+def incomplete_ways(path: str | PathLike) -> set[str]:
+    """Ids (``"w<id>"``, ``"r<id>"``) of ways that reference nodes missing from an OSM XML file, and of
+    relations with such a way (or a missing way) as a member.
+
+    A clipped extract cuts ways at its edge; GDAL then builds a way from the nodes it has, which turns a
+    clipped building into a wrong, smaller polygon. PBF files are not scanned (GDAL's geometry is used).
+    """
+    import xml.etree.ElementTree as ET
+
+    nodes: set[int] = set()
+    way_refs: dict[int, list[int]] = {}
+    members: dict[int, list[int]] = {}
+    for _, elem in ET.iterparse(str(path), events=("end",)):
+        tag = elem.tag
+        if tag == "node":
+            nodes.add(int(elem.get("id")))
+        elif tag == "way":
+            way_refs[int(elem.get("id"))] = [int(nd.get("ref")) for nd in elem.iter("nd")]
+        elif tag == "relation":
+            members[int(elem.get("id"))] = [int(m.get("ref")) for m in elem.iter("member") if m.get("type") == "way"]
+        else:
+            continue
+        elem.clear()
+    bad = {w for w, refs in way_refs.items() if any(r not in nodes for r in refs)}
+    out = {f"w{w}" for w in bad}
+    out |= {f"r{r}" for r, ws in members.items() if any(w in bad or w not in way_refs for w in ws)}
+    return out
+
+
 def _osm_source(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path:
     if kind in ("bz2", "gzip"):
         path = _decompress(path, kind, tmp, limit, what)
@@ -263,6 +354,27 @@ def _osm_source(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path
             raise InputError(f"{what} {path.name}: a compressed file that is not OSM XML; decompress it and "
                              "give the file inside")
     return path
+
+
+def _is_pbf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return b"OSMHeader" in f.read(64)
+
+
+def _osm_data(source: Path, shown: str) -> OsmData:
+    """Buildings, barriers and compound outlines of an uncompressed OSM file."""
+    polygons = _osm_layer(source, "multipolygons")
+    lines = _osm_layer(source, "lines")
+    buildings = _osm_buildings(source, polygons)
+    clipped_ids: tuple[str, ...] = ()
+    if not _is_pbf(source):
+        clipped = buildings["building_id"].isin(incomplete_ways(source))
+        if clipped.any():
+            logger.info("%s: left out %d buildings clipped by the extract's edge (ways with nodes outside "
+                        "the file) %s", shown, int(clipped.sum()), first_ids(buildings["building_id"][clipped]))
+            clipped_ids = tuple(buildings["building_id"][clipped])
+            buildings = buildings[~clipped].reset_index(drop=True)
+    return OsmData(buildings, _osm_barriers(source, polygons, lines), _osm_compounds(lines, polygons), clipped_ids)
 
 
 def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> OsmData:
@@ -279,8 +391,12 @@ def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> Os
     -------
     OsmData
         ``buildings``: building_id (``"w<way id>"``/``"r<relation id>"``), building, levels,
-        flats, name, geometry. ``barriers``: osm_id, highway, railway, waterway, natural, barrier,
-        landuse, name, tunnel, layer, geometry (lines, and water polygons).
+        flats, name, geometry; multipolygon relations keep their holes, and a way repeating a
+        relation is dropped (:func:`drop_duplicate_buildings`). ``barriers``: osm_id, highway, railway,
+        waterway, natural, barrier, landuse, name, tunnel, layer, geometry (lines, and water polygons).
+        ``compounds``: osm_id, kind, name, geometry (see :class:`OsmData`). GDAL's OSM driver accepts
+        clipped extracts (ways referencing nodes outside the file); in OSM XML the buildings so cut are
+        left out and listed in ``clipped`` (:func:`incomplete_ways`), and every whole building is kept.
     """
     path = Path(path)
     what = "OSM file"
@@ -291,9 +407,9 @@ def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> Os
         raise InputError(f"{what} {path}: not an OSM extract (XML or PBF); give an .osm, .osm.pbf or .osm.bz2 file")
     with tempfile.TemporaryDirectory(prefix="gridplan-osm-") as tmp:
         source = _osm_source(path, kind, Path(tmp), _limit(max_uncompressed), what)
-        polygons = _osm_layer(source, "multipolygons")
-        data = OsmData(_osm_buildings(source, polygons), _osm_barriers(source, polygons))
-    logger.info("read %s: %d buildings, %d barrier features", path.name, len(data.buildings), len(data.barriers))
+        data = _osm_data(source, path.name)
+    logger.info("read %s: %d buildings, %d barrier features, %d compound outlines", path.name, len(data.buildings),
+                len(data.barriers), len(data.compounds))
     return data
 
 
@@ -348,7 +464,8 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
             if role not in ("buildings", "barriers"):
                 raise InputError(f"{what} {path}: an OSM extract is read for role 'buildings' or 'barriers', "
                                  f"not {role!r}; convert it to a GeoPackage first")
-            gdf = (_osm_buildings if role == "buildings" else _osm_barriers)(Path(source))
+            data = _osm_data(Path(source), path.name)
+            gdf = data.buildings if role == "buildings" else data.barriers
         else:
             gdf = _read_gdal(str(source), layer, what, path)
     if len(gdf) == 0:

@@ -17,6 +17,7 @@ import datetime as _dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +33,7 @@ from .divide import divide_building, entrance_slices
 from .graph import CellGraph, cell_graph
 from .metrics import level_figures
 from .model import Plan
+from .errors import OptionError
 from .partition import UnitGraph, partition
 from .tessellate import tessellate
 from .units import dissolve, divided_polygons, single_polygon
@@ -49,6 +51,11 @@ class _Level:
     labels: np.ndarray  # unit per cell, -1 for excluded cells
     parent: np.ndarray  # parent unit of each unit
     issues: list[dict]
+    #: per unit: the code it keeps from a previous plan (a tuple of part codes for a divided building), or None
+    origin: list | None = None
+    #: communities only: the 9-digit parent (street-office) code of each unit, and its name
+    parent_codes: list[str] | None = None
+    names: list[str] | None = None
 
 
 def _components(graph: UnitGraph, nodes: np.ndarray) -> list[np.ndarray]:
@@ -70,12 +77,16 @@ class _Planner:
         self.b = prep.buildings
 
     # ---- cells and graph ---------------------------------------------------------------------------
-    def build_graph(self) -> None:
+    def build_graph(self, extra_lines: np.ndarray | None = None) -> None:
+        """Cells and their adjacency graph; ``extra_lines`` (work CRS) also cut the blocks (a re-plan
+        passes the previous plan's unit boundaries, so every new cell lies inside one previous unit)."""
         b, comm = self.b, self.prep.communities
         area = extra = None
         if comm is not None:
             area = shapely.make_valid(shapely.union_all(comm.geometry.values))
             extra = shapely.boundary(np.asarray(comm.geometry.values, dtype=object))
+        if extra_lines is not None and len(extra_lines):
+            extra = np.concatenate([extra, extra_lines]) if extra is not None else np.asarray(extra_lines, dtype=object)
         self.tess = tessellate(b.geometry, self.prep.barriers, area=area, extra_lines=extra, progress=lambda n: self.progress("cells", n))
         compound = b["compound"] if "compound" in b.columns else pd.Series([None] * len(b))
         compound = compound.where(compound.notna() & (compound.astype(str).str.strip() != ""), None)
@@ -184,6 +195,8 @@ def plan(
     input_crs: str = "auto",
     fix_geometry: bool = False,
     start_date: str | None = None,
+    redistrict: Literal["keep", "oversized", "all"] = "keep",
+    community_count: int | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> Plan:
     """Plan communities → grids → micro-grids from building footprints and barrier lines.
@@ -212,6 +225,14 @@ def plan(
         :func:`gridplan.validate.prepare`.
     start_date
         ISO date recorded as every unit's start date (default: today).
+    redistrict
+        With ``communities``: ``'keep'`` keeps every given community; ``'oversized'`` splits those
+        above the community range into balanced, contiguous new ones (the others keep their boundaries
+        and codes); ``'all'`` re-splits every community. New communities take the next free codes of
+        their street office; see :func:`gridplan.redistrict.redistrict` for the change list.
+    community_count
+        With ``redistrict``: the number of communities wanted in total (e.g. 35); an infeasible count
+        raises :class:`~gridplan.errors.InfeasibleError` listing the feasible ones.
     progress
         Callable ``(stage, steps_done)`` for progress reporting.
 
@@ -228,6 +249,13 @@ def plan(
         seed=int(seed),
     )
     start_date = start_date or _dt.date.today().isoformat()
+    from .config import check_choice
+
+    check_choice("redistrict", redistrict, ("keep", "oversized", "all"))
+    if redistrict != "keep" and communities is None:
+        raise OptionError(f"`redistrict` was {redistrict!r} but no `communities` were given; give the old community polygons to split")
+    if community_count is not None and redistrict == "keep":
+        raise OptionError(f"`community_count` was {community_count!r} with `redistrict='keep'`; give redistrict='oversized' or 'all' to change the count")
     prep = prepare(
         buildings, barriers, communities, id_field=id_field, households_field=households_field, units_field=units_field,
         levels_field=levels_field, compound_field=compound_field, estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry,
@@ -237,6 +265,16 @@ def plan(
     pl = _Planner(prep, cfg, progress)
     pl.build_graph()
     comm = pl.communities()
+    book = None
+    if redistrict != "keep":
+        from .redistrict import split_communities
+
+        comm, book = split_communities(pl, comm, mode=redistrict, count=community_count, start_date=start_date)
     grids = pl.plan_level(comm, cfg.grid, 1, strong_tier=2, use_groups=True)
     micro = pl.plan_level(grids, cfg.micro, 2, strong_tier=2, use_groups=False)
-    return assemble(pl, comm, grids, micro, start_date=start_date, version=__version__)
+    result = assemble(pl, comm, grids, micro, start_date=start_date, version=__version__, book=book)
+    if redistrict != "keep":
+        from .redistrict import retire_split
+
+        retire_split(result, pl, start_date)
+    return result

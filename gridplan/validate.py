@@ -38,7 +38,7 @@ from .barriers import classify_barriers
 from .config import check_choice
 from .coords import convert_gdf
 from .errors import InputError, first_ids
-from .households import estimate_households
+from .households import HouseholdRules, estimate_households
 from .io import read_layer
 
 __all__ = ["PreparedInput", "prepare", "ESTIMATE_MODES", "INPUT_CRS_CHOICES"]
@@ -101,8 +101,11 @@ def _ids(gdf: gpd.GeoDataFrame, id_field: str | None) -> pd.Series:
 def _check_crs(gdf: gpd.GeoDataFrame, name: str, input_crs: str, ids: pd.Series, out: _Collector) -> None:
     crs = gdf.crs
     if crs is None and input_crs == "auto":
-        out.problems.append(f"{name}: no CRS; declare it, e.g. gdf.set_crs(4326) (or pass --input-crs gcj02/bd09 "
-                            "for coordinates picked from Chinese web maps)")
+        out.problems.append(f"{name}: no CRS, so gridplan cannot tell degrees from metres; declare it: in Python "
+                            "gdf.set_crs(4326) (or the EPSG code of your projected CRS, e.g. 4547), for a file "
+                            "give it a .prj or convert it with `ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`; for "
+                            "coordinates picked from Chinese web maps pass input_crs='gcj02' or 'bd09' "
+                            "(--input-crs gcj02|bd09)")
         return
     if crs is not None and input_crs == "auto" and _OFFSET_NAME.search(crs.name or ""):
         out.problems.append(f"{name}: the CRS {crs.name!r} is an offset web-map system (GCJ-02/BD-09); pass "
@@ -185,7 +188,7 @@ def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: _Collector) -> pd.Ser
 
 
 def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
-                out: _Collector) -> tuple[pd.Series, pd.Series]:
+                out: _Collector, rules: HouseholdRules) -> tuple[pd.Series, pd.Series]:
     """Households given by the user (NaN where to estimate) and the mask of rows to estimate."""
     n = len(b)
     nan = pd.Series(np.nan, index=b.index)
@@ -200,7 +203,9 @@ def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
                                 "estimate='auto'")
         else:
             msg = (f"buildings have no households field {field!r}: households estimated for all {n} buildings "
-                   "from footprint area × storeys (100 m² per household)")
+                   f"from footprint area × storeys × {rules.usable_share:g} usable ÷ {rules.dwelling_m2:g} m² per "
+                   "dwelling (non-residential types and large building=yes footprints outside residential land "
+                   "use count 0)")
             out.notes.append(msg)
             out.warnings.append(msg + f"; pass households_field= to use your own counts")
         return nan, pd.Series(True, index=b.index)
@@ -297,6 +302,7 @@ def prepare(
     estimate: Literal["auto", "missing", "all", "never"] = "auto",
     input_crs: Literal["auto", "gcj02", "bd09"] = "auto",
     fix_geometry: bool = False,
+    rules: HouseholdRules | None = None,
 ) -> PreparedInput:
     """Validate the inputs, collect every problem, and return them in one working CRS.
 
@@ -318,6 +324,15 @@ def prepare(
         ``"gcj02"`` or ``"bd09"`` converts offset web-map coordinates to WGS84 first.
     fix_geometry
         Repair invalid footprints with ``make_valid`` (keeping the polygonal part).
+    rules
+        The household estimate's rules (:class:`~gridplan.households.HouseholdRules`).
+
+    Notes
+    -----
+    A buildings frame may carry what earlier steps found: a ``household_source`` column (kept where the
+    households field is used, e.g. ``"ledger"`` from :func:`gridplan.ledger.join_ledger`), an
+    ``in_residential`` column (used by the ``building=yes`` rule), and ``attrs["gridplan_notes"]`` /
+    ``attrs["gridplan_warnings"]`` (added to the notes; warnings also raised as ``UserWarning``).
 
     Returns
     -------
@@ -331,8 +346,12 @@ def prepare(
     """
     check_choice("estimate", estimate, ESTIMATE_MODES)
     check_choice("input_crs", input_crs, INPUT_CRS_CHOICES)
+    rules = rules or HouseholdRules()
     out = _Collector()
     b = _load(buildings, "buildings", "buildings", out)
+    if b is not None:
+        out.notes.extend(b.attrs.get("gridplan_notes", ()))
+        out.warnings.extend(b.attrs.get("gridplan_warnings", ()))
     r = _load(barriers, "barriers", "barriers", out)
     c = _load(communities, "communities", "communities", out)
     ids = bid = given = to_estimate = None
@@ -341,7 +360,7 @@ def prepare(
         ids = _ids(b, id_field if bid is not None else None)
         _check_crs(b, "buildings", input_crs, ids, out)
         _check_polygons(b, "buildings", ids, fix_geometry, out)
-        given, to_estimate = _households(b, households_field, estimate, ids, out)
+        given, to_estimate = _households(b, households_field, estimate, ids, out, rules)
         units = _optional_number(b, units_field, out)
         levels = _optional_number(b, levels_field, out)
     if r is not None:
@@ -393,14 +412,21 @@ def prepare(
 
     households = given.copy()
     source = pd.Series("field", index=b.index, dtype=object)
+    if "household_source" in b.columns and households_field in b.columns:
+        carried = b["household_source"].astype(object)
+        source = carried.where(carried.notna() & (carried.astype(str).str.strip() != ""), "field")
     if to_estimate.any():
         frame = gpd.GeoDataFrame({"levels": levels}, geometry=bw.geometry, crs=work)
-        for col in ("building", "flats"):
+        for col in ("building", "flats", "population", "in_residential"):
             if col in b.columns:
                 frame[col] = b[col]
-        est = estimate_households(frame[to_estimate], levels_field="levels")
+        est = estimate_households(frame[to_estimate], rules=rules, levels_field="levels")
         households[to_estimate] = est.households
         source[to_estimate] = est.source
+        capped = int((est.source == "estimate-capped").sum())
+        if capped:
+            out.notes.append(f"households: {capped} estimates capped at storeys × {rules.max_dwellings_per_floor:g} "
+                             "dwellings per floor")
     compound = (b[compound_field].astype(object).where(b[compound_field].notna(), None)
                 if compound_field in b.columns else pd.Series(None, index=b.index, dtype=object))
     result = gpd.GeoDataFrame(

@@ -163,3 +163,76 @@ def no_crs_buildings(buildings) -> gpd.GeoDataFrame:
 def wrong_crs_buildings(buildings) -> gpd.GeoDataFrame:
     """Projected (UTM 50N) metres mislabelled as EPSG:4326: coordinates out of range."""
     return buildings.to_crs(32650).set_crs(4326, allow_override=True)
+
+
+# --- a small OSM extract with the awkward cases of real ones -----------------------------------
+
+
+def _osm_square(x0: float, y0: float, w: float, h: float) -> list[tuple[float, float]]:
+    return [(x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h), (x0, y0)]
+
+
+#: way id → (tags, points in metres from the fixture origin; a ``None`` point is a node missing from the file)
+OSM_WAYS: dict[int, tuple[dict[str, str], list]] = {
+    1: ({"building": "yes"}, _osm_square(5, 5, 20, 15)),                    # 300 m², 3 storeys: a home
+    11: ({"building": "apartments"}, _osm_square(100, 0, 40, 40)),          # old-style: repeats relation 10
+    12: ({}, _osm_square(110, 10, 20, 20)),                                  # the relation's courtyard
+    13: ({"building": "yes"}, _osm_square(115, 15, 8, 8)),                  # a building inside the courtyard
+    14: ({"building": "school", "name": "第一中学"}, _osm_square(200, 0, 50, 50)),
+    15: ({"building": "yes", "name": "大商场"}, _osm_square(300, 0, 60, 60)),  # 3,600 m² outside housing
+    16: ({"building": "yes"}, _osm_square(0, 200, 60, 60)),                 # 3,600 m² inside landuse=residential
+    17: ({"building": "residential", "building:flats": "24"}, _osm_square(70, 210, 20, 15)),
+    18: ({"building": "yes"}, [(100, 210), (120, 210), None, (100, 225), (100, 210)]),  # clipped: dropped
+    19: ({"building": "yes", "building:levels": "6"}, _osm_square(100, 240, 20, 15)),
+    20: ({"highway": "primary", "name": "中山路"}, [(-50, 100), (450, 100)]),
+    21: ({"highway": "service"}, [(180, -20), (180, 90)]),
+    22: ({"railway": "rail"}, [(-50, -60), (450, -60)]),
+    23: ({"waterway": "river", "name": "秦淮河"}, [(-40, -100), (-40, 400)]),
+    24: ({"natural": "water"}, _osm_square(400, 300, 40, 40)),
+    25: ({"barrier": "wall"}, _osm_square(200, 200, 60, 60)),               # a walled compound
+    26: ({"building": "yes"}, _osm_square(210, 210, 20, 15)),
+    27: ({"building": "yes"}, _osm_square(230, 235, 20, 15)),
+    28: ({"highway": "footway"}, [(-50, 150), (450, 150)]),
+    30: ({"landuse": "residential", "name": "幸福小区"}, _osm_square(-10, 190, 160, 110)),
+}
+#: relation id → (tags, [(way id, role)])
+OSM_RELATIONS: dict[int, tuple[dict[str, str], list[tuple[int, str]]]] = {
+    10: ({"type": "multipolygon", "building": "apartments", "building:levels": "6"}, [(11, "outer"), (12, "inner")]),
+}
+
+
+def write_osm_xml(path: Path, ways=OSM_WAYS, relations=OSM_RELATIONS) -> Path:
+    """Write ways and relations given in metres as an OSM XML extract (node ids from 1000)."""
+    from xml.sax.saxutils import quoteattr
+
+    nodes: dict[tuple[float, float], int] = {}
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="gridplan tests">']
+    way_xml = []
+    for wid, (tags, points) in ways.items():
+        refs = []
+        for p in points:
+            if p is None:
+                refs.append(999_999)  # outside the extract
+                continue
+            if p not in nodes:
+                nodes[p] = 1000 + len(nodes)
+            refs.append(nodes[p])
+        body = "".join(f'<nd ref="{r}"/>' for r in refs) + "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items())
+        way_xml.append(f'<way id="{wid}" version="1">{body}</way>')
+    for (x, y), nid in nodes.items():
+        lon, lat = deg(x, y)
+        lines.append(f'<node id="{nid}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+    lines += way_xml
+    for rid, (tags, members) in relations.items():
+        body = "".join(f'<member type="way" ref="{w}" role="{r}"/>' for w, r in members)
+        body += "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items())
+        lines.append(f'<relation id="{rid}" version="1">{body}</relation>')
+    lines.append("</osm>")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def osm_extract(tmp_path) -> Path:
+    """The awkward OSM extract above (see :data:`OSM_WAYS`), as an .osm file."""
+    return write_osm_xml(tmp_path / "town.osm")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from gridplan.coords import bd09_to_wgs84, convert_gdf, gcj02_to_wgs84
+from gridplan.coords import bd09_to_wgs84, convert_gdf, gcj02_to_wgs84, wgs84_to_gcj02
 from gridplan.errors import InputError, OptionError
 
 A, EE = 6378245.0, 0.00669342162296594323
@@ -101,3 +101,24 @@ def test_convert_gdf_rejects_unknown_system():
     gdf = gpd.GeoDataFrame(geometry=[Point(118.78, 32.04)], crs=4326)
     with pytest.raises(OptionError, match="`system` was 'wgs'; expected one of 'gcj02', 'bd09'"):
         convert_gdf(gdf, "wgs")
+
+
+
+def test_cli_input_crs_converts_and_records(buildings, tmp_path):
+    import json
+
+    import numpy as np
+    import shapely
+    from typer.testing import CliRunner
+
+    from gridplan.cli import app
+
+    gcj = buildings.copy()  # the buildings as read off an AutoNavi map
+    gcj["geometry"] = shapely.transform(buildings.geometry.values, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    gcj.to_file(tmp_path / "gcj.gpkg")
+    out = tmp_path / "plan"
+    res = CliRunner().invoke(app, ["plan", str(tmp_path / "gcj.gpkg"), "--input-crs", "gcj02", "--out", str(out), "-q",
+                                   "--grid-size", "100:200", "--micro-size", "20:100", "--community-size", "100:400"])
+    assert res.exit_code == 0, res.output
+    notes = json.loads((out / "report.json").read_text())["input"]["notes"]
+    assert any("from GCJ-02 to WGS84" in n for n in notes)

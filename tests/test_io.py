@@ -156,3 +156,16 @@ def test_read_osm_refuses_other_files(buildings, tmp_path):
     buildings.to_file(path, driver="GeoJSON")
     with pytest.raises(InputError, match="not an OSM extract"):
         read_osm(path)
+
+
+def test_osm_holes_kept_once_and_clipped_buildings_listed(osm_extract):
+    from gridplan.io import incomplete_ways
+
+    data = read_osm(osm_extract)
+    ids = data.buildings["building_id"].tolist()
+    assert ids.count("r10") == 1 and "w11" not in ids  # the old-style outer way repeats the relation
+    assert data.clipped == ("w18",) and "w19" in ids
+    assert incomplete_ways(osm_extract) == {"w18"}
+    assert sorted(data.compounds["kind"]) == ["barrier=wall", "landuse=residential"]
+    # read_layer gives the same buildings
+    assert read_layer(osm_extract)["building_id"].tolist() == ids

@@ -15,7 +15,6 @@ import os
 import pickle
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -38,14 +37,6 @@ needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is abs
 START = "2024-01-01"
 CODE_LEN = {"community": 12, "grid": 15, "micro": 18}
 PLAN_NAMES = ("small", "sample_given", "sample_topdown")
-
-#: Given old communities that straddle a tier-1 barrier come out as MultiPolygons.
-MULTIPART_COMMUNITIES = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a given community crossed by a tier-1 barrier (railway 宁芜铁路, trunk 应天大街, river 秦淮河) is "
-           "written as a MultiPolygon: 5 of the sample's 24 (e.g. 320102002002), listed in "
-           "report['not_single_polygon'] but rejected by the referee (a unit must be one Polygon)",
-)
 
 
 # ---- fixtures: each plan once per run ------------------------------------------------------------
@@ -190,10 +181,8 @@ def test_unit_households_are_the_sum_of_their_buildings(planned):
     assert int(p.communities["households"].sum()) == int(r["households"].sum())
 
 
-def test_units_are_valid_single_polygons(planned, request):
+def test_units_are_valid_single_polygons(planned):
     name, p, _ = planned
-    if name == "sample_given":
-        request.applymarker(MULTIPART_COMMUNITIES)
     for lvl in ("grid", "micro", "community"):
         g = p.layer(lvl).geometry
         assert (g.geom_type == "Polygon").all(), (name, lvl, p.layer(lvl)["code"][g.geom_type != "Polygon"].tolist()[:5])
@@ -326,7 +315,7 @@ def _referee(p, directory: Path) -> subprocess.CompletedProcess:
 
 
 @needs_referee
-@pytest.mark.parametrize("which", ["small", pytest.param("sample_given", marks=MULTIPART_COMMUNITIES), "sample_topdown"])
+@pytest.mark.parametrize("which", ["small", "sample_given", "sample_topdown"])
 def test_referee_passes(which, request, tmp_path):
     p, _ = request.getfixturevalue(which)
     res = _referee(p, tmp_path / "plan")
@@ -343,12 +332,12 @@ def _suzhou() -> gpd.GeoDataFrame:
 
 
 #: file → (buildings, barriers, fix_geometry); Monaco and Porto hold a few self-intersecting multipolygons.
-REAL = {
-    "nanjing": ("nanjing_xinjiekou.osm", "nanjing_xinjiekou.osm", False),
-    "beijing": ("beijing_wudaokou_2017.osm", "beijing_wudaokou_2017.osm", False),
-    "monaco": ("monaco_2023.osm.pbf", "monaco_2023.osm.pbf", True),
-    "suzhou": (None, None, False),
+REAL = {  # the longest first, so that they start early under xdist
     "porto": ("porto_2020.osm.pbf", "porto_2020.osm.pbf", True),
+    "suzhou": (None, None, False),
+    "nanjing": ("nanjing_xinjiekou.osm", "nanjing_xinjiekou.osm", False),
+    "monaco": ("monaco_2023.osm.pbf", "monaco_2023.osm.pbf", True),
+    "beijing": ("beijing_wudaokou_2017.osm", "beijing_wudaokou_2017.osm", False),
 }
 
 

@@ -65,7 +65,7 @@ def test_missing_households_field_is_estimated_with_warning(buildings):
     b = buildings.drop(columns="households")
     with pytest.warns(UserWarning, match="no households field 'households': households estimated for all 8"):
         p = prepare(b)
-    assert p.buildings["households"].tolist() == [18] * 8  # 300 m² × 6 / 100
+    assert p.buildings["households"].tolist() == [19] * 8  # 300 m² × 6 × 0.75 / 72 = 18.75
     assert p.buildings["household_source"].eq("estimate").all()
     assert any("estimated for all 8" in n for n in p.notes)
 
@@ -74,13 +74,13 @@ def test_estimate_missing_fills_only_the_gaps(buildings):
     b = buildings.copy()
     b["households"] = [40, None, 40, 40, 40, 40, None, 40]
     p = prepare(b, estimate="missing")
-    assert p.buildings["households"].tolist() == [40, 18, 40, 40, 40, 40, 18, 40]
+    assert p.buildings["households"].tolist() == [40, 19, 40, 40, 40, 40, 19, 40]
     assert p.buildings["household_source"].tolist().count("estimate") == 2
 
 
 def test_estimate_all_ignores_the_field(buildings):
     p = prepare(buildings, estimate="all")
-    assert p.buildings["households"].tolist() == [18] * 8
+    assert p.buildings["households"].tolist() == [19] * 8
 
 
 def test_non_integer_households_are_rounded_and_noted(buildings):
@@ -169,7 +169,8 @@ def test_empty_layers(empty_buildings, buildings):
 
 
 def test_missing_crs(no_crs_buildings):
-    with pytest.raises(InputError, match=r"buildings: no CRS; declare it, e.g. gdf.set_crs\(4326\)"):
+    with pytest.raises(InputError, match=r"buildings: no CRS.*declare it: in Python gdf.set_crs\(4326\).*\.prj.*"
+                                         r"--input-crs gcj02\|bd09"):
         prepare(no_crs_buildings)
 
 
@@ -294,3 +295,36 @@ def test_suzhou_floors_through_prepare():
     p = prepare(gdf, id_field="bid", levels_field="Floor", estimate="all")
     assert p.buildings["levels"].between(1, 28).all()
     assert 10_000 < p.buildings["households"].sum() < 150_000
+
+
+# --- what earlier steps hand over: sources, residential land, notes -----------------------------
+
+
+def test_household_source_is_carried_over(buildings):
+    b = buildings.copy()
+    b["household_source"] = ["ledger"] * 6 + [None, "flats"]
+    p = prepare(b)
+    assert p.buildings["household_source"].tolist() == ["ledger"] * 6 + ["field", "flats"]
+
+
+def test_attrs_notes_and_warnings_reach_the_report(buildings):
+    b = buildings.copy()
+    b.attrs["gridplan_notes"] = ["ledger: 3 rows match no building"]
+    b.attrs["gridplan_warnings"] = ["ledger: 3 rows match no building ['x']"]
+    with pytest.warns(UserWarning, match=r"3 rows match no building \['x'\]"):
+        p = prepare(b)
+    assert "ledger: 3 rows match no building" in p.notes
+
+
+def test_generic_building_rule_uses_residential_land(buildings):
+    from conftest import box_m
+
+    b = buildings.drop(columns="households").iloc[:2].copy()
+    b["building"] = "yes"
+    b["geometry"] = [box_m(0, 0, 60, 60), box_m(100, 0, 60, 60)]  # 3,600 m² each
+    b["in_residential"] = [True, False]
+    with pytest.warns(UserWarning, match="households estimated"):
+        p = prepare(b)
+    assert p.buildings["household_source"].tolist() == ["estimate-capped", "non-residential"]
+    assert p.buildings["households"].tolist()[1] == 0
+    assert any("capped at storeys × 16" in n for n in p.notes)

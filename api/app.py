@@ -1,0 +1,492 @@
+"""The gridplan service: a thin FastAPI app over the library, built by :func:`create_app`.
+
+Nothing happens at import time: ``create_app(settings)`` builds the app, and its lifespan opens the
+database, marks plans interrupted by a previous run as failed and starts the worker pool. Run it with
+``gridplan serve`` or ``uvicorn --factory api.app:create_app`` (one process per data directory: the
+worker pool and the job table belong to it).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path as PathParam, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.background import BackgroundTask
+
+import gridplan
+
+from . import models as m
+from .db import DatasetRecord, PlanRecord, create_schema, make_engine, mark_interrupted, session_factory, utcnow
+from .errors import Conflict, InvalidParameter, NotFound, error_body, install_handlers
+from .jobs import STAGES, JobRunner, JobSpec
+from .results import ResultCache, parse_bbox
+from .settings import Settings
+from .storage import Layout, is_id, new_id, scrub
+from .uploads import ROLES, discard, read_and_inspect, save_upload
+
+__all__ = ["create_app", "Service"]
+
+logger = logging.getLogger(__name__)
+
+GEOJSON = "application/geo+json"
+_CODE_LENGTH = {"communities": 12, "grids": 15, "micro_grids": 18}
+
+
+class GeoJSONResponse(Response):
+    media_type = GEOJSON
+
+
+class Service:
+    """What the routes share: settings, file layout, database sessions, the job runner, the read cache."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.layout = Layout(settings.data_dir)
+        self.url = settings.database_url_or_default()
+        self.engine = None
+        self.sessions: sessionmaker[Session] | None = None
+        self.jobs: JobRunner | None = None
+        self.cache = ResultCache()
+
+    def start(self) -> None:
+        self.layout.create()
+        for leftover in self.layout.datasets.glob(".incoming-*"):
+            discard(leftover)
+        self.engine = make_engine(self.url)
+        create_schema(self.engine)
+        self.sessions = session_factory(self.engine)
+        for plan_id in mark_interrupted(self.sessions):
+            logger.warning("plan %s was interrupted by a restart; marked failed", plan_id)
+            shutil.rmtree(self.layout.plan_root(plan_id), ignore_errors=True)
+        self.jobs = JobRunner(self.settings.workers, self.sessions)
+        logger.info("gridplan service: data in %s, %s database, %d workers", self.layout.root,
+                    self.engine.dialect.name, self.settings.workers)
+
+    def stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.shutdown()
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.layout.root)
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+Svc = Annotated[Service, Depends(service)]
+DatasetId = Annotated[str, PathParam(description="a dataset id", max_length=64)]
+PlanId = Annotated[str, PathParam(description="a plan id", max_length=64)]
+
+
+def _errors(*codes: int, explicit: bool = False) -> dict:
+    """Documented error responses (an ErrorBody as JSON); ``explicit`` for routes whose own type is not JSON."""
+    text = {404: "unknown id", 409: "not in a state that allows this (e.g. still running)", 413: "upload too large",
+            415: "file type not recognised", 422: "bad parameters or data; `errors` names the fields"}
+    if explicit:
+        ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        return {c: {"description": text[c], "content": ref} for c in codes}
+    return {c: {"model": m.ErrorBody, "description": text[c]} for c in codes}
+
+
+# ---- records -> models -----------------------------------------------------------------------------------
+
+
+def _get_dataset(s: Session, dataset_id: str) -> DatasetRecord:
+    rec = s.get(DatasetRecord, dataset_id) if is_id(dataset_id) else None
+    if rec is None:
+        raise NotFound(f"no dataset {dataset_id!r}; upload one with POST /v1/datasets", field="dataset_id")
+    return rec
+
+
+def _get_plan(s: Session, plan_id: str) -> PlanRecord:
+    rec = s.get(PlanRecord, plan_id) if is_id(plan_id) else None
+    if rec is None:
+        raise NotFound(f"no plan {plan_id!r}; create one with POST /v1/plans", field="plan_id")
+    return rec
+
+
+def _dataset_out(rec: DatasetRecord) -> m.Dataset:
+    files = {role: {k: v for k, v in meta.items() if k != "stored"} for role, meta in rec.files.items()}
+    return m.Dataset(id=rec.id, created_at=rec.created_at, files=files, options=rec.options, summary=rec.summary)
+
+
+def _plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
+    progress = None
+    if rec.status == "running" and rec.stage:
+        i = STAGES.index(rec.stage) if rec.stage in STAGES else 0
+        progress = m.Progress(stage=rec.stage, steps=rec.steps or 0, fraction=round(i / len(STAGES), 2))
+    base = f"/v1/plans/{rec.id}"
+    links = {"self": base, "communities": f"{base}/communities", "grids": f"{base}/grids",
+             "micro_grids": f"{base}/micro_grids", "map": f"{base}/map.html", "export": f"{base}/export?format=gpkg"}
+    return model(
+        id=rec.id, dataset_id=rec.dataset_id, status=rec.status, progress=progress, reason=rec.reason,
+        parameters=rec.parameters, figures=rec.figures, warnings=rec.warnings or [], created_at=rec.created_at,
+        started_at=rec.started_at, finished_at=rec.finished_at, links=links,
+    )
+
+
+def _finished_dir(svc: Service, plan_id: str) -> Path:
+    """The plan directory of a finished plan; 404 unknown, 409 not done."""
+    with svc.sessions() as s:
+        rec = _get_plan(s, plan_id)
+    if rec.status != "done":
+        why = f": {rec.reason}" if rec.status == "failed" else "; try again when its status is 'done'"
+        raise Conflict(f"plan {plan_id!r} is {rec.status}{why}", field="plan_id")
+    d = svc.layout.plan_dir(plan_id)
+    if not (d / "report.json").is_file():
+        raise Conflict(f"plan {plan_id!r} has no results on disk any more; submit it again", field="plan_id")
+    return d
+
+
+def _deliver():
+    """``gridplan.deliver.export_plan`` when this gridplan has it (shapefile deliverables), else None."""
+    try:
+        from gridplan.deliver import export_plan
+    except ImportError:  # pragma: no cover - a gridplan without the delivery formats
+        return None
+    return export_plan
+
+
+def _export_formats() -> dict[str, str]:
+    """Formats GET /export offers: format -> what it is."""
+    formats = {
+        "gpkg": "plan.gpkg: layers communities, grids, micro_grids, buildings in the input's CRS",
+        "csv": "buildings.csv: the building roster (UTF-8)",
+        "zip": "the whole plan directory, zipped",
+    }
+    if _deliver() is not None:
+        formats["shp"] = "zipped shapefiles per level and the buildings, CGCS2000 (EPSG:4490), UTF-8, with field tables"
+    return formats
+
+
+# ---- routes ----------------------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/v1")
+health = APIRouter()
+
+
+@health.get("/healthz", response_model=m.Health, tags=["service"], summary="liveness and queue figures")
+def healthz(svc: Svc) -> m.Health:
+    with svc.sessions() as s:
+        counts = dict(s.execute(select(PlanRecord.status, func.count()).group_by(PlanRecord.status)).all())
+    dialect = svc.engine.dialect.name
+    return m.Health(status="ok", version=gridplan.__version__,
+                    database=dialect if dialect in ("sqlite", "postgresql") else "other",
+                    workers=svc.settings.workers, plans_queued=counts.get("queued", 0),
+                    plans_running=counts.get("running", 0))
+
+
+@router.post("/datasets", status_code=201, response_model=m.Dataset, tags=["datasets"],
+             responses=_errors(413, 415, 422), summary="upload buildings (+ barriers, communities) and inspect them")
+def create_dataset(
+    svc: Svc,
+    buildings: Annotated[UploadFile, File(description="building footprints with households: GeoPackage, GeoJSON, "
+                                                      "zipped shapefile, FlatGeobuf or OSM (.osm, .osm.pbf, .osm.bz2)")],
+    barriers: Annotated[UploadFile | None, File(description="roads, railways, rivers, water (OSM tags or a `tier` "
+                                                            "column); from an OSM buildings file when omitted")] = None,
+    communities: Annotated[UploadFile | None, File(description="community polygons to keep (optional `code`, `name`)")] = None,
+    id_field: Annotated[str, Form(max_length=100)] = "building_id",
+    households_field: Annotated[str, Form(max_length=100)] = "households",
+    units_field: Annotated[str, Form(max_length=100)] = "units",
+    levels_field: Annotated[str, Form(max_length=100)] = "levels",
+    compound_field: Annotated[str, Form(max_length=100)] = "compound",
+    estimate: Annotated[m.Estimate, Form(description="households: auto, missing, all or never (see README)")] = "auto",
+    input_crs: Annotated[m.InputCrs, Form(description="auto, or gcj02/bd09 for Chinese web-map coordinates")] = "auto",
+    fix_geometry: Annotated[bool, Form()] = False,
+) -> m.Dataset:
+    options = m.ReadOptions(id_field=id_field, households_field=households_field, units_field=units_field,
+                            levels_field=levels_field, compound_field=compound_field, estimate=estimate,
+                            input_crs=input_crs, fix_geometry=fix_geometry).model_dump()
+    uploads = {"buildings": buildings, "barriers": barriers, "communities": communities}
+    dataset_id = new_id()
+    incoming = svc.layout.datasets / f".incoming-{dataset_id}"
+    incoming.mkdir(parents=True)
+    try:
+        files = {}
+        for role in ROLES:
+            up = uploads[role]
+            if up is None or (not up.filename and up.size == 0):
+                continue
+            stored = save_upload(role, up.filename, up.file, incoming, svc.settings.max_upload_bytes)
+            files[role] = stored.as_dict()
+        summary = read_and_inspect(incoming, files, options, svc.settings.max_uncompressed_bytes)
+        target = svc.layout.dataset(dataset_id)
+        incoming.rename(target)
+    except BaseException:
+        discard(incoming)
+        raise
+    rec = DatasetRecord(id=dataset_id, files=files, options=options, summary=summary, created_at=utcnow())
+    with svc.sessions() as s:
+        s.add(rec)
+        s.commit()
+    logger.info("dataset %s: %d buildings, %d households", dataset_id, summary["buildings"], summary["households"])
+    return _dataset_out(rec)
+
+
+@router.get("/datasets/{dataset_id}", response_model=m.Dataset, tags=["datasets"], responses=_errors(404),
+            summary="a dataset and its inspection")
+def get_dataset(svc: Svc, dataset_id: DatasetId) -> m.Dataset:
+    with svc.sessions() as s:
+        return _dataset_out(_get_dataset(s, dataset_id))
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"], responses=_errors(404, 409),
+               summary="delete a dataset (its finished plans are kept)")
+def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
+    with svc.sessions() as s:
+        rec = _get_dataset(s, dataset_id)
+        busy = s.scalar(select(func.count()).where(PlanRecord.dataset_id == dataset_id,
+                                                   PlanRecord.status.in_(("queued", "running"))))
+        if busy:
+            raise Conflict(f"dataset {dataset_id!r} has {busy} plan(s) queued or running; delete them or wait "
+                           "until they finish", field="dataset_id")
+        s.delete(rec)
+        s.commit()
+    discard(svc.layout.dataset(dataset_id))
+    return Response(status_code=204)
+
+
+@router.post("/plans", status_code=202, response_model=m.PlanAccepted, tags=["plans"], responses=_errors(404, 422),
+             summary="plan a dataset in the background (202; poll GET /v1/plans/{id})")
+def create_plan(svc: Svc, request: m.PlanRequest, response: Response) -> m.PlanAccepted:
+    params = request.model_dump(mode="json", exclude={"dataset_id"})
+    with svc.sessions() as s:
+        ds = _get_dataset(s, request.dataset_id)
+        has = "communities" in ds.files
+        if params["keep_communities"] is None:
+            params["keep_communities"] = has
+        elif params["keep_communities"] and not has:
+            raise InvalidParameter(f"keep_communities is true but dataset {ds.id!r} has no communities; upload them "
+                                   "with the dataset, or leave keep_communities out", field="keep_communities")
+        plan_id = new_id()
+        rec = PlanRecord(id=plan_id, dataset_id=ds.id, status="queued", parameters=params, created_at=utcnow(), steps=0)
+        s.add(rec)
+        s.commit()
+        spec = JobSpec(plan_id=plan_id, database_url=svc.url, data_dir=str(svc.layout.root),
+                       dataset_dir=str(svc.layout.dataset(ds.id)), files=ds.files, options=ds.options,
+                       parameters=params, out_dir=str(svc.layout.plan_dir(plan_id)),
+                       max_uncompressed=svc.settings.max_uncompressed_bytes)
+    svc.jobs.submit(spec)
+    response.headers["Location"] = f"/v1/plans/{plan_id}"
+    return _plan_out(rec, m.PlanAccepted)
+
+
+@router.get("/plans/{plan_id}", response_model=m.Plan, tags=["plans"], responses=_errors(404),
+            summary="status (queued, running with progress, done, failed with the reason), parameters, figures")
+def get_plan(svc: Svc, plan_id: PlanId) -> m.Plan:
+    with svc.sessions() as s:
+        return _plan_out(_get_plan(s, plan_id))
+
+
+@router.delete("/plans/{plan_id}", status_code=204, tags=["plans"], responses=_errors(404),
+               summary="delete a plan and its results (a running plan is dropped when its worker finishes)")
+def delete_plan(svc: Svc, plan_id: PlanId) -> Response:
+    with svc.sessions() as s:
+        rec = _get_plan(s, plan_id)
+        if rec.status == "queued":
+            svc.jobs.cancel(plan_id)
+        s.delete(rec)
+        s.commit()
+    svc.cache.forget(plan_id)
+    shutil.rmtree(svc.layout.plan_root(plan_id), ignore_errors=True)
+    return Response(status_code=204)
+
+
+@router.get("/plans/{plan_id}/map.html", response_class=FileResponse, tags=["results"], responses={
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "the review map"},
+    **_errors(404, 409)}, summary="the plan's HTML map")
+def get_map(svc: Svc, plan_id: PlanId) -> FileResponse:
+    path = _finished_dir(svc, plan_id) / "map.html"
+    if not path.is_file():
+        raise NotFound(f"plan {plan_id!r} was written without a map", field="plan_id")
+    return FileResponse(path, media_type="text/html; charset=utf-8")
+
+
+@router.get("/plans/{plan_id}/export", response_class=FileResponse, tags=["results"], responses={
+    200: {"content": {"application/geopackage+sqlite3": {"schema": {"type": "string", "format": "binary"}},
+                      "text/csv": {"schema": {"type": "string"}},
+                      "application/zip": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "the file"}, **_errors(404, 409, 422)},
+          summary="download the plan: gpkg, csv (building roster), zip (the plan directory) or shp (zipped shapefiles)")
+def export_plan(svc: Svc, plan_id: PlanId,
+                format: Annotated[str, Query(description="gpkg, csv, zip or shp", max_length=16)] = "gpkg") -> FileResponse:
+    formats = _export_formats()
+    if format not in formats:
+        raise InvalidParameter(f"`format` was {format!r}; expected one of {', '.join(map(repr, formats))}",
+                               field="format")
+    d = _finished_dir(svc, plan_id)
+    name = f"plan-{plan_id}"
+    if format == "gpkg":
+        return FileResponse(d / "plan.gpkg", media_type="application/geopackage+sqlite3", filename=f"{name}.gpkg")
+    if format == "csv":
+        return FileResponse(d / "buildings.csv", media_type="text/csv; charset=utf-8", filename=f"{name}-buildings.csv")
+    tmp = Path(tempfile.mkdtemp(prefix="gridplan-export-"))
+    try:
+        root = d
+        if format == "shp":
+            from gridplan.reader import read_plan
+
+            root = _deliver()(read_plan(d), tmp / "delivery", formats=["shp"]).path
+            name += "-shp"
+        archive = shutil.make_archive(str(tmp / name), "zip", root_dir=root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return FileResponse(archive, media_type="application/zip", filename=f"{name}.zip",
+                        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
+
+
+@router.get("/plans/{plan_id}/changes", response_class=FileResponse, tags=["results"], responses={
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the change list"},
+    **_errors(404, 409)}, summary="the change list of a re-districting plan (changes.csv)")
+def get_changes(svc: Svc, plan_id: PlanId) -> FileResponse:
+    path = _finished_dir(svc, plan_id) / "changes.csv"
+    if not path.is_file():
+        raise NotFound(f"plan {plan_id!r} is not a re-districting plan, so it has no change list", field="plan_id")
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"plan-{plan_id}-changes.csv")
+
+
+@router.get("/plans/{plan_id}/buildings/{building_id}", response_model=m.BuildingLookup, tags=["results"],
+            responses=_errors(404, 409), summary="the community, grid and micro-grid(s) of a building")
+def get_building(svc: Svc, plan_id: PlanId,
+                 building_id: Annotated[str, PathParam(description="the building's id", max_length=200)]) -> m.BuildingLookup:
+    d = _finished_dir(svc, plan_id)
+    id_field = json.loads((d / "report.json").read_text(encoding="utf-8")).get("parameters", {}).get("id_field", "building_id")
+    rows = svc.cache.roster(plan_id, d / "buildings.csv", id_field).rows.get(building_id)
+    if not rows:
+        raise NotFound(f"plan {plan_id!r} has no building {building_id!r}", field="building_id")
+    hh = {lvl: svc.cache.layer(plan_id, d / f"{lvl}.geojson").households for lvl in _CODE_LENGTH}
+
+    def ref(level: str, code: str) -> m.UnitRef:
+        return m.UnitRef(code=code, households=hh[level].get(code))
+
+    parts = [m.BuildingPart(part=int(float(r.get("part") or 0)), households=int(float(r.get("households") or 0)),
+                            micro_grid=ref("micro_grids", r["micro_code"])) for r in rows]
+    micro = list(dict.fromkeys(r["micro_code"] for r in rows))
+    return m.BuildingLookup(
+        building_id=building_id, households=sum(p.households for p in parts),
+        community=ref("communities", rows[0]["community_code"]), grid=ref("grids", rows[0]["grid_code"]),
+        micro_grids=[ref("micro_grids", c) for c in micro], parts=parts,
+    )
+
+
+@router.get("/plans/{plan_id}/{level}", response_class=GeoJSONResponse, response_model=None, tags=["results"],
+            responses={200: {"model": m.FeatureCollection, "description": "GeoJSON FeatureCollection (EPSG:4326)"},
+                       **_errors(404, 409, 422, explicit=True)},
+            summary="the units of one level as GeoJSON, optionally filtered by bbox or looked up by code")
+def get_level(
+    svc: Svc, plan_id: PlanId, level: m.LevelPath,
+    bbox: Annotated[str | None, Query(description="W,S,E,N in degrees (EPSG:4326): units that intersect it",
+                                      max_length=200)] = None,
+    code: Annotated[str | None, Query(description="a unit code of this level (12, 15 or 18 digits)", max_length=32)] = None,
+) -> Response:
+    box = None
+    if bbox is not None:
+        try:
+            box = parse_bbox(bbox)
+        except ValueError as exc:
+            raise InvalidParameter(str(exc), field="bbox") from None
+    n = _CODE_LENGTH[level]
+    if code is not None and not (len(code) == n and code.isascii() and code.isdigit()):
+        raise InvalidParameter(f"`code` was {code!r}; a {level[:-1].replace('_', '-')} code has {n} digits", field="code")
+    path = _finished_dir(svc, plan_id) / f"{level}.geojson"
+    if box is None and code is None:
+        return FileResponse(path, media_type=GEOJSON)
+    layer = svc.cache.layer(plan_id, path)
+    if code is not None and code not in layer.index:
+        raise NotFound(f"plan {plan_id!r} has no {level[:-1].replace('_', '-')} {code!r}", field="code")
+    body = {"type": "FeatureCollection", "features": layer.select(bbox=box, code=code)}
+    return GeoJSONResponse(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+# ---- the upload limit -------------------------------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse request bodies past ``limit`` bytes with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def _reject(self, send) -> None:
+        body = json.dumps(error_body(f"the request is larger than the upload limit of {self.limit:,} bytes; upload "
+                                     "smaller files or raise GRIDPLAN_MAX_UPLOAD_BYTES")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._reject(send)
+        received, rejected = 0, False
+
+        async def limited_receive():
+            nonlocal received, rejected
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit and not rejected:
+                    rejected = True
+                    await self._reject(send)
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message) -> None:
+            if not rejected:
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
+
+
+# ---- the app ------------------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. ``settings`` default to the ``GRIDPLAN_*`` environment (see :class:`Settings`)."""
+    settings = settings or Settings()
+    svc = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.start()
+        try:
+            yield
+        finally:
+            svc.stop()
+
+    app = FastAPI(
+        title="gridplan", version=gridplan.__version__, lifespan=lifespan,
+        description="Plan buildings into communities → grids → micro-grids. Upload a dataset, start a plan, poll "
+                    "it, then read its units as GeoJSON, look up a building, open the map or download the files.",
+    )
+    app.state.service = svc
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    install_handlers(app, scrub=svc.scrub)
+
+    app.include_router(health)
+    app.include_router(router)
+    return app

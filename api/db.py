@@ -1,0 +1,127 @@
+"""The service's records in a real database: SQLite in the data directory, or PostgreSQL by URL.
+
+Only metadata lives here (datasets, plans, their status, progress and figures); the uploaded files and
+the plan directories live under ``data_dir`` (see :mod:`api.storage`), so both survive a restart.
+
+Examples
+--------
+>>> engine = make_engine("sqlite://")
+>>> create_schema(engine)
+>>> with session_factory(engine)() as s:
+...     s.add(DatasetRecord(id="d1", files={}, summary={}, options={}))
+...     s.commit()
+...     s.get(DatasetRecord, "d1").id
+'d1'
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, TypeDecorator, create_engine, event, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = [
+    "Base", "DatasetRecord", "PlanRecord", "make_engine", "create_schema", "session_factory", "utcnow",
+    "mark_interrupted", "PLAN_STATUSES",
+]
+
+PLAN_STATUSES = ("queued", "running", "done", "failed")
+INTERRUPTED = "interrupted by a restart of the service before it finished; submit the plan again"
+
+
+def utcnow() -> _dt.datetime:
+    """Now, in UTC, timezone-aware."""
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return None if value is None else value.astimezone(_dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class DatasetRecord(Base):
+    """An upload: where its files are, how to read them, and what the inspection said."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)  # role -> {filename, format, bytes, stored}
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)  # id_field, households_field, ... as given
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)  # the inspection
+
+
+class PlanRecord(Base):
+    """A plan: its parameters, where it is in its life, and the figures of its report once done."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)  # kept after the dataset is deleted
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    figures: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL and a busy timeout so worker processes can write too."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised through every SQLite test
+            cur = dbapi_conn.cursor()
+            if url not in ("sqlite://", "sqlite:///:memory:"):
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables when missing (the schema is additive; nothing is dropped)."""
+    Base.metadata.create_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def mark_interrupted(sessions: sessionmaker[Session]) -> list[str]:
+    """Mark every plan left queued or running by a previous run of the service as failed; return their ids."""
+    with sessions() as s:
+        ids = list(s.scalars(select(PlanRecord.id).where(PlanRecord.status.in_(("queued", "running")))))
+        if ids:
+            s.execute(
+                update(PlanRecord)
+                .where(PlanRecord.id.in_(ids))
+                .values(status="failed", reason=INTERRUPTED, finished_at=utcnow())
+            )
+            s.commit()
+    return ids

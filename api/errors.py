@@ -1,0 +1,143 @@
+"""Errors of the service and the one table that maps library errors to HTTP status codes.
+
+Every error body is an :class:`~api.models.ErrorBody`: ``detail`` a sentence a person can act on,
+``errors`` one entry per offending field. Anything unexpected becomes a generic 500 whose details go
+only to the log, under an id the body quotes.
+
+Examples
+--------
+>>> from gridplan.errors import InputError, PlanWriteError
+>>> status_for(InputError("bad"))
+422
+>>> status_for(PlanWriteError("disk full"))
+500
+>>> status_for(NotFound("no plan 'x'"))
+404
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridplan.errors import GridplanError, InfeasibleError, InputError, OptionError, PlanWriteError
+
+__all__ = [
+    "ServiceError", "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedType", "InvalidParameter",
+    "STATUS", "status_for", "install_handlers", "error_body",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """An error of the service itself, with the field it is about (if any)."""
+
+    status = 400
+
+    def __init__(self, detail: str, *, field: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    """The resource exists but is not in a state that allows the request (e.g. a plan still running)."""
+
+    status = 409
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+
+class UnsupportedType(ServiceError):
+    status = 415
+
+
+class InvalidParameter(ServiceError):
+    status = 422
+
+
+#: The one table: library (and service) errors -> HTTP status. The first matching class wins.
+STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (InputError, 422),  # the uploaded data cannot be planned as it is
+    (OptionError, 422),  # a parameter gridplan cannot use
+    (InfeasibleError, 422),  # what was asked cannot be satisfied
+    (PlanWriteError, 500),  # the server could not write a plan: not the client's fault
+    (GridplanError, 500),
+)
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status for ``exc`` (500 when it is not in :data:`STATUS`)."""
+    if isinstance(exc, ServiceError):
+        return exc.status
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(detail: str, errors: list[dict] | None = None) -> dict:
+    return {"detail": detail, "errors": errors or []}
+
+
+def _field_of(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "request"
+
+
+def _generic_500(request: Request, exc: BaseException) -> JSONResponse:
+    ref = uuid.uuid4().hex[:12]
+    logger.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=(type(exc), exc, exc.__traceback__))
+    return JSONResponse(status_code=500, content=error_body(
+        f"internal error (reference {ref}); the details are in the service log"))
+
+
+def install_handlers(app: FastAPI, scrub: Callable[[str], str] = lambda text: text) -> None:
+    """Register the handlers that turn every error into an :class:`~api.models.ErrorBody`.
+
+    ``scrub`` takes internal paths out of the library's messages before they are answered.
+    """
+
+    @app.exception_handler(ServiceError)
+    async def _service(request: Request, exc: ServiceError) -> JSONResponse:
+        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
+        return JSONResponse(status_code=exc.status, content=error_body(exc.detail, errors))
+
+    @app.exception_handler(GridplanError)
+    async def _library(request: Request, exc: GridplanError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            return _generic_500(request, exc)
+        problems = [scrub(p) for p in (exc.problems if isinstance(exc, InputError) else [str(exc)])]
+        field = getattr(exc, "field", None)
+        errors = [{"field": field or "input", "message": p} for p in problems]
+        return JSONResponse(status_code=status, content=error_body(scrub(str(exc)), errors))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return JSONResponse(status_code=422, content=error_body(detail, errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse(status_code=exc.status_code, content=error_body(detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _generic_500(request, exc)

@@ -1,0 +1,205 @@
+"""Request and response models of the service (pydantic); every response body validates against one."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gridplan.config import SizeRange
+
+__all__ = [
+    "ErrorBody", "FieldError", "Health", "Inspection", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
+    "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
+    "LEVEL_PATHS", "PlanStatus",
+]
+
+PlanStatus = Literal["queued", "running", "done", "failed"]
+Estimate = Literal["auto", "missing", "all", "never"]
+InputCrs = Literal["auto", "gcj02", "bd09"]
+LevelPath = Literal["communities", "grids", "micro_grids"]
+LEVEL_PATHS: dict[str, str] = {"communities": "community", "grids": "grid", "micro_grids": "micro"}
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="the offending field: a form field, a parameter, or 'input' for the data")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    detail: str = Field(description="what is wrong and how to fix it")
+    errors: list[FieldError] = Field(default_factory=list, description="one entry per offending field")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    database: Literal["sqlite", "postgresql", "other"]
+    workers: int
+    plans_queued: int
+    plans_running: int
+
+
+class UploadedFile(BaseModel):
+    filename: str = Field(description="the client's file name (for reference only)")
+    format: Literal["gpkg", "geojson", "zip", "osm", "osm.pbf", "osm.bz2", "fgb"] = Field(
+        description="the format told from the content")
+    bytes: int
+
+
+class Inspection(BaseModel):
+    """What gridplan found in the upload once read and validated."""
+
+    buildings: int
+    households: int = Field(description="total, after estimating missing counts")
+    household_source: dict[str, int] = Field(description="buildings per source of the count: field, estimate, flats…")
+    barriers: int
+    barriers_by_tier: dict[str, int] = Field(description="barrier features per tier: '1' hard, '2' strong, '3' soft")
+    communities: int | None = Field(description="community polygons given, or null")
+    crs: str = Field(description="the CRS of the buildings, e.g. EPSG:4326")
+    crs_name: str
+    bbox: list[float] = Field(min_length=4, max_length=4, description="the buildings' extent, lon/lat: W, S, E, N")
+    notes: list[str] = Field(description="what was estimated, converted or repaired")
+    warnings: list[str]
+
+
+class ReadOptions(BaseModel):
+    id_field: str
+    households_field: str
+    units_field: str
+    levels_field: str
+    compound_field: str
+    estimate: Estimate
+    input_crs: InputCrs
+    fix_geometry: bool
+
+
+class Dataset(BaseModel):
+    id: str
+    created_at: _dt.datetime
+    files: dict[str, UploadedFile] = Field(description="per role: buildings, barriers, communities")
+    options: ReadOptions
+    summary: Inspection
+
+
+def _size(value: str, name: str) -> str:
+    SizeRange.parse(value, name=name)  # raises OptionError (a ValueError) naming the field
+    return value
+
+
+class PlanParameters(BaseModel):
+    """How to plan: the ranges, the seed, the codes, and whether to keep the given communities."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    community_size: str = Field("1000:3000:2000", description="households per community, MIN:MAX[:TARGET]", max_length=64)
+    grid_size: str = Field("300:500:400", description="households per grid, MIN:MAX[:TARGET]", max_length=64)
+    micro_size: str = Field("30:100:50", description="households per micro-grid, MIN:MAX[:TARGET]", max_length=64)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="the same data and seed give the same plan")
+    street_code: str = Field("000000000", pattern=r"^[0-9]{9}$", description="9 digits: 6 county + 3 street office")
+    persons_per_household: float = Field(2.62, gt=0, le=100)
+    keep_communities: bool | None = Field(
+        None, description="keep the dataset's community polygons and plan grids inside them; "
+                          "default: true when the dataset has communities")
+    start_date: _dt.date | None = Field(None, description="start date of every unit (default: today)")
+
+    @field_validator("community_size")
+    @classmethod
+    def _community(cls, v: str) -> str:
+        return _size(v, "community_size")
+
+    @field_validator("grid_size")
+    @classmethod
+    def _grid(cls, v: str) -> str:
+        return _size(v, "grid_size")
+
+    @field_validator("micro_size")
+    @classmethod
+    def _micro(cls, v: str) -> str:
+        return _size(v, "micro_size")
+
+
+class PlanRequest(PlanParameters):
+    dataset_id: str = Field(description="the id POST /v1/datasets returned", max_length=64)
+
+
+class Progress(BaseModel):
+    stage: str = Field(description="reading, cells, communities, grids, micro-grids or writing")
+    steps: int = Field(description="steps done in this stage")
+    fraction: float = Field(ge=0, le=1, description="rough share of the work done (by stage)")
+
+
+class LevelFigures(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    count: int
+    range: str
+    hh_min: float | None = None
+    hh_max: float | None = None
+    hh_mean: float | None = None
+    share_in_range: float | None = None
+
+
+class Figures(BaseModel):
+    """The headline figures of report.json (the whole report is in the plan directory export)."""
+
+    buildings: int
+    households: int
+    levels: dict[str, LevelFigures] = Field(description="per level: community, grid, micro")
+    crossings: int = Field(description="tier-2 crossings reported")
+    infeasible: int = Field(description="infeasible pieces reported")
+    out_of_range: int = Field(description="units out of range")
+
+
+class Plan(BaseModel):
+    id: str
+    dataset_id: str
+    status: PlanStatus
+    progress: Progress | None = Field(description="while running")
+    reason: str | None = Field(description="why it failed")
+    parameters: PlanParameters
+    figures: Figures | None = Field(description="once done")
+    warnings: list[str]
+    created_at: _dt.datetime
+    started_at: _dt.datetime | None
+    finished_at: _dt.datetime | None
+    links: dict[str, str]
+
+
+class PlanAccepted(Plan):
+    """The plan as queued (202)."""
+
+
+class Feature(BaseModel):
+    type: Literal["Feature"]
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+
+class FeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+
+
+class UnitRef(BaseModel):
+    code: str
+    households: int | None = None
+
+
+class BuildingPart(BaseModel):
+    part: int = Field(description="0 for a whole building, 1.. for parts divided by entrance/floor")
+    households: int
+    micro_grid: UnitRef
+
+
+class BuildingLookup(BaseModel):
+    """Which community, grid and micro-grid(s) a building belongs to."""
+
+    building_id: str
+    households: int
+    community: UnitRef
+    grid: UnitRef
+    micro_grids: list[UnitRef]
+    parts: list[BuildingPart]

@@ -1,0 +1,215 @@
+"""Safe uploads: a size limit while streaming, the file type told by content, zip checks, inspection.
+
+An upload is copied to the data directory under a name the service chooses (never the client's), its
+type is sniffed from the first bytes (:func:`sniff`), zips are checked for path traversal and
+decompression bombs (:func:`check_zip`, on top of :func:`gridplan.io.read_layer`'s own checks), and the
+layers are read and validated with :func:`gridplan.prepare`, whose summary is returned.
+
+Examples
+--------
+>>> sniff(b'{"type": "FeatureCollection", "features": []}')
+'geojson'
+>>> sniff(b"PK\\x03\\x04...")
+'zip'
+>>> sniff(b"%PDF-1.7") is None
+True
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import warnings
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import geopandas as gpd
+
+from gridplan.errors import InputError, first_ids
+from gridplan.io import read_layer
+from gridplan.validate import prepare
+
+from .errors import PayloadTooLarge, UnsupportedType
+from .storage import scrub
+
+__all__ = ["ROLES", "FORMATS", "sniff", "save_upload", "check_zip", "load_layers", "inspect_dataset", "read_and_inspect", "StoredFile"]
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("buildings", "barriers", "communities")
+#: format (as sniffed) -> suffix of the stored file
+FORMATS = {
+    "gpkg": ".gpkg", "geojson": ".geojson", "zip": ".zip", "osm": ".osm", "osm.pbf": ".osm.pbf",
+    "osm.bz2": ".osm.bz2", "fgb": ".fgb",
+}
+_MAX_ZIP_MEMBERS = 1000
+_MAX_RATIO = 200  # a member that inflates more than this (and past 1 MiB) is a bomb, not a shapefile
+_CHUNK = 1 << 20
+# warnings.catch_warnings changes process-wide state: one inspection at a time records its warnings
+_WARNINGS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One uploaded file as stored: the client's name (for messages), the sniffed format, the size."""
+
+    role: str
+    filename: str
+    format: str
+    bytes: int
+    stored: str  # file name inside the dataset directory
+
+    def as_dict(self) -> dict:
+        return {"filename": self.filename, "format": self.format, "bytes": self.bytes, "stored": self.stored}
+
+
+def sniff(head: bytes) -> str | None:
+    """The format of a file from its first bytes (one of :data:`FORMATS`), or None when not one we read."""
+    if head.startswith(b"SQLite format 3\x00"):
+        return "gpkg" if head[68:72] in (b"GPKG", b"GP10", b"GP11") else None
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"BZh"):
+        return "osm.bz2"
+    if head.startswith(b"fgb\x03"):
+        return "fgb"
+    if b"OSMHeader" in head[:64]:
+        return "osm.pbf"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
+        return "osm"
+    if text.startswith(b"{"):
+        return "geojson"
+    return None
+
+
+def _clean_name(name: str | None, role: str) -> str:
+    """The client's file name, reduced to a safe base name for messages (never used as a path)."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = re.sub(r"[^\w.\- ]", "_", base)[:100].strip()
+    return base or f"{role} upload"
+
+
+def save_upload(role: str, filename: str | None, src: BinaryIO, directory: Path, limit: int) -> StoredFile:
+    """Copy ``src`` into ``directory`` as ``<role><suffix>``, refusing it past ``limit`` bytes or of unknown type."""
+    shown = _clean_name(filename, role)
+    tmp = directory / f"{role}.part"
+    written = 0
+    head = b""
+    with open(tmp, "wb") as dst:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise PayloadTooLarge(
+                    f"{role}: {shown} is larger than the upload limit of {limit:,} bytes; upload a smaller file "
+                    "(clip it to the area to plan) or raise GRIDPLAN_MAX_UPLOAD_BYTES", field=role)
+            if len(head) < 4096:
+                head += chunk[: 4096 - len(head)]
+            dst.write(chunk)
+    if written == 0:
+        raise InputError(f"{role}: {shown} is empty (0 bytes); upload the file itself")
+    fmt = sniff(head)
+    if fmt is None:
+        raise UnsupportedType(
+            f"{role}: the content of {shown} is not a format gridplan reads; upload a GeoPackage, GeoJSON, "
+            "zipped shapefile, FlatGeobuf or OpenStreetMap file (.osm, .osm.pbf, .osm.bz2)", field=role)
+    stored = f"{role}{FORMATS[fmt]}"
+    tmp.rename(directory / stored)
+    return StoredFile(role, shown, fmt, written, stored)
+
+
+def check_zip(path: Path, shown: str, limit: int) -> None:
+    """Refuse zips with unsafe member paths, too many members, or members that inflate like a bomb.
+
+    :func:`gridplan.io.read_layer` checks paths and the declared total again, and counts the bytes it
+    actually inflates; this check adds the per-member compression ratio and the member count.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{shown}: not a readable zip ({exc}); re-create the archive") from None
+    if len(infos) > _MAX_ZIP_MEMBERS:
+        raise InputError(f"{shown}: the zip holds {len(infos):,} members, more than {_MAX_ZIP_MEMBERS}; zip only the layer to plan")
+    unsafe = [i.filename for i in infos if i.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", i.filename)
+              or ".." in PurePosixPath(i.filename.replace("\\", "/")).parts]
+    if unsafe:
+        raise InputError(f"{shown}: the zip holds absolute or '..' paths {first_ids(unsafe)}; re-create it with relative paths only")
+    bombs = [i.filename for i in infos if i.file_size > _CHUNK and i.file_size > _MAX_RATIO * max(i.compress_size, 1)]
+    total = sum(i.file_size for i in infos)
+    if bombs or total > limit:
+        raise InputError(f"{shown}: the zip would inflate to {total:,} bytes"
+                         + (f" (members {first_ids(bombs)} more than {_MAX_RATIO}× their packed size)" if bombs else "")
+                         + f"; the limit is {limit:,} bytes: upload the layer unzipped or as a GeoPackage")
+
+
+def load_layers(directory: Path, files: Mapping[str, Mapping], max_uncompressed: int) -> dict[str, gpd.GeoDataFrame | None]:
+    """Read the stored layers of a dataset; an OSM buildings file also gives the barriers when none were uploaded."""
+    out: dict[str, gpd.GeoDataFrame | None] = {role: None for role in ROLES}
+    problems: list[str] = []
+    for role, meta in files.items():
+        path = directory / meta["stored"]
+        if meta["format"] == "zip":
+            try:
+                check_zip(path, meta["filename"], max_uncompressed)
+            except InputError as exc:
+                problems.extend(exc.problems)
+                continue
+        try:
+            out[role] = read_layer(path, role=role, max_uncompressed=max_uncompressed)
+        except InputError as exc:
+            problems.extend(scrub(p, directory, {str(path): meta["filename"], str(path.resolve()): meta["filename"]})
+                            for p in exc.problems)
+    bmeta = files.get("buildings")
+    if out["barriers"] is None and "barriers" not in files and bmeta and bmeta["format"].startswith("osm") and not problems:
+        try:
+            out["barriers"] = read_layer(directory / bmeta["stored"], role="barriers", max_uncompressed=max_uncompressed)
+        except InputError:
+            logger.info("OSM buildings file %s has no barrier features", bmeta["filename"])
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def read_and_inspect(directory: Path, files: Mapping[str, Mapping], options: Mapping, max_uncompressed: int) -> dict:
+    """Read the stored layers and return their inspection (one upload at a time: see ``_WARNINGS_LOCK``)."""
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layers = load_layers(directory, files, max_uncompressed)
+        summary = inspect_dataset(layers, options)
+    for w in caught:  # the library's own warnings are in the summary; anything else goes to the log
+        logger.info("while reading an upload: %s: %s", w.category.__name__, w.message)
+    return summary
+
+
+def inspect_dataset(layers: Mapping[str, gpd.GeoDataFrame | None], options: Mapping) -> dict:
+    """Validate the layers with :func:`gridplan.prepare` and summarise them (what a planner checks first)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prep = prepare(layers["buildings"], layers["barriers"], layers["communities"], **options)
+    b = prep.buildings
+    tiers = prep.barriers["tier"].value_counts() if len(prep.barriers) else {}
+    bounds = b.to_crs(4326).total_bounds
+    crs = prep.input_crs
+    epsg = crs.to_epsg()
+    return {
+        "buildings": int(len(b)),
+        "households": int(b["households"].sum()),
+        "household_source": {str(k): int(v) for k, v in b["household_source"].value_counts().sort_index().items()},
+        "barriers": int(len(prep.barriers)),
+        "barriers_by_tier": {str(t): int(tiers.get(t, 0)) for t in (1, 2, 3)},
+        "communities": None if prep.communities is None else int(len(prep.communities)),
+        "crs": f"EPSG:{epsg}" if epsg else crs.name,
+        "crs_name": crs.name,
+        "bbox": [round(float(v), 7) for v in bounds],
+        "notes": list(prep.notes),
+        "warnings": sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)}),
+    }
+
+
+def discard(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,313 @@
+"""Deliverables for GIS staff: zipped shapefiles, GeoPackage, FlatGeobuf and CSV tables (DOMAIN.md §5–6).
+
+:func:`export_plan` writes, for the formats asked:
+
+=========  ====================================================================================
+``shp``    ``communities.shp.zip``, ``grids.shp.zip``, ``micro_grids.shp.zip``, ``buildings.shp.zip``:
+           each ``.shp .shx .dbf .prj .cpg`` (``UTF-8``, or ``936`` for GBK) and ``fields.csv``;
+           ``shapefile_fields.csv`` maps every DBF field name (≤ 10 ASCII characters) to its full
+           name and its Chinese name
+``gpkg``   ``gridplan.gpkg``: layers communities, grids, micro_grids, buildings
+``fgb``    ``communities.fgb``, ``grids.fgb``, ``micro_grids.fgb``, ``buildings.fgb``
+``csv``    ``community_codes.csv``, ``grid_codes.csv``, ``micro_grid_codes.csv`` (code tables with
+           四至), ``buildings.csv`` (the roster), ``validation.csv`` (every rule, pass/warn/fail per
+           unit); UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese text
+=========  ====================================================================================
+
+Unit layers carry the code table's columns; the buildings layer the roster's. Codes and ids are
+always text. Geometry is in the delivery CRS (CGCS2000, EPSG:4490, by default). The directory also
+gets ``manifest.json``; it is written beside its place and moved in when complete, and an existing
+directory is replaced only when it is empty or an earlier delivery.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Literal, get_args
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pyproj
+
+from .errors import OptionError, PlanWriteError, first_ids
+from .model import LAYER_NAMES, Plan
+from .rules import validation_report
+from .tables import FIELDS, ascii_field_names, code_table, field_label, roster, unit_names
+
+__all__ = ["export_plan", "Delivery", "Format", "FORMATS", "parse_crs", "parse_encoding", "parse_formats",
+           "write_csv", "replace_dir"]
+
+Format = Literal["shp", "gpkg", "fgb", "csv"]
+FORMATS: tuple[Format, ...] = get_args(Format)
+_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gbk", "cp936": "gbk", "936": "gbk", "gb2312": "gbk"}
+_CPG = {"utf-8": "UTF-8", "gbk": "936"}
+_GDAL_ENCODING = {"utf-8": "UTF-8", "gbk": "CP936"}
+_CSV_NAMES = {"community": "community_codes.csv", "grid": "grid_codes.csv", "micro": "micro_grid_codes.csv"}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What :func:`export_plan` wrote: the directory, its files (relative names), the CRS and encoding."""
+
+    path: Path
+    files: tuple[str, ...]
+    crs: str
+    encoding: str
+
+
+def parse_formats(value: str | Iterable[str]) -> tuple[Format, ...]:
+    """Formats from ``'shp,csv'``, ``['shp', 'gpkg']`` or ``'all'``, in :data:`FORMATS` order.
+
+    >>> parse_formats("csv,shp")
+    ('shp', 'csv')
+    """
+    items = [value] if isinstance(value, str) else list(value)
+    parts = [p.strip().lower() for item in items for p in str(item).split(",") if p.strip()]
+    if not parts or "all" in parts:
+        return FORMATS
+    bad = [p for p in parts if p not in FORMATS]
+    if bad:
+        listed = ", ".join(repr(f) for f in FORMATS)
+        raise OptionError(f"`format` was {bad[0]!r}; expected one of {listed} (or several, comma-separated, or 'all')")
+    return tuple(f for f in FORMATS if f in parts)
+
+
+def parse_crs(value: str | int) -> pyproj.CRS:
+    """The delivery CRS from ``4490``, ``'4326'``, ``'EPSG:4549'`` (an EPSG code, with or without the prefix).
+
+    >>> parse_crs("4490").name
+    'China Geodetic Coordinate System 2000'
+    """
+    text = str(value).strip()
+    code = text[5:] if text.upper().startswith("EPSG:") else text
+    hint = "give an EPSG code: 4490 (CGCS2000, the default), 4326 (WGS84) or EPSG:xxxx, e.g. EPSG:4549 (CGCS2000 / 3-degree Gauss-Kruger CM 120E)"
+    if not (code.isascii() and code.isdigit()):
+        raise OptionError(f"`crs` was {text!r}; {hint}")
+    try:
+        crs = pyproj.CRS.from_epsg(int(code))
+    except pyproj.exceptions.CRSError:
+        raise OptionError(f"`crs` was {text!r}, which is not a known EPSG code; {hint}") from None
+    if crs.is_vertical or not (crs.is_geographic or crs.is_projected):
+        raise OptionError(f"`crs` was {text!r} ({crs.name}), which is not a horizontal CRS; {hint}")
+    return crs
+
+
+def parse_encoding(value: str) -> str:
+    """``'utf-8'`` or ``'gbk'`` from the usual spellings (UTF8, cp936, 936, GB2312 → GBK).
+
+    >>> parse_encoding("CP936")
+    'gbk'
+    """
+    enc = _ENCODINGS.get(str(value).strip().lower())
+    if enc is None:
+        raise OptionError(f"`encoding` was {value!r}; expected 'utf-8' (the default) or 'gbk' (code page 936, for older desktop GIS)")
+    return enc
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """``df`` as CSV, UTF-8 with a byte-order mark, headers ``'<Chinese name> <key>'``."""
+    df.rename(columns=field_label).to_csv(path, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
+
+
+def export_plan(
+    plan: Plan, out: str | PathLike, *, formats: str | Iterable[str] = FORMATS, crs: str | int = 4490,
+    encoding: str = "utf-8",
+) -> Delivery:
+    """Write the deliverables of ``plan`` into the directory ``out``.
+
+    Parameters
+    ----------
+    plan
+        The plan (e.g. :func:`gridplan.reader.read_plan` of a plan directory).
+    out
+        The delivery directory: new, empty, or an earlier delivery (which is replaced).
+    formats
+        Any of ``'shp'``, ``'gpkg'``, ``'fgb'``, ``'csv'`` (a list, or comma-separated, or ``'all'``).
+    crs
+        The CRS of the geometry: ``4490`` (CGCS2000), ``4326`` (WGS84) or any ``EPSG:xxxx``.
+    encoding
+        Of the shapefiles' DBF text: ``'utf-8'`` or ``'gbk'`` (code page 936). CSVs are always UTF-8.
+
+    Returns
+    -------
+    Delivery
+
+    Raises
+    ------
+    OptionError
+        An unknown format, CRS or encoding, or text GBK cannot encode (all listed).
+    PlanWriteError
+        ``out`` holds files that are not an earlier delivery, or writing failed (nothing is left half-written).
+    """
+    fmts = parse_formats(formats)
+    target_crs = parse_crs(crs)
+    enc = parse_encoding(encoding)
+    names = unit_names(plan)
+    tables = {lv: code_table(plan, lv, names=names) for lv in LAYER_NAMES}
+    people = roster(plan)
+    if "shp" in fmts and enc == "gbk":
+        _check_gbk([*tables.values(), people])
+    layers = {LAYER_NAMES[lv]: _with_geometry(t, plan.layer(lv), "code", target_crs) for lv, t in tables.items()}
+    layers["buildings"] = gpd.GeoDataFrame(
+        people, geometry=plan.buildings.geometry.to_crs(target_crs).to_numpy(), crs=target_crs)
+    epsg = f"EPSG:{target_crs.to_epsg()}"
+
+    def build(tmp: Path) -> list[str]:
+        files: list[str] = []
+        if "shp" in fmts:
+            files += _write_shapefiles(layers, tmp, enc)
+        if "gpkg" in fmts:
+            for name, layer in layers.items():
+                pyogrio.write_dataframe(layer, tmp / "gridplan.gpkg", layer=name, driver="GPKG")
+            files.append("gridplan.gpkg")
+        if "fgb" in fmts:
+            for name, layer in layers.items():
+                pyogrio.write_dataframe(layer, tmp / f"{name}.fgb", driver="FlatGeobuf")
+                files.append(f"{name}.fgb")
+        if "csv" in fmts:
+            for lv, table in tables.items():
+                write_csv(table, tmp / _CSV_NAMES[lv])
+                files.append(_CSV_NAMES[lv])
+            write_csv(people, tmp / "buildings.csv")
+            write_csv(validation_report(plan), tmp / "validation.csv")
+            files += ["buildings.csv", "validation.csv"]
+        return files
+
+    path, files = replace_dir(out, "delivery", build, extra={"crs": epsg, "encoding": enc, "formats": list(fmts)})
+    return Delivery(path=path, files=tuple(files), crs=epsg, encoding=enc)
+
+
+def _with_geometry(table: pd.DataFrame, units: gpd.GeoDataFrame, key: str, crs: pyproj.CRS) -> gpd.GeoDataFrame:
+    geom = dict(zip(units[key].astype(str), units.to_crs(crs).geometry))
+    return gpd.GeoDataFrame(table, geometry=[geom[c] for c in table[key]], crs=crs)
+
+
+def _check_gbk(frames: list[pd.DataFrame]) -> None:
+    bad: list[str] = []
+    for df in frames:
+        for col in df.columns:
+            if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+                for v in df[col].dropna().unique():
+                    try:
+                        str(v).encode("gbk")
+                    except UnicodeEncodeError:
+                        bad.append(str(v))
+    if bad:
+        raise OptionError(
+            f"`encoding` was 'gbk', but {len(bad)} text value(s) have characters GBK cannot encode: {first_ids(bad)}; "
+            "deliver with --encoding utf-8, or rename them"
+        )
+
+
+def _field_rows(layer: str, mapping: dict[str, str]) -> list[dict]:
+    return [{"layer": layer, "field": f, "full_name": k, "name_zh": FIELDS.get(k, ("", k))[1]} for k, f in mapping.items()]
+
+
+def _write_shapefiles(layers: dict[str, gpd.GeoDataFrame], tmp: Path, enc: str) -> list[str]:
+    files, aliases = [], []
+    work = tmp / ".shp"
+    work.mkdir()
+    for name, layer in layers.items():
+        cols = [c for c in layer.columns if c != layer.geometry.name]
+        mapping = ascii_field_names(cols)
+        gdf = layer.rename(columns=mapping)
+        for col in gdf.columns:
+            if gdf[col].dtype == bool:
+                gdf[col] = gdf[col].astype(int)
+        pyogrio.write_dataframe(gdf, work / f"{name}.shp", driver="ESRI Shapefile", encoding=_GDAL_ENCODING[enc])
+        (work / f"{name}.cpg").write_text(_CPG[enc], encoding="ascii")  # '936' is what desktop GIS recognise for GBK
+        rows = _field_rows(name, mapping)
+        aliases += rows
+        buf = io.StringIO()
+        pd.DataFrame(rows).to_csv(buf, index=False)
+        with zipfile.ZipFile(tmp / f"{name}.shp.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+            for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+                zf.write(work / f"{name}.{ext}", f"{name}.{ext}")
+            zf.writestr("fields.csv", "\ufeff" + buf.getvalue())
+        files.append(f"{name}.shp.zip")
+    shutil.rmtree(work)
+    pd.DataFrame(aliases).to_csv(tmp / "shapefile_fields.csv", index=False, encoding="utf-8-sig")
+    return [*files, "shapefile_fields.csv"]
+
+
+# ---- an output directory written all at once ------------------------------------------------------
+
+_MANIFEST = "manifest.json"
+_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def _check_out(target: Path, kind: str) -> None:
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise PlanWriteError(f"--out {str(target)!r} exists and is not a directory; choose another --out")
+    entries = sorted(p.name for p in target.iterdir() if p.name not in _LITTER)
+    if not entries:
+        return
+    manifest = target / _MANIFEST
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("kind") != kind:
+        raise PlanWriteError(
+            f"--out {str(target)!r} is not empty and is not an earlier gridplan {kind} (no {_MANIFEST} of one; it holds "
+            f"{first_ids(entries)}); choose another --out: a new or empty directory, or an earlier {kind}"
+        )
+    foreign = sorted(set(entries) - set(meta.get("files", [])) - {_MANIFEST})
+    if foreign:
+        raise PlanWriteError(
+            f"--out {str(target)!r} is an earlier {kind} but also holds files gridplan did not write: {first_ids(foreign)}; "
+            "move them elsewhere or choose another --out (gridplan never deletes files it did not write)"
+        )
+
+
+def replace_dir(out: str | PathLike, kind: str, build: Callable[[Path], list[str]], *, extra: dict | None = None) -> tuple[Path, list[str]]:
+    """Write a directory of ``kind`` with ``build(tmp) -> files`` beside ``out``, then move it into place.
+
+    ``out`` may be missing, empty, or an earlier directory of the same kind holding only its own files
+    (per its ``manifest.json``); anything else raises :class:`PlanWriteError` and is left untouched.
+    """
+    from . import __version__
+
+    target = Path(out).expanduser().absolute()
+    _check_out(target, kind)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.writing-", dir=target.parent))
+    except OSError as exc:
+        raise PlanWriteError(f"could not create a directory beside {str(target)!r}: {exc}; choose another --out") from exc
+    try:
+        files = sorted(build(tmp))
+        meta = {"generator": f"gridplan {__version__}", "kind": kind, **(extra or {}), "files": files}
+        (tmp / _MANIFEST).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _check_out(target, kind)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except (PlanWriteError, OptionError):
+        raise
+    except Exception as exc:
+        raise PlanWriteError(f"could not write to {str(target)!r}: {type(exc).__name__}: {exc}; nothing was written") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, files

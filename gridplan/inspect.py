@@ -1,0 +1,203 @@
+"""What would be planned, before planning: counts, household sources, barriers, and feasibility.
+
+:func:`inspect_inputs` validates the inputs as :func:`gridplan.plan.plan` would, then reports the buildings
+by type and by source of households, the barriers by tier, the compounds, the CRS areas are measured in,
+and what no plan can fix: pieces fenced in by tier-1 lines (motorways, railways, rivers, water) whose
+households no count of grids (or communities) fits, and buildings bigger than a micro-grid.
+
+Examples
+--------
+>>> from gridplan.sample import make_district
+>>> d = make_district(households=3000, communities=1)
+>>> ins = inspect_inputs(d.buildings, d.roads)
+>>> ins.households == int(d.buildings.households.sum()), ins.work_crs.startswith("WGS 84 / UTM")
+(True, True)
+>>> _why(550, SizeRange(300, 500), "grid")
+'550 households; 1 grid > 500, 2 grids < 300'
+
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .config import PlanConfig, SizeRange, counts_in_range
+from .validate import prepare
+
+__all__ = ["Inspection", "inspect_inputs", "format_inspection"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """Counts and feasibility of one set of inputs (see :func:`inspect_inputs`)."""
+
+    buildings: int
+    households: int
+    buildings_by_type: dict[str, int]
+    buildings_by_source: dict[str, int]
+    households_by_source: dict[str, int]
+    barriers_by_tier: dict[int, int]
+    compounds: int
+    buildings_in_compounds: int
+    input_crs: str
+    work_crs: str
+    ranges: dict[str, str]
+    fenced_pieces: list[dict] = field(default_factory=list)
+    oversized_buildings: list[dict] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values."""
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["barriers_by_tier"] = {str(k): v for k, v in self.barriers_by_tier.items()}
+        out["notes"] = list(self.notes)
+        return out
+
+
+def _why(h: int, size: SizeRange, unit: str) -> str:
+    """Why no count of units fits ``h`` households, e.g. "550 households; 1 grid > 500, 2 grids < 300"."""
+    if h < size.lo:
+        return f"{h:,} households; 1 {unit} < {size.lo:g}"
+    k = math.ceil(h / size.hi)
+    return f"{h:,} households; {k - 1} {unit}{'s' if k - 1 > 1 else ''} > {size.hi:g}, {k} {unit}s < {size.lo:g}"
+
+
+def _fenced(prep, cfg: PlanConfig, given_communities: bool) -> list[dict]:
+    from .plan import _Planner  # the plan's own cells and graph, so the answer matches what plan() sees
+
+    pl = _Planner(prep, cfg, None)
+    pl.build_graph()
+    g = pl.g
+    m = sparse.coo_matrix((np.ones(len(g.edges)), (g.edges[:, 0], g.edges[:, 1])), shape=(g.n, g.n))
+    n, label = csgraph.connected_components(m, directed=False)
+    hh = np.bincount(label, weights=g.households, minlength=n).round().astype(int)
+    nb = np.bincount(label, weights=pl.bld_per_cell, minlength=n).astype(int)
+    hard = prep.barriers[prep.barriers["tier"] == 1]
+    levels = [("grid", cfg.grid)] + ([] if given_communities else [("community", cfg.community)])
+    pieces = []
+    for c in np.flatnonzero(hh > 0):
+        misses = [(unit, size) for unit, size in levels if not len(counts_in_range(hh[c], size))]
+        if not misses:
+            continue
+        geom = shapely.union_all(pl.tess.cells[label == c])
+        near = hard[hard.intersects(geom.buffer(30))] if len(hard) else hard
+        names = [x for x in dict.fromkeys(near["name"].astype(str)) if x] or list(dict.fromkeys(near["kind"]))
+        centre = gpd.GeoSeries([geom.representative_point()], crs=prep.work_crs).to_crs(4326).iloc[0]
+        pieces.append({
+            "households": int(hh[c]), "buildings": int(nb[c]),
+            "near": f"{centre.x:.5f},{centre.y:.5f}", "fenced_by": names[:4],
+            "reasons": [f"{unit}: {_why(int(hh[c]), size, unit)}" for unit, size in misses],
+        })
+    pieces.sort(key=lambda p: -p["households"])
+    return pieces
+
+
+def inspect_inputs(
+    buildings,
+    barriers=None,
+    communities=None,
+    *,
+    config: PlanConfig | None = None,
+    building_types: pd.Series | None = None,
+    feasibility: bool = True,
+    **prepare_options,
+) -> Inspection:
+    """Validate the inputs and report what a plan would start from.
+
+    Parameters
+    ----------
+    buildings, barriers, communities
+        As for :func:`gridplan.plan.plan`.
+    config
+        The ranges to check (default :class:`~gridplan.config.PlanConfig`).
+    building_types
+        Building type per building (OSM ``building``), if not a ``building`` column of ``buildings``.
+    feasibility
+        Build the plan's cells to find fenced-in pieces (takes seconds on a district).
+    **prepare_options
+        Passed to :func:`gridplan.validate.prepare` (``id_field``, ``estimate``, ``input_crs``, ...).
+
+    Returns
+    -------
+    Inspection
+    """
+    cfg = config or PlanConfig()
+    prep = prepare(buildings, barriers, communities, **prepare_options)
+    b = prep.buildings
+    if building_types is None and isinstance(buildings, gpd.GeoDataFrame) and "building" in buildings.columns:
+        building_types = buildings["building"]
+    types = (pd.Series(np.asarray(building_types, dtype=object)).fillna("(none)").astype(str)
+             if building_types is not None else pd.Series(["(no type column)"] * len(b)))
+    src = b["household_source"].astype(str)
+    oversized = []
+    big = b[b["households"] > cfg.micro.hi].sort_values("households", ascending=False)
+    for _, row in big.iterrows():
+        divisible = pd.notna(row["units"]) or pd.notna(row["levels"])
+        oversized.append({"building_id": str(row["building_id"]), "households": int(row["households"]),
+                          "source": str(row["household_source"]),
+                          "outcome": "divided by entrance/floor" if divisible else
+                          "no entrance/floor data: stays one oversized micro-grid (reported)"})
+    tiers = prep.barriers["tier"].value_counts().sort_index()
+    comp = b["compound"].dropna()
+    ins = Inspection(
+        buildings=len(b), households=int(b["households"].sum()),
+        buildings_by_type=dict(types.value_counts().sort_values(ascending=False).astype(int).items()),
+        buildings_by_source=dict(src.value_counts().astype(int).items()),
+        households_by_source={k: int(v) for k, v in b.groupby(src)["households"].sum().sort_values(ascending=False).items()},
+        barriers_by_tier={int(k): int(v) for k, v in tiers.items()},
+        compounds=int(comp.nunique()), buildings_in_compounds=len(comp),
+        input_crs=str(prep.input_crs.name), work_crs=str(prep.work_crs.name),
+        ranges={lv: f"{getattr(cfg, lv).lo:g}:{getattr(cfg, lv).hi:g}" for lv in ("community", "grid", "micro")},
+        fenced_pieces=_fenced(prep, cfg, prep.communities is not None) if feasibility and len(b) else [],
+        oversized_buildings=oversized, notes=prep.notes,
+    )
+    logger.info("inspected %d buildings, %d households: %d fenced pieces, %d buildings above a micro-grid",
+                ins.buildings, ins.households, len(ins.fenced_pieces), len(ins.oversized_buildings))
+    return ins
+
+
+def format_inspection(ins: Inspection, *, limit: int = 10) -> str:
+    """The inspection as the text ``gridplan inspect`` prints."""
+    lines = [f"buildings: {ins.buildings:,}    households: {ins.households:,}"]
+    lines.append("  by type: " + ", ".join(f"{k} {v:,}" for k, v in list(ins.buildings_by_type.items())[:12])
+                 + (f", … ({len(ins.buildings_by_type) - 12} more types)" if len(ins.buildings_by_type) > 12 else ""))
+    lines.append("  households by source: " + ", ".join(
+        f"{k} {ins.households_by_source.get(k, 0):,} ({v:,} buildings)" for k, v in ins.buildings_by_source.items()))
+    lines.append("barriers by tier: " + (", ".join(f"tier {k} ({('hard', 'strong', 'soft')[k - 1]}) {v:,}"
+                                                   for k, v in ins.barriers_by_tier.items()) or "none"))
+    lines.append(f"compounds: {ins.compounds:,} holding {ins.buildings_in_compounds:,} buildings")
+    lines.append(f"CRS: input {ins.input_crs}; areas and lengths measured in {ins.work_crs}")
+    lines.append("ranges (households): " + ", ".join(f"{k} {v}" for k, v in ins.ranges.items()))
+    if ins.fenced_pieces:
+        lines.append(f"pieces fenced in by tier-1 lines that no count of units fits: {len(ins.fenced_pieces)}")
+        for p in ins.fenced_pieces[:limit]:
+            by = ", ".join(p["fenced_by"]) or "the edge of the data"
+            lines.append(f"  - near {p['near']} (by {by}): {p['buildings']} buildings; " + "; ".join(p["reasons"]))
+        if len(ins.fenced_pieces) > limit:
+            lines.append(f"  … and {len(ins.fenced_pieces) - limit} more")
+    else:
+        lines.append("pieces fenced in by tier-1 lines that no count of units fits: none")
+    if ins.oversized_buildings:
+        lines.append(f"buildings above the micro-grid maximum ({ins.ranges['micro'].split(':')[1]}): "
+                     f"{len(ins.oversized_buildings)}")
+        for o in ins.oversized_buildings[:limit]:
+            lines.append(f"  - {o['building_id']}: {o['households']:,} households ({o['source']}); {o['outcome']}")
+        if len(ins.oversized_buildings) > limit:
+            lines.append(f"  … and {len(ins.oversized_buildings) - limit} more")
+    else:
+        lines.append("buildings above the micro-grid maximum: none")
+    for note in ins.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

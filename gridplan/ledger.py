@@ -1,0 +1,252 @@
+"""Household ledgers (台账): counts kept by the community, joined to buildings by a key.
+
+A ledger is a table (CSV in UTF-8 or GBK, XLSX/ODS, or any table GDAL reads) with one of:
+
+- a households column: households per row, summed over rows with the same key (one row per unit or
+  entrance is common);
+- a population column only: households = population ÷ persons per household (``"ledger-population"``);
+- neither: every row is one household (a ledger of 户), counted per key.
+
+The ledger is the most trusted source (see :mod:`gridplan.households`). Rows whose key matches no building
+and buildings with no row are listed, never dropped: the unmatched rows in a note and a warning, the
+buildings kept with their next best count.
+
+Examples
+--------
+>>> import geopandas as gpd, pandas as pd
+>>> from shapely.geometry import box
+>>> b = gpd.GeoDataFrame({"building_id": ["A1", "A2", "A3"], "building": ["residential"] * 3},
+...                      geometry=[box(0, 0, 20, 15), box(30, 0, 50, 15), box(60, 0, 80, 15)], crs=32650)
+>>> ledger = pd.DataFrame({"楼栋编号": ["A1", "A1", "A2", "Z9"], "户数": [24, 12, 30, 8]})
+>>> j = join_ledger(b, ledger, key="楼栋编号", households_field="户数")
+>>> j.buildings[["building_id", "households", "household_source"]]
+  building_id  households household_source
+0          A1          36           ledger
+1          A2          30           ledger
+2          A3          19         estimate
+>>> j.unmatched_rows, j.unledgered
+(('Z9',), ('A3',))
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import logging
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from .errors import InputError, first_ids
+from .households import HouseholdRules, estimate_households
+
+__all__ = ["LedgerJoin", "read_ledger", "join_ledger", "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+#: Column names recognised as households / population when none is named (case-insensitive).
+HOUSEHOLD_COLUMNS = ("households", "household", "hh", "户数", "住户数", "户")
+POPULATION_COLUMNS = ("population", "pop", "persons", "人口", "人数", "常住人口")
+
+
+@dataclass(frozen=True)
+class LedgerJoin:
+    """Buildings with households from the ledger (and their next best count elsewhere), and what did not match.
+
+    ``buildings`` carries ``households`` (int64) and ``household_source`` for every building, and in
+    ``attrs`` the notes and warnings :func:`gridplan.validate.prepare` puts in the report.
+    """
+
+    buildings: gpd.GeoDataFrame
+    matched: int
+    unmatched_rows: tuple[str, ...]
+    unledgered: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+            sep = dialect.delimiter
+        except csv.Error:
+            sep = ","
+        return pd.read_csv(_io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    raise InputError(f"ledger {path}: not UTF-8 or GBK text; save the ledger as CSV (UTF-8) or XLSX")
+
+
+def read_ledger(source: str | PathLike | pd.DataFrame, *, layer: str | None = None) -> pd.DataFrame:
+    """Read a ledger table: CSV (UTF-8 or GBK; comma, semicolon or tab), XLSX/ODS, or any GDAL table.
+
+    Every column is read as text, so keys such as ``"0012"`` keep their zeros.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"ledger {path}: no such file; check the path")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(b"PK") and b"\x00" not in head and not path.suffix.lower() in (".gpkg", ".dbf", ".sqlite"):
+        return _csv(path)
+    try:
+        df = pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+    except Exception as exc:  # noqa: BLE001 - GDAL raises several types for an unreadable file
+        raise InputError(f"ledger {path}: not a table gridplan can read ({exc}); give a CSV (UTF-8 or GBK) or "
+                         "XLSX file") from exc
+    return pd.DataFrame(df).astype(object).where(pd.DataFrame(df).notna(), None).map(
+        lambda v: v if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+
+
+def _find(columns: list[str], named: str | None, candidates: tuple[str, ...]) -> str | None:
+    if named is not None:
+        return named if named in columns else None
+    lower = {c.strip().lower(): c for c in columns}
+    return next((lower[c] for c in candidates if c in lower), None)
+
+
+def _keys(values: pd.Series) -> pd.Series:
+    """Keys compared as text: stripped, and ``12.0`` read as ``12``."""
+    text = values.astype(object).where(values.notna(), None).map(lambda v: None if v is None else str(v).strip())
+    return text.map(lambda v: v[:-2] if isinstance(v, str) and v.endswith(".0") and v[:-2].lstrip("-").isdigit() else v)
+
+
+def join_ledger(
+    buildings: gpd.GeoDataFrame,
+    ledger: str | PathLike | pd.DataFrame,
+    *,
+    key: str = "building_id",
+    building_key: str = "building_id",
+    households_field: str | None = None,
+    population_field: str | None = None,
+    buildings_households_field: str = "households",
+    rules: HouseholdRules | None = None,
+) -> LedgerJoin:
+    """Give each building the households of its ledger rows; estimate the others and list both misses.
+
+    Parameters
+    ----------
+    buildings
+        Footprints with ``building_key`` and a CRS.
+    ledger
+        A table or its file (see :func:`read_ledger`).
+    key
+        The ledger column holding the building key (``--ledger-key``).
+    building_key
+        The buildings' column it matches (the id field).
+    households_field, population_field
+        The ledger's columns; by default the first of :data:`HOUSEHOLD_COLUMNS` /
+        :data:`POPULATION_COLUMNS` present. With neither, each row is one household.
+    buildings_households_field
+        Where the buildings' own counts are (used, as ``"field"``, for buildings with no ledger row), and
+        where the result is written.
+    rules
+        Persons per household and the estimate for buildings with neither a row nor a count.
+
+    Returns
+    -------
+    LedgerJoin
+
+    Raises
+    ------
+    InputError
+        A missing key column, named columns that are absent, non-numeric or negative counts.
+    """
+    rules = rules or HouseholdRules()
+    table = read_ledger(ledger)
+    cols = [str(c) for c in table.columns]
+    problems = []
+    if key not in cols:
+        problems.append(f"ledger: no key column {key!r} (columns: {first_ids(cols)}); name the column that holds "
+                        "the building id with --ledger-key (ledger_key=)")
+    if building_key not in buildings.columns:
+        problems.append(f"buildings: no id field {building_key!r} to join the ledger on (columns: "
+                        f"{first_ids([c for c in buildings.columns if c != buildings.geometry.name])}); name it "
+                        "with --id-field")
+    hh_col = _find(cols, households_field, HOUSEHOLD_COLUMNS)
+    pop_col = _find(cols, population_field, POPULATION_COLUMNS)
+    for named, found, what in ((households_field, hh_col, "households"), (population_field, pop_col, "population")):
+        if named is not None and found is None:
+            problems.append(f"ledger: no {what} column {named!r} (columns: {first_ids(cols)})")
+    if problems:
+        raise InputError(problems)
+
+    keys = _keys(table[key])
+    empty = keys.isna() | (keys == "")
+    notes: list[str] = []
+    if empty.any():
+        notes.append(f"ledger: {int(empty.sum())} rows have no {key!r} and were not joined (rows "
+                     f"{first_ids([int(i) + 2 for i in np.flatnonzero(empty.to_numpy())])} of the file)")
+    table, keys = table[~empty], keys[~empty]
+
+    def numbers(col: str) -> pd.Series:
+        raw = table[col]
+        num = pd.to_numeric(raw.map(lambda v: v.replace(",", "").strip() if isinstance(v, str) else v), errors="coerce")
+        bad = raw.notna() & (raw.astype(str).str.strip() != "") & (num.isna() | (num < 0))
+        if bad.any():
+            problems.append(f"ledger: {int(bad.sum())} values of {col!r} are not whole numbers >= 0, e.g. "
+                            f"{raw[bad].iloc[0]!r} (keys {first_ids(keys[bad])}); correct them in the ledger")
+        return num
+
+    if hh_col is not None:
+        values, source, how = numbers(hh_col), "ledger", f"households from {hh_col!r}"
+    elif pop_col is not None:
+        values = numbers(pop_col) / rules.persons_per_household
+        source, how = "ledger-population", f"population {pop_col!r} ÷ {rules.persons_per_household:g}"
+    else:
+        values, source, how = pd.Series(1.0, index=table.index), "ledger", "one household per row"
+    if problems:
+        raise InputError(problems)
+    per_key = values.groupby(keys.to_numpy()).sum(min_count=1)
+    repeated = int(keys.duplicated().sum())
+
+    b = buildings.copy()
+    bkeys = _keys(b[building_key])
+    matched = bkeys.isin(per_key.index) & bkeys.map(lambda k: pd.notna(per_key.get(k, np.nan)))
+    unmatched_rows = tuple(sorted(set(per_key.index) - set(bkeys.dropna())))
+    unledgered = tuple(bkeys[~matched].astype(str))
+
+    households = pd.Series(np.nan, index=b.index)
+    src = pd.Series(None, index=b.index, dtype=object)
+    households[matched] = bkeys[matched].map(per_key).round().to_numpy()
+    src[matched] = source
+    rest = ~matched
+    if buildings_households_field in b.columns:
+        own = pd.to_numeric(b[buildings_households_field], errors="coerce")
+        use = rest & own.notna()
+        households[use] = own[use].round()
+        src[use] = b["household_source"][use] if "household_source" in b.columns else "field"
+        rest &= ~use
+    if rest.any():
+        est = estimate_households(b[rest], rules=rules)
+        households[rest] = est.households
+        src[rest] = est.source
+    b[buildings_households_field] = households.astype("int64")
+    b["household_source"] = src.astype(object)
+
+    notes.append(f"ledger: {int(matched.sum())} of {len(b)} buildings take their households from the ledger "
+                 f"({how}{f'; {repeated} repeated keys summed' if repeated else ''})")
+    warns = []
+    if unmatched_rows:
+        msg = (f"ledger: {len(unmatched_rows)} keys match no building {first_ids(unmatched_rows)}; check the key "
+               f"column {key!r} against the id field {building_key!r}")
+        notes.append(msg)
+        warns.append(msg)
+    if unledgered:
+        msg = (f"ledger: {len(unledgered)} buildings have no ledger row {first_ids(unledgered)}; their households "
+               "are their own count or the estimate")
+        notes.append(msg)
+        warns.append(msg)
+    b.attrs["gridplan_notes"] = [*b.attrs.get("gridplan_notes", ()), *notes]
+    b.attrs["gridplan_warnings"] = [*b.attrs.get("gridplan_warnings", ()), *warns]
+    logger.info(notes[-1 - len(warns)] if warns else notes[-1])
+    return LedgerJoin(b, int(matched.sum()), unmatched_rows, unledgered, tuple(notes))

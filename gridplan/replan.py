@@ -1,0 +1,334 @@
+"""Minimal-change re-plans: rebalance a previous plan after the buildings change, moving as few households as possible.
+
+The updated buildings are cut into cells along the previous plan's unit boundaries, so every cell lies
+inside one previous micro-grid, grid and community. Then, level by level (communities, grids in kept
+communities, micro-grids in kept grids), only the units that **changed and fell out of range** are
+re-partitioned; every other unit keeps its cells and its code. A re-partitioned *scope* is the unit alone
+when its households fit some count of units, else it grows by its smallest neighbours (same parent) until
+they do. Inside a scope the previous units are first kept whole (contracted), so an estate of 500
+households added to a 400-household grid becomes a grid of its own and moves nobody; only when that cannot
+balance are the previous units cut. A unit holding the same buildings as before keeps its code; new units
+take the next free codes; retired codes are recorded and never reused. ``lock`` keeps named units (and the
+codes of their parents) fixed: a locked unit that must change raises :class:`InfeasibleError`.
+
+Examples
+--------
+>>> import tempfile, gridplan
+>>> from gridplan.sample import make_district
+>>> d = make_district(households=3000, communities=1)
+>>> old = gridplan.plan(d.buildings, d.roads, seed=1, start_date="2026-01-01")
+>>> r = replan(old, d.buildings, start_date="2026-06-01")
+>>> r.changes.summary["households_moved"]["micro"], r.changes.summary["units_changed"]
+(0, 0)
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+
+import numpy as np
+import shapely
+
+from .config import SizeRange, counts_in_range
+from .diff import ChangeList, diff
+from .errors import InfeasibleError, OptionError, first_ids
+from .model import Plan
+from .partition import UnitGraph, partition
+from .stable_codes import CodeBook
+
+__all__ = ["replan", "Replanning"]
+
+log = logging.getLogger(__name__)
+_LEVELS = ("community", "grid", "micro")
+
+
+@dataclass(frozen=True)
+class Replanning:
+    """What :func:`replan` returns: the new plan and its change list against the previous one."""
+
+    plan: Plan
+    changes: ChangeList
+
+
+@dataclass
+class _Unit:
+    cells: np.ndarray
+    origin: object  # previous code (str), a tuple of part codes, or None for a new unit
+    old: int  # index of the previous unit it continues (-1: none)
+
+
+class _Rebalancer:
+    def __init__(self, pl, prev: Plan, lock: set[str]):
+        self.pl, self.prev, self.lock = pl, prev, lock
+        self.scopes: list[dict] = []
+        self.issues: dict[str, list[dict]] = {lvl: [] for lvl in _LEVELS}
+        b = pl.b
+        prev_ids = set(prev.buildings[prev.id_field].astype(str))
+        ids = b["building_id"].astype(str).to_numpy()
+        self.new_cell = np.zeros(pl.g.n, bool)
+        self.new_cell[pl.tess.cell_of_building[~np.isin(ids, list(prev_ids))]] = True
+        self.ids, self.cell_of_b = ids, pl.tess.cell_of_building
+
+    # ---- helpers -------------------------------------------------------------------------------------
+    def members(self, cells: np.ndarray) -> frozenset:
+        inside = np.zeros(self.pl.g.n, bool)
+        inside[cells] = True
+        return frozenset(self.ids[inside[self.cell_of_b]].tolist())
+
+    def hh(self, cells: np.ndarray) -> float:
+        return float(self.pl.g.households[cells].sum())
+
+    def ok(self, cells: np.ndarray, size: SizeRange, level: str) -> bool:
+        h = self.hh(cells)
+        if size.contains(h):
+            return True
+        if level == "micro":  # a tower alone in its micro-grid is divided by entrance/floor
+            hb = self.pl.b["households"].to_numpy()[np.isin(self.cell_of_b, cells)]
+            return len(hb[hb > 0]) == 1 and h > size.hi
+        return False
+
+    def graph(self, cells: np.ndarray, groups: np.ndarray | None, bridge: bool) -> UnitGraph:
+        if bridge:
+            from .redistrict import _bridged
+
+            sub = _bridged(self.pl, cells)
+        else:
+            sub, _ = self.pl.g.subgraph(cells)
+        return UnitGraph(sub.households, sub.edges, sub.cost, sub.tier, groups)
+
+    # ---- one parent --------------------------------------------------------------------------------
+    def rebalance(self, units: list[_Unit], old_members: list[frozenset], old_hh: list[float], codes: list[str], locked_below: list[bool],
+                  size: SizeRange, level: str, key: tuple, compounds: bool) -> list[_Unit]:
+        """Keep every unit that did not change or is still fine; re-partition the scopes around the others."""
+        n = len(units)
+        changed = [self.members(u.cells) != old_members[i] or self.hh(u.cells) != old_hh[i] for i, u in enumerate(units)]
+        need = [i for i in range(n) if changed[i] and not self.ok(units[i].cells, size, level)]
+        for i in need:
+            if codes[i] in self.lock or locked_below[i]:
+                what = f"locked {level} {codes[i]}" if codes[i] in self.lock else f"{level} {codes[i]}, which holds a locked unit,"
+                raise InfeasibleError(f"{what} now holds {self.hh(units[i].cells):g} households, outside {size}; it must be re-partitioned. "
+                                      f"Unlock it (drop it from --lock) or change the {level} size range")
+        if not need:
+            return units
+        owner = np.full(self.pl.g.n, -1, dtype=np.int64)
+        for i, u in enumerate(units):
+            owner[u.cells] = i
+        e = owner[self.pl.g.edges]
+        e = e[(e[:, 0] >= 0) & (e[:, 1] >= 0) & (e[:, 0] != e[:, 1])]
+        nbr = {i: set() for i in range(n)}
+        for a, b in e.tolist():
+            nbr[a].add(b)
+            nbr[b].add(a)
+        taken: set[int] = set()
+        out = []
+        for i in need:
+            if i in taken:
+                continue
+            scope = {i}
+            blocked = []
+            while not len(counts_in_range(sum(self.hh(units[j].cells) for j in scope), size)):
+                cand = sorted({q for j in scope for q in nbr[j]} - scope - taken, key=lambda q: (self.hh(units[q].cells), q))
+                free = [q for q in cand if codes[q] not in self.lock and not locked_below[q]]
+                blocked += [codes[q] for q in cand if q not in free]
+                if not free:
+                    if blocked:
+                        raise InfeasibleError(f"{level} {codes[i]} holds {self.hh(units[i].cells):g} households after the update, outside {size}, and "
+                                              f"its neighbours {first_ids(sorted(set(blocked)))} are locked (or hold locked units); unlock some of them")
+                    break
+                scope.add(free[0])
+            taken |= scope
+            out.append(sorted(scope))
+        new_units = [u for j, u in enumerate(units) if j not in taken]
+        for s, scope in enumerate(out):
+            new_units += self.partition_scope([units[j] for j in scope], [old_members[j] for j in scope], [codes[j] for j in scope], size, level, key + (s,), compounds)
+        return new_units
+
+    def partition_scope(self, units: list[_Unit], olds: list[frozenset], codes: list[str], size: SizeRange, level: str, key: tuple, compounds: bool) -> list[_Unit]:
+        from .plan import _rng
+
+        cells = np.concatenate([u.cells for u in units])
+        h = self.hh(cells)
+        keep_whole = np.concatenate([np.where(self.new_cell[u.cells], -1, j) for j, u in enumerate(units)])
+        base = self.pl.g.group[cells] if compounds and self.pl.g.group is not None else None
+        result = None
+        for groups in (keep_whole, base):  # previous units whole first, then free cuts
+            res = partition(self.graph(cells, groups, level == "community"), size, rng=_rng(self.pl.cfg.seed, 9, *key), strong_tier=None if level == "community" else 2)
+            hh_units = np.bincount(res.labels, weights=self.pl.g.households[cells])
+            # a unit is fine in range, or when it is a previous unit unchanged (moving nobody beats fixing an old miss)
+            fine = all(self.ok(c, size, level) or self.members(c) in olds for c in (cells[res.labels == k] for k in range(res.count)))
+            result = res
+            if fine:
+                break
+        for iss in result.issues:
+            self.issues[level].append({"parent": -1, "cells": cells[list(iss.nodes)], "households": iss.households, "reason": iss.reason, "resolution": iss.resolution})
+        self.scopes.append({"level": level, "codes": codes, "households": int(round(h)), "into": int(result.count),
+                            "units_households": [int(round(x)) for x in hh_units]})
+        out = []
+        for k in range(result.count):
+            c = cells[result.labels == k]
+            m = self.members(c)
+            same = [j for j, o in enumerate(olds) if o and o == m]
+            out.append(_Unit(c, units[same[0]].origin if same else None, units[same[0]].old if same else -1))
+        return out
+
+
+def _old_units(level_layer, reps: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """For each cell, the previous unit (row of ``level_layer``) holding it."""
+    geoms = np.asarray(level_layer.geometry.values, dtype=object)
+    tree = shapely.STRtree(geoms)
+    ci, uj = tree.query(reps, predicate="within")
+    which = np.full(len(reps), -1, dtype=np.int64)
+    which[ci[::-1]] = uj[::-1]
+    lost = np.flatnonzero(which < 0)
+    if len(lost):
+        which[lost] = tree.query_nearest(reps[lost], all_matches=False)[1]
+    which[excluded] = -1
+    return which
+
+
+def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = (), seed: int | None = None, start_date: str | None = None,
+           households_field: str = "households", estimate: str = "auto", input_crs: str = "auto", fix_geometry: bool = False, progress=None) -> Replanning:
+    """Re-plan ``previous`` (a Plan or a plan directory) for the updated ``buildings`` with the fewest changes.
+
+    Parameters
+    ----------
+    previous
+        The plan to update: a :class:`~gridplan.model.Plan` or a directory written by ``gridplan plan``.
+    buildings
+        Every building as it is now (new estates added, demolished ones gone, counts changed), with the
+        previous plan's id field; they must lie inside the previous plan's communities.
+    lock
+        Codes of units (any level) to keep exactly as they are.
+    seed, start_date
+        Seed (default: the previous plan's) and the start date of new units (default today); it is also
+        the end date of retired codes.
+    households_field, estimate, input_crs, fix_geometry
+        As for :func:`gridplan.plan`.
+
+    Returns
+    -------
+    Replanning
+        The new plan (its report has a ``replan`` section: scopes re-partitioned, households moved, units
+        changed) and the change list against ``previous``.
+    """
+    from . import __version__
+    from ._assemble import assemble
+    from .plan import _Level, _Planner
+    from .reader import read_plan
+    from .validate import prepare
+
+    prev = previous if isinstance(previous, Plan) else read_plan(previous)
+    start_date = start_date or _dt.date.today().isoformat()
+    lock = {str(c) for c in lock}
+    known = {str(c) for lvl in ("communities", "grids", "micro_grids") for c in getattr(prev, lvl)["code"]}
+    if lock - known:
+        raise OptionError(f"`lock` names codes that are not in the previous plan: {first_ids(sorted(lock - known))}; give community, grid or micro-grid codes from it")
+    cfg = prev.config if seed is None else prev.config.with_(seed=int(seed))
+    comms = prev.communities[[c for c in ("code", "name", "geometry") if c in prev.communities.columns]]
+    prep = prepare(buildings, prev.input_barriers, comms, id_field=prev.id_field, households_field=households_field,
+                   estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry)
+    pl = _Planner(prep, cfg, progress)
+    roster = prev.buildings.assign(_id=prev.buildings[prev.id_field].astype(str))
+    divided = set(roster.loc[roster["part"].astype(int) > 0, "micro_code"].astype(str))
+    micro_w = prev.micro_grids.to_crs(prep.work_crs)
+    whole = micro_w[~micro_w["code"].astype(str).isin(divided)]
+    lines = shapely.boundary(np.concatenate([np.asarray(prev.grids.to_crs(prep.work_crs).geometry.values, dtype=object),
+                                             np.asarray(whole.geometry.values, dtype=object)]))
+    pl.build_graph(extra_lines=lines)
+    pl.communities()
+    reps = shapely.point_on_surface(pl.tess.cells)
+
+    # previous micro-grids as units: whole ones, and each divided building's parts together
+    parts = roster[roster["part"].astype(int) > 0].sort_values(["_id", "part"]).groupby("_id")["micro_code"].agg(lambda s: tuple(str(x) for x in s))
+    groups = {p[0]: p for p in parts}
+    mg = prev.micro_grids.assign(code=prev.micro_grids["code"].astype(str))
+    mg = mg[~mg["code"].isin(divided) | mg["code"].isin(groups)].to_crs(prep.work_crs).reset_index(drop=True)
+    m_cell = _old_units(mg, reps, pl.excluded)
+    m_codes = mg["code"].tolist()
+    m_origin = [groups.get(c, c) for c in m_codes]
+    m_parent = mg["parent_code"].astype(str).tolist()
+    g_codes = prev.grids["code"].astype(str).tolist()
+    c_codes = prev.communities["code"].astype(str).tolist()
+    g_index, c_index = {c: i for i, c in enumerate(g_codes)}, {c: i for i, c in enumerate(c_codes)}
+    g_cell = np.where(m_cell >= 0, np.array([g_index[p] for p in m_parent] + [-1])[m_cell], -1)
+    g_parent = prev.grids["parent_code"].astype(str).tolist()
+    c_cell = np.where(g_cell >= 0, np.array([c_index[p] for p in g_parent] + [-1])[g_cell], -1)
+
+    def old_sets(code_col: str) -> dict[str, frozenset]:
+        return {str(k): frozenset(v) for k, v in roster.groupby(roster[code_col].astype(str))["_id"]}
+
+    sets = {"community": old_sets("community_code"), "grid": old_sets("grid_code"), "micro": old_sets("micro_code")}
+    hh_old = {lvl: dict(zip(getattr(prev, lay)["code"].astype(str), getattr(prev, lay)["households"].astype(float)))
+              for lvl, lay in (("community", "communities"), ("grid", "grids"), ("micro", "micro_grids"))}
+    for o in m_origin:  # a divided building's parts count as one unit
+        if isinstance(o, tuple):
+            sets["micro"][o[0]] = frozenset().union(*(sets["micro"].get(c, frozenset()) for c in o))
+            hh_old["micro"][o[0]] = sum(hh_old["micro"].get(c, 0.0) for c in o)
+    locked_g = {c[:15] for c in lock if len(c) == 18}
+    locked_c = {c[:12] for c in lock if len(c) >= 15}
+    rb = _Rebalancer(pl, prev, lock)
+
+    def key_of(o):
+        return o[0] if isinstance(o, tuple) else o
+
+    # ---- communities
+    cu = [_Unit(np.flatnonzero(c_cell == i), c, i) for i, c in enumerate(c_codes)]
+    cu = [u for u in cu if len(u.cells)]
+    cu = rb.rebalance(cu, [sets["community"].get(u.origin, frozenset()) for u in cu], [hh_old["community"].get(u.origin, 0.0) for u in cu],
+                      [u.origin for u in cu], [u.origin in locked_c for u in cu], cfg.community, "community", (0,), compounds=True)
+    c_lab = np.full(pl.g.n, -1, dtype=np.int64)
+    grid_units, grid_parent = [], []
+    for ci, u in enumerate(cu):
+        c_lab[u.cells] = ci
+        if u.origin is None:  # a new community: plan its grids afresh
+            res = partition(rb.graph(u.cells, pl.g.group[u.cells] if pl.g.group is not None else None, False), cfg.grid, rng=np.random.default_rng([cfg.seed, 1, ci]))
+            units = [_Unit(u.cells[res.labels == k], None, -1) for k in range(res.count)]
+        else:
+            units = [_Unit(u.cells[g_cell[u.cells] == g_index[c]], c, g_index[c]) for c in g_codes if c[:12] == u.origin]
+            units = [x for x in units if len(x.cells)]
+            units = rb.rebalance(units, [sets["grid"].get(x.origin, frozenset()) for x in units], [hh_old["grid"].get(x.origin, 0.0) for x in units],
+                                 [x.origin for x in units], [x.origin in locked_g for x in units], cfg.grid, "grid", (1, ci), compounds=True)
+        grid_units += units
+        grid_parent += [ci] * len(units)
+    g_lab = np.full(pl.g.n, -1, dtype=np.int64)
+    micro_units, micro_parent = [], []
+    for gi, u in enumerate(grid_units):
+        g_lab[u.cells] = gi
+        if u.origin is None:
+            res = partition(rb.graph(u.cells, None, False), cfg.micro, rng=np.random.default_rng([cfg.seed, 2, gi]))
+            units = [_Unit(u.cells[res.labels == k], None, -1) for k in range(res.count)]
+        else:
+            units = [_Unit(u.cells[m_cell[u.cells] == mi], o, mi) for mi, (o, p) in enumerate(zip(m_origin, m_parent)) if p == u.origin]
+            units = [x for x in units if len(x.cells)]
+            units = rb.rebalance(units, [sets["micro"].get(key_of(x.origin), frozenset()) for x in units], [hh_old["micro"].get(key_of(x.origin), 0.0) for x in units],
+                                 [key_of(x.origin) for x in units], [False] * len(units), cfg.micro, "micro", (2, gi), compounds=False)
+        micro_units += units
+        micro_parent += [gi] * len(units)
+    m_lab = np.full(pl.g.n, -1, dtype=np.int64)
+    for mi, u in enumerate(micro_units):
+        m_lab[u.cells] = mi
+
+    names = prev.communities["name"].astype(str).tolist() if "name" in prev.communities.columns else [""] * len(c_codes)
+    comm = _Level(c_lab, np.zeros(len(cu), dtype=np.int64), rb.issues["community"], origin=[u.origin for u in cu],
+                  parent_codes=[c_codes[u.old][:9] if u.old >= 0 else c_codes[0][:9] for u in cu],
+                  names=[names[u.old] if u.old >= 0 and u.origin else "" for u in cu])
+    grids = _Level(g_lab, np.asarray(grid_parent, dtype=np.int64), rb.issues["grid"], origin=[u.origin for u in grid_units])
+    micro = _Level(m_lab, np.asarray(micro_parent, dtype=np.int64), rb.issues["micro"], origin=[u.origin for u in micro_units])
+    for lev in (comm, grids, micro):
+        for i in lev.issues:
+            i["parent"] = 0
+    starts = {str(c): str(s) for lay in (prev.communities, prev.grids, prev.micro_grids) if "start_date" in lay.columns
+              for c, s in zip(lay["code"], lay["start_date"])}
+    book = CodeBook.from_codes(known, starts, prev.report.get("retired", []))
+    pl.extra_report = {"retired": book.retired}
+    new = assemble(pl, comm, grids, micro, start_date=start_date, version=__version__, book=book)
+    changes = diff(prev, new)
+    new.report["retired"] = changes.retired.astype(object).where(changes.retired.notna(), None).to_dict("records")
+    new.report["replan"] = {"previous_start_date": prev.report.get("start_date"), "locked": sorted(lock), "scopes": rb.scopes,
+                            "households_moved": changes.summary["households_moved"], "units_changed": changes.summary["units_changed"],
+                            "units": changes.summary["units"]}
+    log.info("re-plan: %d scopes re-partitioned, %d units changed, %s households moved", len(rb.scopes), changes.summary["units_changed"], changes.summary["households_moved"])
+    return Replanning(new, changes)

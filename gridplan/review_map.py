@@ -1,0 +1,319 @@
+"""The review map: one self-contained HTML file that works on an intranet with no internet access.
+
+Leaflet (JS, CSS and its images) is inlined from ``gridplan/static/`` and the plan is embedded as
+compact JSON (coordinates in 1e-6 degree steps, delta-encoded, after simplification for display), so
+the file needs nothing from the network. Communities, grids and micro-grids are toggleable layers,
+drawn on a canvas so that a whole city stays responsive; every unit is coloured by how far its
+households lie from the level's target (:func:`deviation_class`), has a tooltip (code, name,
+households, range status, buildings) and a label from a zoom at which units are about 100 px wide.
+A legend, a panel with the report's figures and, with ``compare``, the old plan as toggled layers and
+the changed units outlined complete it.
+
+Basemaps: ``'none'`` (default: offline), ``'osm'`` (OpenStreetMap tiles), ``'tianditu'`` (天地图 vec_w +
+cva_w, aligned with CGCS2000). The Tianditu key must be configured (``GRIDPLAN_TIANDITU_KEY``) but is
+never written into the file: the map reads it from its address (``map.html#tk=KEY``) or asks once and
+keeps it in the browser's storage.
+
+Examples
+--------
+>>> from gridplan.config import SizeRange
+>>> deviation_class([250, 330, 400, 450, 520], SizeRange(300, 500, 400)).tolist()
+['under', 'below', 'near', 'above', 'over']
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+from typing import Literal, get_args
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from .config import SizeRange, check_choice
+from .errors import OptionError, PlanWriteError
+from .model import LAYER_NAMES, Plan
+from .tables import metric_crs, unit_names
+
+__all__ = ["review_map", "write_review_map", "deviation_class", "changed_units", "Basemap", "BASEMAPS",
+           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR"]
+
+Basemap = Literal["none", "osm", "tianditu"]
+BASEMAPS: tuple[Basemap, ...] = get_args(Basemap)
+TIANDITU_KEY_ENV = "GRIDPLAN_TIANDITU_KEY"
+GENERATOR = "gridplan review map"
+"""The ``<meta name="generator">`` of every review map; an existing file without it is never overwritten."""
+
+CLASS_COLOURS = {
+    "under": ("#2166ac", "under range 低于下限"),
+    "below": ("#92c5de", "below target 偏少"),
+    "near": ("#1a9850", "within ±10% of target 适中"),
+    "above": ("#fdae61", "above target 偏多"),
+    "over": ("#b2182b", "over range 超过上限"),
+}
+"""Deviation class → (fill colour, legend label)."""
+
+_TITLES = {"community": "Communities 社区", "grid": "Grids 网格", "micro": "Micro-grids 微网格"}
+_STYLE = {"community": ("#111111", 3, 0.12, None), "grid": ("#333333", 1.5, 0.35, None), "micro": ("#555555", 0.8, 0.35, "3 3")}
+_TOLERANCE = {"community": 2.0, "grid": 1.0, "micro": 0.5}
+_SCALE = 1_000_000  # coordinates are stored as integers of 1e-6 degree (about 0.1 m)
+_NEAR = 0.10
+
+
+def deviation_class(households, size: SizeRange, *, near: float = _NEAR) -> np.ndarray:
+    """``'under'``/``'over'`` the range, ``'below'``/``'above'`` the target by more than ``near``, else ``'near'``."""
+    h = np.asarray(households, dtype=float)
+    t = float(size.target)
+    return np.select(
+        [h < size.lo, h > size.hi, h < t * (1 - near), h > t * (1 + near)], ["under", "over", "below", "above"], "near"
+    )
+
+
+def _encode(geom) -> list:
+    """A polygon or multipolygon as [[ring, ...], ...], each ring delta-encoded integers [x0, y0, dx, dy, ...]."""
+    polys = []
+    for poly in shapely.get_parts(geom):
+        if poly.is_empty or poly.geom_type != "Polygon":
+            continue
+        rings = []
+        for ring in (poly.exterior, *poly.interiors):
+            xy = np.round(np.asarray(ring.coords)[:, :2] * _SCALE).astype(np.int64)
+            keep = np.r_[True, np.any(np.diff(xy, axis=0) != 0, axis=1)]
+            xy = xy[keep]
+            if len(xy) >= 4:
+                rings.append(np.r_[xy[:1], np.diff(xy, axis=0)].ravel().tolist())
+        if rings:
+            polys.append(rings)
+    return polys
+
+
+def _display(units: gpd.GeoDataFrame, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Simplified geometry (shared edges stay shared on a clean coverage) and label points, both in EPSG:4326."""
+    crs = metric_crs(units)
+    metric = units.to_crs(crs)
+    geoms = np.asarray(metric.geometry.array, dtype=object)
+    labels = shapely.point_on_surface(geoms)
+    if tolerance_m > 0 and len(geoms):
+        try:
+            valid = bool(shapely.coverage_is_valid(geoms))
+        except shapely.errors.GEOSException:
+            valid = False
+        geoms = shapely.coverage_simplify(geoms, tolerance_m) if valid else shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+    back = gpd.GeoSeries(np.r_[geoms, labels], crs=crs).to_crs(4326).to_numpy()
+    return back[: len(geoms)], back[len(geoms):]
+
+
+def _label_zoom(units: gpd.GeoDataFrame, lat: float) -> float | None:
+    """The zoom from which a typical unit (median size) is about 100 px across."""
+    if not len(units):
+        return None
+    side = math.sqrt(max(float(np.median(units["area_m2"].astype(float))), 1.0))
+    metres_per_px_z0 = 156_543.03 * math.cos(math.radians(lat))
+    return float(min(20, max(10, math.ceil(math.log2(100 * metres_per_px_z0 / side)))))
+
+
+def changed_units(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> dict[str, str]:
+    """Units of ``new`` that differ from ``old``: code → why (``'new code'``, ``'boundary'``, ``'households'``)."""
+    crs = metric_crs(new)
+    ng = dict(zip(new["code"].astype(str), new.to_crs(crs).geometry))
+    og = dict(zip(old["code"].astype(str), old.to_crs(crs).geometry)) if len(old) else {}
+    oh = dict(zip(old["code"].astype(str), old["households"].astype(float))) if len(old) else {}
+    out = {}
+    for code, h in zip(new["code"].astype(str), new["households"].astype(float)):
+        if code not in og:
+            out[code] = "new code 新编码"
+            continue
+        why = []
+        moved = ng[code].symmetric_difference(og[code]).area
+        if moved > max(tolerance_m2, 0.005 * ng[code].area):
+            why.append(f"boundary 边界 ({moved:,.0f} m²)")
+        if abs(oh[code] - h) > 1e-9:
+            why.append(f"households 户数 {oh[code]:g} → {h:g}")
+        if why:
+            out[code] = "; ".join(why)
+    return out
+
+
+def _layer(plan: Plan, level: str, names, *, key: str, title: str, show: bool, tolerance_m: float, lat: float,
+           changed: dict | None = None, only: set | None = None, outline_only: bool = False, dash: str | None = None) -> dict:
+    units = plan.layer(level)
+    if only is not None:
+        units = units[units["code"].astype(str).isin(only)]
+        names = names.loc[units.index]
+    size = plan.config.size(level)
+    geoms, labels = _display(units, tolerance_m) if len(units) else (np.array([]), np.array([]))
+    cls = deviation_class(units["households"], size)
+    stroke, weight, fill, ldash = _STYLE[level]
+    rows = []
+    for code, name, h, b, k, g, p in zip(units["code"].astype(str), names, units["households"].astype(float),
+                                         units["buildings"], cls, geoms, labels):
+        row = {"c": code, "n": name, "h": format(round(h, 1), "g"), "b": int(b), "k": str(k), "g": _encode(g),
+               "l": [round(p.x, 6), round(p.y, 6)]}
+        if changed and code in changed:
+            row["x"] = changed[code]
+        rows.append(row)
+    return {"key": key, "title": title, "show": show, "range": f"{size.lo:g}–{size.hi:g}", "stroke": stroke,
+            "weight": weight, "fill": 0.0 if outline_only else fill, "dash": dash if dash is not None else ldash,
+            "labelZoom": _label_zoom(units, lat), "labelDigits": 12 if level == "community" else 3,
+            "changed": only is not None and not outline_only, "units": rows}
+
+
+def _panel(plan: Plan, compare: Plan | None, changes: dict, basemap: str) -> str:
+    rep = plan.report
+    levels = rep.get("levels", {})
+    rows = "".join(
+        f"<tr><td>{html.escape(_TITLES[lv])}</td><td>{f.get('count', 0):,}</td><td>{f.get('share_in_range', 0):.0%}</td>"
+        f"<td>{f.get('hh_min', 0):g}–{f.get('hh_max', 0):g}</td><td>{f.get('hh_mean', 0):g}</td>"
+        f"<td>{f.get('cv_within_parent_median', 0):.2f}</td></tr>"
+        for lv, f in levels.items() if lv in _TITLES
+    )
+    facts = [
+        f"households 户数: {rep.get('input', {}).get('households', 0):,}; buildings 楼栋: {rep.get('input', {}).get('buildings', 0):,}",
+        f"tier-2 crossings 跨主干路: {len(rep.get('crossings', []))}; infeasible pieces 不可行片区: {len(rep.get('infeasible', []))}; "
+        f"out of range 超出范围: {len(rep.get('out_of_range', []))}; divided buildings 分拆楼栋: {len(rep.get('divided_buildings', []))}",
+        f"gridplan {html.escape(str(rep.get('gridplan_version', '')))}, seed {rep.get('seed', '')}, start {html.escape(str(rep.get('start_date', '')))}",
+    ]
+    if compare is not None:
+        parts = [f"{_TITLES[lv]}: {len(changes[lv])} changed" for lv in LAYER_NAMES]
+        facts.append("compared with the old plan 与原方案比较: " + "; ".join(parts))
+    tdt = ""
+    if basemap == "tianditu":
+        tdt = ('<form id="gp-tdt">Tianditu key 天地图密钥 (kept in this browser only): '
+               '<input type="password" size="20" autocomplete="off"> <button>OK</button></form>')
+    return (
+        "<details open><summary><b>Plan figures 方案指标</b></summary>"
+        "<table><tr><th>level</th><th>units</th><th>in range</th><th>households</th><th>mean</th><th>CV</th></tr>"
+        f"{rows}</table>" + "".join(f"<div>{html.escape(x) if '<' not in x else x}</div>" for x in facts) + tdt + "</details>"
+    )
+
+
+def _asset(name: str) -> str:
+    return resources.files("gridplan").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _leaflet_css() -> str:
+    css = _asset("leaflet.css")
+    for img in ("layers.png", "layers-2x.png", "marker-icon.png"):
+        data = resources.files("gridplan").joinpath("static", "images", img).read_bytes()
+        css = css.replace(f"url(images/{img})", f"url(data:image/png;base64,{base64.b64encode(data).decode('ascii')})")
+    return css
+
+
+_PAGE_CSS = """html,body,#map{height:100%;margin:0}#map{background:#f4f4f0}
+.gp-box{background:#fff;padding:6px 8px;font:12px/1.4 sans-serif;border:1px solid #999;border-radius:4px;max-width:420px}
+.gp-panel table{border-collapse:collapse}.gp-panel td,.gp-panel th{padding:1px 5px;text-align:right}
+.gp-panel td:first-child,.gp-panel th:first-child{text-align:left}
+.gp-swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;opacity:.8}
+.gp-note{color:#555;margin-top:3px;white-space:pre-line}
+.gp-label{font:11px sans-serif;color:#111;text-shadow:0 0 2px #fff,0 0 2px #fff;white-space:nowrap;transform:translate(-50%,-50%)}
+.gp-label-community{font-weight:bold;font-size:13px}"""
+
+
+def review_map(
+    plan: Plan, *, compare: Plan | None = None, basemap: Basemap = "none", tianditu_key: str | None = None,
+    tolerance_m: float | None = None, title: str = "gridplan review map",
+) -> str:
+    """The review map of ``plan`` as one self-contained HTML document.
+
+    Parameters
+    ----------
+    plan
+        The plan to review.
+    compare
+        An older plan of the same area: drawn as toggled layers, and the new units that differ from it
+        outlined in a "changed" layer.
+    basemap
+        ``'none'`` (works offline), ``'osm'`` or ``'tianditu'``.
+    tianditu_key
+        Checked to be present when ``basemap='tianditu'`` (default: ``$GRIDPLAN_TIANDITU_KEY``); never written out.
+    tolerance_m
+        Display simplification in metres; default 2 / 1 / 0.5 m for communities / grids / micro-grids.
+    title
+        The page title.
+
+    Raises
+    ------
+    OptionError
+        An unknown ``basemap``, or ``'tianditu'`` with no key configured.
+    """
+    check_choice("basemap", basemap, BASEMAPS)
+    if basemap == "tianditu" and not (tianditu_key or os.environ.get(TIANDITU_KEY_ENV, "")).strip():
+        raise OptionError(
+            f"`basemap` was 'tianditu' but no Tianditu key is configured; set {TIANDITU_KEY_ENV} to your key "
+            "(a browser key from the Tianditu console), or use --basemap osm or none. The key is never written into the map: "
+            f"open it as map.html#tk=<key>, or paste the key into the map's panel once"
+        )
+    names = unit_names(plan)
+    lat = float(plan.communities.to_crs(4326).geometry.union_all().centroid.y) if len(plan.communities) else 32.0
+    tol = lambda lv: _TOLERANCE[lv] if tolerance_m is None else tolerance_m  # noqa: E731
+    layers, changes = [], {lv: {} for lv in LAYER_NAMES}
+    if compare is not None:
+        old_names = unit_names(compare)
+        for lv in LAYER_NAMES:
+            changes[lv] = changed_units(plan.layer(lv), compare.layer(lv))
+            layers.append(_layer(compare, lv, old_names[lv], key=f"old-{lv}", title=f"Old {_TITLES[lv]} 原方案", show=False,
+                                 tolerance_m=tol(lv), lat=lat, outline_only=True, dash="6 4"))
+    for lv in LAYER_NAMES:
+        layers.append(_layer(plan, lv, names[lv], key=lv, title=_TITLES[lv], show=lv != "micro", tolerance_m=tol(lv), lat=lat,
+                             changed=changes[lv]))
+    if compare is not None:
+        for lv in ("community", "grid"):
+            layers.append(_layer(plan, lv, names[lv], key=f"changed-{lv}", title=f"Changed {_TITLES[lv]} 变更", show=True,
+                                 tolerance_m=tol(lv), lat=lat, changed=changes[lv], only=set(changes[lv])))
+    targets = "\n".join(f"{_TITLES[lv]}: target {plan.config.size(lv).target:g} ({plan.config.size(lv)})" for lv in LAYER_NAMES)
+    data = {
+        "scale": _SCALE, "basemap": basemap, "compare": compare is not None, "targets": targets,
+        "classes": {k: {"colour": c, "label": lab} for k, (c, lab) in CLASS_COLOURS.items()},
+        "layers": layers, "panel": _panel(plan, compare, changes, basemap),
+    }
+    blob = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<meta name="generator" content="{GENERATOR}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>\n<style>{_leaflet_css()}\n{_PAGE_CSS}</style>\n"
+        f'<script>{_asset("leaflet.js")}</script>\n</head><body><div id="map"></div>\n'
+        f'<script type="application/json" id="gridplan-data">{blob}</script>\n'
+        f'<script>{_asset("review_map.js")}</script>\n</body></html>\n'
+    )
+
+
+def write_review_map(plan: Plan, out: str | PathLike, **options) -> Path:
+    """Write :func:`review_map` to ``out`` (an ``.html`` file) and return its path.
+
+    An existing file is replaced only when it is an earlier review map (its ``generator`` meta tag says so).
+
+    Raises
+    ------
+    OptionError
+        As :func:`review_map`.
+    PlanWriteError
+        ``out`` exists and is not a gridplan review map, or is a directory, or cannot be written.
+    """
+    target = Path(out).expanduser().absolute()
+    if target.is_dir():
+        raise PlanWriteError(f"--out {str(target)!r} is a directory; give the HTML file to write, e.g. {str(target / 'map.html')!r}")
+    if target.exists():
+        with open(target, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(4096)
+        if f'content="{GENERATOR}"' not in head:
+            raise PlanWriteError(
+                f"--out {str(target)!r} exists and is not a gridplan review map; choose another --out "
+                "(gridplan never overwrites files it did not write)"
+            )
+    page = review_map(plan, **options)
+    tmp = target.with_name(f".{target.name}.writing")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise PlanWriteError(f"could not write {str(target)!r}: {exc}; choose another --out") from exc
+    return target

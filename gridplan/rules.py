@@ -1,0 +1,228 @@
+"""The validation report: every rule of DOMAIN.md checked on every unit, pass / warn / fail.
+
+One row per unit and rule (:data:`RULES` lists them with their basis), plus rows for the whole plan
+(``level='plan'``). A rule that is law or a standard fails; a rule that is practice or our proposal
+warns where DOMAIN.md allows exceptions (a reported tier-2 crossing, a sibling CV above 0.10, a split
+compound, a building bigger than a micro-grid with no entrance/floor data).
+
+Examples
+--------
+>>> sorted(RULES)[:3]
+['balance_cv', 'building_not_split', 'children_tile_parent']
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .metrics import cv_within_parent
+from .model import LAYER_NAMES, Plan
+from .tables import metric_crs
+
+__all__ = ["RULES", "validation_report", "summary"]
+
+RULES: dict[str, tuple[str, str]] = {
+    "size_in_range": ("households within the level's range (community 1,000–3,000: over is oversized)", "law / practice, DOMAIN §2"),
+    "balance_cv": ("coefficient of variation of households among the parent's children ≤ 0.10", "proposal, DOMAIN §2"),
+    "single_polygon": ("the unit is one valid, non-empty polygon (contiguous)", "std, DOMAIN §1"),
+    "code_format": ("12/15/18 digits, extending the parent's code, unique", "std, DOMAIN §4"),
+    "nested_in_parent": ("the parent exists and the unit lies inside it", "std DB6101/T 3185-2024 §5.2b"),
+    "no_sibling_overlap": ("no overlap with siblings (except the shared footprint of a divided building)", "std DB11/T 2157-2023"),
+    "children_tile_parent": ("the children cover the unit with no gap (无缝覆盖)", "std DB11/T 2157-2023"),
+    "tier1_not_crossed": ("no motorway, trunk, railway, river or water area crosses the unit", "practice, DOMAIN §3"),
+    "tier2_crossing": ("primary/secondary roads crossed only where reported as needed", "practice, DOMAIN §3"),
+    "roster_agrees": ("the roster's households and buildings add up to the unit's", "DOMAIN §5"),
+    "building_not_split": ("no building is split across grids", "practice, DOMAIN §3"),
+    "compound_kept_whole": ("a gated compound that fits in one grid is not split", "practice, DOMAIN §3"),
+    "every_building_assigned": ("every building in the roster has a community, grid and micro-grid code", "DOMAIN §1"),
+}
+"""Rule id → (what it checks, its basis)."""
+
+_CODE_LEN = {"community": 12, "grid": 15, "micro": 18}
+_PARENT = {"grid": "community", "micro": "grid"}
+_CHILD = {"community": "grid", "grid": "micro"}
+_ROSTER_CODE = {"community": "community_code", "grid": "grid_code", "micro": "micro_code"}
+_AREA_TOL_M2 = 1.0
+
+
+def _row(rows: list, level: str, code: str, rule: str, status: str, value="", limit="", detail: str = "") -> None:
+    rows.append({"level": level, "code": code, "rule": rule, "status": status, "value": value, "limit": limit,
+                 "basis": RULES[rule][1], "detail": detail})
+
+
+def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = _AREA_TOL_M2) -> pd.DataFrame:
+    """Check every rule of :data:`RULES` on every unit of ``plan``.
+
+    Parameters
+    ----------
+    plan
+        The plan to check.
+    cv_max
+        The largest coefficient of variation of households among siblings that passes.
+    area_tol_m2
+        Areas (gaps, overlaps, parts outside the parent) up to this many m² count as none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``level``, ``code``, ``rule``, ``status`` (``pass``/``warn``/``fail``), ``value``,
+        ``limit``, ``basis``, ``detail``; codes as text.
+    """
+    crs = metric_crs(plan.communities)
+    layers = {lv: getattr(plan, attr).to_crs(crs) for lv, attr in LAYER_NAMES.items()}
+    geoms = {lv: dict(zip(g["code"].astype(str), g.geometry)) for lv, g in layers.items()}
+    crossings = defaultdict(list)
+    for c in plan.report.get("crossings", []):
+        crossings[(c.get("level"), str(c.get("code")))].extend(c.get("barriers", []))
+    explained = {(o.get("level"), str(o.get("code"))): o for o in plan.report.get("out_of_range", [])}
+    reasons = {}
+    for piece in plan.report.get("infeasible", []):
+        for code in piece.get("codes", []):
+            reasons[(piece.get("level"), str(code))] = piece.get("reason", "")
+    barriers = plan.input_barriers.to_crs(crs) if plan.input_barriers is not None and len(plan.input_barriers) else None
+    b = plan.buildings
+    rows: list[dict] = []
+    for level, units in layers.items():
+        size = plan.config.size(level)
+        codes = units["code"].astype(str).to_numpy()
+        parents = units["parent_code"].astype(str).to_numpy()
+        hh = units["households"].astype(float).to_numpy()
+        cv = cv_within_parent(hh, parents)
+        dup = set(pd.Series(codes)[pd.Series(codes).duplicated()])
+        roster_code = b[_ROSTER_CODE[level]].astype(str)
+        roster_hh = b["households"].astype(float).groupby(roster_code).sum()
+        roster_n = b.groupby(roster_code)[plan.id_field].nunique()
+        parts = b.loc[b["part"].astype(float) > 0]
+        divided_in = set(parts[_ROSTER_CODE[level]].astype(str))
+        garr = np.asarray(units.geometry.array, dtype=object)
+        tree = shapely.STRtree(garr)
+        for i, (code, parent, h, g) in enumerate(zip(codes, parents, hh, garr)):
+            # size
+            ok = size.lo <= h <= size.hi
+            note = reasons.get((level, code), "")
+            status = "pass" if ok else "fail"
+            if not ok and level == "micro" and h > size.hi and roster_n.get(code, 0) == 1 and code not in divided_in:
+                status, note = "warn", note or "one building bigger than a micro-grid with no entrance/floor data to divide it"
+            if not ok and level == "community" and h > size.hi:
+                note = note or "oversized community: re-split it"
+            if not ok and not note and (level, code) in explained:
+                note = "listed in report.json out_of_range"
+            _row(rows, level, code, "size_in_range", status, h, str(size), note)
+            c = float(cv.get(parent, 0.0))
+            _row(rows, level, code, "balance_cv", "pass" if c <= cv_max + 1e-9 else "warn", round(c, 4), cv_max,
+                 "" if c <= cv_max + 1e-9 else f"households among the children of {parent} vary by CV {c:.2f}")
+            single = g is not None and not g.is_empty and g.geom_type == "Polygon" and g.is_valid
+            _row(rows, level, code, "single_polygon", "pass" if single else "fail", "" if g is None else g.geom_type,
+                 "Polygon", "" if single else "not one valid polygon: the unit is not contiguous or its ring is invalid")
+            problems = []
+            if not (code.isascii() and code.isdigit() and len(code) == _CODE_LEN[level]):
+                problems.append(f"expected {_CODE_LEN[level]} digits")
+            if not code.startswith(parent):
+                problems.append(f"does not extend its parent code {parent}")
+            if code in dup:
+                problems.append("used by more than one unit")
+            _row(rows, level, code, "code_format", "fail" if problems else "pass", code, f"{_CODE_LEN[level]} digits", "; ".join(problems))
+            _nesting(rows, level, code, parent, g, geoms, area_tol_m2, plan.config.street_code)
+            overlap = 0.0
+            for j in tree.query(g, predicate="intersects") if g is not None else []:
+                if j != i and parents[j] == parent:
+                    overlap += shapely.intersection(g, garr[j]).area
+            ok = overlap <= area_tol_m2
+            shared = not ok and level == "micro" and code in divided_in
+            _row(rows, level, code, "no_sibling_overlap", "pass" if ok or shared else "fail", round(overlap, 1), area_tol_m2,
+                 "shares the footprint of a building divided by entrance/floor" if shared else ("" if ok else "overlaps its siblings"))
+            if level in _CHILD:
+                kids = [geoms[_CHILD[level]][k] for k in layers[_CHILD[level]].loc[layers[_CHILD[level]]["parent_code"].astype(str) == code, "code"].astype(str)]
+                gap = g.difference(shapely.union_all(kids)).area if kids else g.area
+                _row(rows, level, code, "children_tile_parent", "pass" if gap <= area_tol_m2 else "fail", round(gap, 1), area_tol_m2,
+                     "" if gap <= area_tol_m2 else f"{gap:,.0f} m² not covered by any {_CHILD[level]}")
+            _crossings(rows, level, code, g, barriers, crossings.get((level, code), []))
+            rh, rn = float(roster_hh.get(code, 0.0)), int(roster_n.get(code, 0))
+            ok = abs(rh - h) < 1e-6 and rn == int(units["buildings"].iloc[i])
+            _row(rows, level, code, "roster_agrees", "pass" if ok else "fail", f"{rh:g} households, {rn} buildings",
+                 f"{h:g} households, {int(units['buildings'].iloc[i])} buildings", "" if ok else "the roster and the unit disagree")
+    _building_rules(rows, plan)
+    return pd.DataFrame(rows, columns=["level", "code", "rule", "status", "value", "limit", "basis", "detail"])
+
+
+def _nesting(rows, level, code, parent, g, geoms, tol, street_code) -> None:
+    if level == "community":
+        ok = parent == street_code or code.startswith(parent)
+        _row(rows, level, code, "nested_in_parent", "pass" if ok else "fail", parent, street_code,
+             "" if ok else f"parent {parent} is not the street office {street_code}")
+        return
+    pg = geoms[_PARENT[level]].get(parent)
+    if pg is None:
+        _row(rows, level, code, "nested_in_parent", "fail", parent, "", f"no {_PARENT[level]} has code {parent}")
+        return
+    outside = g.difference(pg).area if g is not None else 0.0
+    _row(rows, level, code, "nested_in_parent", "pass" if outside <= tol else "fail", round(outside, 1), tol,
+         "" if outside <= tol else f"{outside:,.0f} m² lie outside its parent {parent}")
+
+
+def _crossings(rows, level, code, g, barriers, reported) -> None:
+    inside = {1: 0.0, 2: 0.0}
+    names = {1: set(), 2: set()}
+    if barriers is not None and g is not None and not g.is_empty:
+        core = g.buffer(-1.0)
+        for tier in (1, 2):
+            sel = barriers[barriers["tier"] == tier]
+            if not len(sel):
+                continue
+            lines = shapely.boundary(np.asarray(sel.geometry.array, dtype=object))
+            lines = np.where(shapely.get_dimensions(np.asarray(sel.geometry.array, dtype=object)) == 2, lines, np.asarray(sel.geometry.array, dtype=object))
+            hit = shapely.STRtree(lines).query(core, predicate="intersects")
+            for j in hit:
+                length = shapely.intersection(lines[j], core).length
+                if length > 1.0:
+                    inside[tier] += length
+                    if "name" in sel.columns and isinstance(sel["name"].iloc[j], str) and sel["name"].iloc[j]:
+                        names[tier].add(sel["name"].iloc[j])
+    _row(rows, level, code, "tier1_not_crossed", "pass" if inside[1] <= 1.0 else "fail", round(inside[1], 1), 0,
+         "" if inside[1] <= 1.0 else f"crossed by {'、'.join(sorted(names[1])) or 'a tier-1 barrier'}")
+    if inside[2] <= 1.0 and not reported:
+        _row(rows, level, code, "tier2_crossing", "pass", 0, 0)
+    else:
+        what = "、".join(sorted(set(reported) | names[2])) or "a tier-2 road"
+        _row(rows, level, code, "tier2_crossing", "warn", round(inside[2], 1), 0,
+             f"crosses {what}" + (" (reported in report.json crossings)" if reported else " (not reported)"))
+
+
+def _building_rules(rows, plan: Plan) -> None:
+    b = plan.buildings
+    ids = b[plan.id_field].astype(str)
+    grids_of = b.groupby(ids)["grid_code"].agg(lambda s: sorted(set(s.astype(str))))
+    split = grids_of[grids_of.map(len) > 1]
+    in_split = defaultdict(list)
+    for bid, codes in split.items():
+        for c in codes:
+            in_split[c].append(bid)
+    compound_split = defaultdict(list)
+    if "compound" in b.columns:
+        comp = b.assign(_id=ids).dropna(subset=["compound"])
+        comp = comp[comp["compound"].astype(str).str.strip() != ""]
+        for name, grp in comp.groupby(comp["compound"].astype(str)):
+            codes = sorted(set(grp["grid_code"].astype(str)))
+            if len(codes) > 1 and grp["households"].astype(float).sum() <= plan.config.grid.hi:
+                for c in codes:
+                    compound_split[c].append(name)
+    for code in plan.grids["code"].astype(str):
+        bad = in_split.get(code, [])
+        _row(rows, "grid", code, "building_not_split", "fail" if bad else "pass", len(bad), 0,
+             f"buildings also in another grid: {bad[:10]}" if bad else "")
+        comps = compound_split.get(code, [])
+        _row(rows, "grid", code, "compound_kept_whole", "warn" if comps else "pass", len(comps), 0,
+             f"compounds that fit one grid but are split: {comps[:10]}" if comps else "")
+    missing = b[[c for c in _ROSTER_CODE.values()]].astype(str).apply(lambda s: s.isin(["", "nan", "None", "<NA>"])).any(axis=1)
+    bad = ids[missing].tolist()
+    _row(rows, "plan", "", "every_building_assigned", "fail" if bad else "pass", len(bad), 0,
+         f"roster rows without a full set of codes: {bad[:10]}" if bad else f"{ids.nunique():,} buildings assigned")
+
+
+def summary(report: pd.DataFrame) -> dict[str, int]:
+    """Counts of ``pass``, ``warn`` and ``fail`` in a validation report."""
+    counts = report["status"].value_counts()
+    return {s: int(counts.get(s, 0)) for s in ("pass", "warn", "fail")}

@@ -1,0 +1,142 @@
+/* gridplan review map: draws the plan embedded in <script id="gridplan-data"> with Leaflet (inlined).
+   No network is needed unless a tile basemap is chosen. The Tianditu key is never in this file: it is
+   read from the address (map.html#tk=KEY) or from this browser's storage, where the panel's box puts it. */
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("gridplan-data").textContent);
+  var map = L.map("map", { preferCanvas: true, zoomSnap: 0.5, maxZoom: 20 });
+  var renderer = L.canvas({ padding: 0.3 });
+  L.control.scale({ imperial: false }).addTo(map);
+
+  function decodeRing(flat) {
+    var out = [], x = 0, y = 0;
+    for (var i = 0; i < flat.length; i += 2) {
+      x += flat[i]; y += flat[i + 1];
+      out.push([y / D.scale, x / D.scale]);
+    }
+    return out;
+  }
+  function decode(polys) {
+    return polys.map(function (rings) { return rings.map(decodeRing); });
+  }
+  function esc(s) {
+    return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; });
+  }
+
+  // ---- basemaps -------------------------------------------------------------------------------
+  var bases = {};
+  var none = L.layerGroup();
+  bases["No basemap 无底图"] = none;
+  var tdtLayers = [];
+  function tiandituKey() {
+    var m = /(?:^|[#&])tk=([0-9A-Za-z]+)/.exec(window.location.hash || "");
+    if (m) return m[1];
+    try { return window.localStorage.getItem("gridplan.tiandituKey") || ""; } catch (e) { return ""; }
+  }
+  function tdtUrl(layer, key) {
+    return "https://t{s}.tianditu.gov.cn/DataServer?T=" + layer + "&x={x}&y={y}&l={z}&tk=" + key;
+  }
+  if (D.basemap === "osm") {
+    bases["OpenStreetMap"] = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+      maxZoom: 19, attribution: "&copy; OpenStreetMap contributors" });
+  } else if (D.basemap === "tianditu") {
+    var key = tiandituKey();
+    var vec = L.tileLayer(tdtUrl("vec_w", key), { subdomains: "01234567", maxZoom: 18, attribution: "天地图 Tianditu" });
+    var cva = L.tileLayer(tdtUrl("cva_w", key), { subdomains: "01234567", maxZoom: 18 });
+    tdtLayers = [vec, cva];
+    bases["天地图 Tianditu"] = L.layerGroup(tdtLayers);
+  }
+  var firstBase = D.basemap === "none" ? none : bases[Object.keys(bases)[1]];
+  firstBase.addTo(map);
+
+  // ---- unit layers ------------------------------------------------------------------------------
+  var overlays = {}, labelSets = [], allBounds = null;
+  D.layers.forEach(function (layer) {
+    var group = L.featureGroup();
+    var labels = [];
+    layer.units.forEach(function (u) {
+      var style = {
+        renderer: renderer, color: layer.stroke, weight: layer.weight, dashArray: layer.dash || null,
+        fill: layer.fill > 0, fillOpacity: layer.fill, fillColor: D.classes[u.k] ? D.classes[u.k].colour : "#999999"
+      };
+      if (layer.changed) { style.color = "#e7298a"; style.fill = false; }
+      var poly = L.polygon(decode(u.g), style);
+      var tip = "<b>" + esc(layer.title) + "</b><br>code 编码: " + esc(u.c) +
+        (u.n ? "<br>name 名称: " + esc(u.n) : "") +
+        "<br>households 户数: " + esc(u.h) + " (" + esc(layer.range) + ", " + esc(D.classes[u.k] ? D.classes[u.k].label : u.k) + ")" +
+        "<br>buildings 楼栋: " + esc(u.b) + (u.x ? "<br><b>changed 变更</b>: " + esc(u.x) : "");
+      poly.bindTooltip(tip, { sticky: true });
+      poly.on("mouseover", function () { poly.setStyle({ weight: layer.weight + 3, color: "#ffcc00" }); });
+      poly.on("mouseout", function () { poly.setStyle({ weight: layer.weight, color: style.color }); });
+      poly.addTo(group);
+      if (layer.labelZoom !== null && u.l) labels.push({ at: L.latLng(u.l[1], u.l[0]), text: u.c.slice(-layer.labelDigits) });
+    });
+    var labelLayer = L.layerGroup();
+    labelSets.push({ group: group, labels: labels, layer: labelLayer, zoom: layer.labelZoom, css: layer.key });
+    overlays[layer.title] = group;
+    if (layer.show) group.addTo(map);
+    if (layer.units.length) {
+      var b = group.getBounds();
+      allBounds = allBounds ? allBounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
+    }
+  });
+  L.control.layers(Object.keys(bases).length > 1 ? bases : {}, overlays, { collapsed: false }).addTo(map);
+
+  // labels: only for a layer that is on, at its zoom, inside the view, at most 400 at a time
+  function drawLabels() {
+    var view = map.getBounds().pad(0.1), z = map.getZoom();
+    labelSets.forEach(function (set) {
+      set.layer.clearLayers();
+      if (set.zoom === null || z < set.zoom || !map.hasLayer(set.group)) { map.removeLayer(set.layer); return; }
+      var n = 0;
+      for (var i = 0; i < set.labels.length && n < 400; i++) {
+        var lab = set.labels[i];
+        if (!view.contains(lab.at)) continue;
+        L.marker(lab.at, { interactive: false, keyboard: false,
+          icon: L.divIcon({ className: "gp-label gp-label-" + set.css, html: esc(lab.text), iconSize: null }) }).addTo(set.layer);
+        n++;
+      }
+      set.layer.addTo(map);
+    });
+  }
+  map.on("zoomend moveend overlayadd overlayremove", drawLabels);
+
+  // ---- legend and report panel ---------------------------------------------------------------------
+  var legend = L.control({ position: "bottomleft" });
+  legend.onAdd = function () {
+    var div = L.DomUtil.create("div", "gp-box gp-legend");
+    var rows = Object.keys(D.classes).map(function (k) {
+      var c = D.classes[k];
+      return '<div><span class="gp-swatch" style="background:' + c.colour + '"></span>' + esc(c.label) + "</div>";
+    }).join("");
+    div.innerHTML = "<b>households vs target 户数偏差</b>" + rows +
+      (D.compare ? '<div><span class="gp-swatch" style="background:none;border:2px solid #e7298a"></span>changed 变更</div>' : "") +
+      '<div class="gp-note">' + esc(D.targets) + "</div>";
+    return div;
+  };
+  legend.addTo(map);
+  var panel = L.control({ position: "topleft" });
+  panel.onAdd = function () {
+    var div = L.DomUtil.create("div", "gp-box gp-panel");
+    div.innerHTML = D.panel;
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    var form = div.querySelector("#gp-tdt");
+    if (form) {
+      if (tiandituKey()) form.style.display = "none";
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var k = form.querySelector("input").value.trim();
+        try { window.localStorage.setItem("gridplan.tiandituKey", k); } catch (e) { /* private mode */ }
+        tdtLayers.forEach(function (t, i) { t.setUrl(tdtUrl(i ? "cva_w" : "vec_w", k)); });
+        form.style.display = "none";
+      });
+    }
+    return div;
+  };
+  panel.addTo(map);
+
+  if (allBounds) map.fitBounds(allBounds); else map.setView([32.04, 118.78], 12);
+  drawLabels();
+  document.body.setAttribute("data-gridplan-ready", "1");
+})();

@@ -1,0 +1,323 @@
+"""The tables users receive (DOMAIN.md §5): unit names, 四至, code tables and the building roster.
+
+A *code table* has one row per unit of a level: code, name, parent code, households, population,
+buildings, area, perimeter, the four bounding features (四至: the named street, river or railway along
+the east / south / west / north side, else the neighbouring unit), the range status, empty grid-worker
+name/phone columns and the start/end dates. The *roster* has one row per building (or building part).
+
+Every column has an English key (the DataFrame columns), a DBF field name of at most 10 ASCII
+characters (:data:`FIELDS`, used by the shapefiles) and a Chinese name (the CSV headers and the
+shapefiles' alias table).
+
+Examples
+--------
+>>> import geopandas as gpd, shapely
+>>> units = gpd.GeoDataFrame({"code": ["a"]}, geometry=[shapely.box(0, 0, 100, 100)], crs=32650)
+>>> roads = gpd.GeoDataFrame({"tier": [3, 2], "name": ["中山路", "北京路"]},
+...     geometry=[shapely.LineString([(105, -50), (105, 150)]), shapely.LineString([(-50, 103), (150, 103)])], crs=32650)
+>>> four_sides(units, roads).iloc[0].to_dict()
+{'east': '中山路', 'south': '', 'west': '', 'north': '北京路'}
+"""
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .model import LAYER_NAMES, Plan
+
+__all__ = ["FIELDS", "SIDES", "four_sides", "unit_names", "code_table", "roster", "field_label", "metric_crs", "ascii_field_names"]
+
+SIDES = ("east", "south", "west", "north")
+"""The four sides of 四至, in the order Chinese documents give them (东南西北)."""
+
+FIELDS: dict[str, tuple[str, str]] = {
+    "level": ("level", "层级"),
+    "code": ("code", "编码"),
+    "name": ("name", "名称"),
+    "parent_code": ("parent", "上级编码"),
+    "parent_name": ("parent_nm", "上级名称"),
+    "households": ("hh", "户数"),
+    "population": ("pop", "人口"),
+    "buildings": ("bldgs", "楼栋数"),
+    "area_m2": ("area_m2", "面积(平方米)"),
+    "perimeter_m": ("perim_m", "周长(米)"),
+    "east": ("east", "东至"),
+    "south": ("south", "南至"),
+    "west": ("west", "西至"),
+    "north": ("north", "北至"),
+    "in_range": ("in_range", "规模达标"),
+    "worker_name": ("worker", "网格员姓名"),
+    "worker_phone": ("phone", "网格员电话"),
+    "start_date": ("start", "启用日期"),
+    "end_date": ("end", "停用日期"),
+    "building_id": ("bldg_id", "楼栋编号"),
+    "address": ("address", "地址/名称"),
+    "community_code": ("comm_code", "社区编码"),
+    "grid_code": ("grid_code", "网格编码"),
+    "micro_code": ("micro_code", "微网格编码"),
+    "part": ("part", "分部(0=整栋)"),
+    "entrances": ("entrances", "单元"),
+    "floors": ("floors", "楼层"),
+    "compound": ("compound", "小区"),
+    "rule": ("rule", "规则"),
+    "status": ("status", "结果"),
+    "value": ("value", "数值"),
+    "limit": ("limit", "限值"),
+    "basis": ("basis", "依据"),
+    "detail": ("detail", "说明"),
+}
+"""English key → (DBF field name ≤ 10 ASCII characters, Chinese name)."""
+
+_LEVEL_ZH = {"community": "社区", "grid": "网格", "micro": "微网格"}
+_CODE_TABLE_COLUMNS = (
+    "level", "code", "name", "parent_code", "parent_name", "households", "population", "buildings", "area_m2",
+    "perimeter_m", *SIDES, "in_range", "worker_name", "worker_phone", "start_date", "end_date",
+)
+
+
+def field_label(key: str) -> str:
+    """The CSV header of a column: its Chinese name and its key (``'户数 households'``)."""
+    zh = FIELDS.get(key, (None, None))[1]
+    return f"{zh} {key}" if zh else key
+
+
+def metric_crs(gdf: gpd.GeoDataFrame):
+    """A projected CRS to measure ``gdf`` in: its own if projected, else the local UTM zone."""
+    if gdf.crs is None or not gdf.crs.is_geographic:
+        return gdf.crs
+    return gdf.estimate_utm_crs() if len(gdf) else "EPSG:32650"
+
+
+def _seq(code: str) -> int:
+    tail = str(code)[-3:]
+    return int(tail) if tail.isdigit() else 0
+
+
+def unit_names(plan: Plan) -> dict[str, pd.Series]:
+    """A name per unit and level: a ``name`` column when the unit has one, else built from its parent's.
+
+    A community without a name is called ``第N社区`` (N = its sequence in its code); a grid
+    ``<community name>第N网格``; a micro-grid ``<grid name>第N微网格``.
+    """
+    out: dict[str, pd.Series] = {}
+    parent_names: dict[str, str] = {}
+    for level, attr in LAYER_NAMES.items():
+        units = getattr(plan, attr)
+        codes = units["code"].astype(str)
+        given = units["name"] if "name" in units.columns else pd.Series([None] * len(units), index=units.index)
+        names = []
+        for code, parent, name in zip(codes, units["parent_code"].astype(str), given):
+            if isinstance(name, str) and name.strip():
+                names.append(name.strip())
+            else:
+                names.append(f"{parent_names.get(parent, '')}第{_seq(code)}{_LEVEL_ZH[level]}")
+        out[level] = pd.Series(names, index=units.index, dtype=object)
+        parent_names = dict(zip(codes, names))
+    return out
+
+
+def _named_features(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame:
+    if barriers is None or len(barriers) == 0 or "name" not in barriers.columns:
+        return gpd.GeoDataFrame({"name": []}, geometry=gpd.GeoSeries([], crs=crs))
+    names = barriers["name"].astype(object).where(barriers["name"].notna(), "").astype(str).str.strip()
+    keep = (names != "") & (names.str.lower() != "nan")
+    return gpd.GeoDataFrame({"name": names[keep].to_numpy()}, geometry=barriers.geometry[keep].to_numpy(), crs=barriers.crs).to_crs(crs)
+
+
+def _boundary_samples(geoms: np.ndarray, spacing: float, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points along each polygon's exterior: (unit index, points, side index 0..3 per SIDES)."""
+    idx, pts, side = [], [], []
+    for i, g in enumerate(geoms):
+        if g is None or g.is_empty:
+            continue
+        polys = shapely.get_parts(g)
+        ring = max(polys, key=lambda p: p.area).exterior
+        n = int(min(cap, max(8, ring.length // spacing)))
+        p = shapely.line_interpolate_point(ring, np.arange(n) * ring.length / n)
+        x, y = shapely.get_x(p), shapely.get_y(p)
+        minx, miny, maxx, maxy = g.bounds
+        nx = (x - (minx + maxx) / 2) / max((maxx - minx) / 2, 1e-9)
+        ny = (y - (miny + maxy) / 2) / max((maxy - miny) / 2, 1e-9)
+        s = np.where(np.abs(nx) >= np.abs(ny), np.where(nx >= 0, 0, 2), np.where(ny >= 0, 3, 1))
+        idx.append(np.full(n, i))
+        pts.append(p)
+        side.append(s)
+    if not idx:
+        return np.array([], int), np.array([], object), np.array([], int)
+    return np.concatenate(idx), np.concatenate(pts), np.concatenate(side)
+
+
+def four_sides(
+    units: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, *, names: pd.Series | None = None,
+    max_distance_m: float = 50.0, spacing_m: float = 10.0,
+) -> pd.DataFrame:
+    """四至: what bounds each unit to the east, south, west and north.
+
+    The exterior of each unit is sampled every ``spacing_m`` metres; each sample belongs to the side it
+    faces (by its position in the unit's bounding box). From each sample a ray goes ``max_distance_m``
+    outward (east for the east side, ...); the nearest named barrier (street, river, railway) it meets
+    lies beyond that sample. A side is named after the feature beyond most of it (at least a quarter); a second name is added
+    (``'中山路、石鼓路'``) when it bounds at least half as much. A side with no named feature along a
+    quarter of it is named after the neighbouring unit (``names``, else its code); else it is empty.
+
+    Parameters
+    ----------
+    units
+        Polygons with a ``code`` column, any CRS.
+    barriers
+        Lines or polygons with a ``name`` column (``plan.input_barriers``); ``None`` for none.
+    names
+        The units' names, used for a neighbour; default their codes.
+    max_distance_m, spacing_m
+        How near a feature must be, and how densely the sides are sampled.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``east``, ``south``, ``west``, ``north`` (strings, ``''`` when nothing bounds that
+        side), indexed like ``units``.
+    """
+    out = pd.DataFrame({s: [""] * len(units) for s in SIDES}, index=units.index, dtype=object)
+    if len(units) == 0:
+        return out
+    crs = metric_crs(units)
+    geoms = np.asarray(units.to_crs(crs).geometry.array, dtype=object)
+    labels = (names if names is not None else units["code"]).astype(str).to_numpy()
+    unit_i, pts, side = _boundary_samples(geoms, spacing_m, 400)
+    if not len(pts):
+        return out
+    counts: dict[tuple[int, int], dict[str, int]] = {}
+    found = np.zeros(len(pts), bool)
+    normal = np.array([[1.0, 0.0], [0.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])[side]
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    feats = _named_features(barriers, crs)
+    if len(feats):
+        # what lies beyond each sample: the nearest named feature met by a ray outward from it
+        rays = shapely.linestrings(
+            np.stack([np.stack([x, y], 1), np.stack([x, y], 1) + max_distance_m * normal], 1)
+        )
+        fgeoms = np.asarray(feats.geometry.array, dtype=object)
+        ri, fi = shapely.STRtree(fgeoms).query(rays, predicate="intersects")
+        if len(ri):
+            hits = pd.DataFrame({"p": ri, "f": fi, "d": shapely.distance(pts[ri], fgeoms[fi])})
+            hits = hits.loc[hits.groupby("p")["d"].idxmin()]
+            fnames = feats["name"].to_numpy()
+            for p, f in zip(hits["p"].to_numpy(), hits["f"].to_numpy()):
+                found[p] = True
+                key = (int(unit_i[p]), int(side[p]))
+                counts.setdefault(key, {}).setdefault(fnames[f], 0)
+                counts[key][fnames[f]] += 1
+    # the neighbour beyond each sample not bounded by a named feature: step 3 m outward
+    moved = shapely.points(x + 3.0 * normal[:, 0], y + 3.0 * normal[:, 1])
+    pi, ui = shapely.STRtree(geoms).query(moved, predicate="within")
+    neighbour: dict[tuple[int, int], dict[str, int]] = {}
+    for p, u in zip(pi, ui):
+        if u != unit_i[p] and not found[p]:
+            key = (int(unit_i[p]), int(side[p]))
+            neighbour.setdefault(key, {}).setdefault(labels[u], 0)
+            neighbour[key][labels[u]] += 1
+    per_side = pd.Series(1, index=pd.MultiIndex.from_arrays([unit_i, side])).groupby(level=[0, 1]).sum()
+    for (u, s), total in per_side.items():
+        chosen = _top_names(counts.get((u, s), {}), total) or _top_names(neighbour.get((u, s), {}), total)
+        out.iat[u, s] = chosen
+    return out
+
+
+def _top_names(tally: dict[str, int], total: int) -> str:
+    """The name along most of a side (≥ 25% of its samples), and a runner-up along ≥ half as much."""
+    if not tally:
+        return ""
+    ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+    if ranked[0][1] < 0.25 * total:
+        return ""
+    keep = [ranked[0][0]] + [n for n, c in ranked[1:2] if c >= 0.5 * ranked[0][1]]
+    return "、".join(keep)
+
+
+def code_table(plan: Plan, level: str = "grid", *, names: dict[str, pd.Series] | None = None) -> pd.DataFrame:
+    """The code table of ``level`` ('community', 'grid' or 'micro'): one row per unit, codes as text.
+
+    Columns: ``level``, ``code``, ``name``, ``parent_code``, ``parent_name``, ``households``,
+    ``population``, ``buildings``, ``area_m2``, ``perimeter_m``, ``east``/``south``/``west``/``north``
+    (四至), ``in_range``, ``worker_name`` and ``worker_phone`` (empty, for the street office to fill),
+    ``start_date``, ``end_date`` (empty while the unit is in use).
+    """
+    units = plan.layer(level)
+    names = names or unit_names(plan)
+    parent_level = {"grid": "community", "micro": "grid"}.get(level)
+    parent_names = dict(zip(plan.layer(parent_level)["code"].astype(str), names[parent_level])) if parent_level else {}
+    sides = four_sides(units, plan.input_barriers, names=names[level])
+    start = units["start_date"] if "start_date" in units.columns else plan.report.get("start_date", "")
+    table = pd.DataFrame({
+        "level": level,
+        "code": units["code"].astype(str).to_numpy(),
+        "name": names[level].to_numpy(),
+        "parent_code": units["parent_code"].astype(str).to_numpy(),
+        "parent_name": [parent_names.get(c, "") for c in units["parent_code"].astype(str)],
+        "households": units["households"].to_numpy(),
+        "population": units["population"].to_numpy(),
+        "buildings": units["buildings"].to_numpy(),
+        "area_m2": units["area_m2"].to_numpy(),
+        "perimeter_m": units["perimeter_m"].to_numpy(),
+        **{s: sides[s].to_numpy() for s in SIDES},
+        "in_range": units["in_range"].astype(bool).to_numpy(),
+        "worker_name": "",
+        "worker_phone": "",
+        "start_date": np.asarray(start, dtype=object) if not isinstance(start, str) else start,
+        "end_date": units["end_date"].fillna("").astype(str).to_numpy() if "end_date" in units.columns else "",
+    })
+    table["start_date"] = table["start_date"].astype(str)
+    return table[list(_CODE_TABLE_COLUMNS)].sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def roster(plan: Plan) -> pd.DataFrame:
+    """The building roster: ``building_id``, ``address``, ``households``, ``population``, the three codes,
+    ``part`` (0 for a whole building), ``entrances``, ``floors``, ``compound``; ids and codes as text.
+
+    ``address`` comes from an ``address``/``addr:full``/``name`` column of the plan's buildings or its
+    input buildings, when there is one.
+    """
+    b = plan.buildings
+    ids = b[plan.id_field].astype(str)
+    address = pd.Series([""] * len(b), index=b.index, dtype=object)
+    for source in (b, plan.input_buildings):
+        col = next((c for c in ("address", "addr:full", "name") if c in source.columns), None)
+        if col is not None:
+            lookup = dict(zip(source[plan.id_field].astype(str), source[col]))
+            address = pd.Series([lookup.get(i) for i in ids], index=b.index).fillna("").astype(str)
+            break
+    pph = float(plan.config.persons_per_household)
+    out = pd.DataFrame({
+        "building_id": ids.to_numpy(),
+        "address": address.to_numpy(),
+        "households": b["households"].to_numpy(),
+        "population": np.round(b["households"].astype(float).to_numpy() * pph).astype(int),
+        "community_code": b["community_code"].astype(str).to_numpy(),
+        "grid_code": b["grid_code"].astype(str).to_numpy(),
+        "micro_code": b["micro_code"].astype(str).to_numpy(),
+        "part": b["part"].to_numpy(),
+    })
+    for col in ("entrances", "floors", "compound"):
+        out[col] = b[col].astype(object).where(b[col].notna(), "").astype(str).to_numpy() if col in b.columns else ""
+    return out
+
+
+def ascii_field_names(keys: list[str]) -> dict[str, str]:
+    """DBF field names (≤ 10 ASCII characters, unique) for ``keys``: :data:`FIELDS` where listed.
+
+    >>> ascii_field_names(["code", "楼栋 id", "a_very_long_name", "a_very_long_other"])
+    {'code': 'code', '楼栋 id': 'id', 'a_very_long_name': 'a_very_lon', 'a_very_long_other': 'a_very_l_1'}
+    """
+    out: dict[str, str] = {}
+    for key in keys:
+        base = FIELDS[key][0] if key in FIELDS else (re.sub(r"[^A-Za-z0-9_]", "", key.replace(":", "_")) or "field")[:10]
+        name, n = base, 0
+        while name.lower() in {v.lower() for v in out.values()}:
+            n += 1
+            name = f"{base[:10 - len(str(n)) - 1]}_{n}"
+        out[key] = name
+    return out

@@ -1,0 +1,58 @@
+"""Helpers of the service tests: a client over a new app, response checks against the models, polling."""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+from pydantic import BaseModel
+
+with warnings.catch_warnings():
+    # Starlette asks for `httpx2` instead of `httpx`; the test client works the same with either
+    warnings.filterwarnings("ignore", message="Using `httpx`")
+    from fastapi.testclient import TestClient
+
+from api import Settings, create_app
+from api import models as m
+
+WAIT_S = 120
+
+
+def make_client(data_dir: Path, **settings) -> TestClient:
+    """A TestClient over a new app (enter it with ``with`` to run the lifespan)."""
+    settings.setdefault("workers", 1)
+    return TestClient(create_app(Settings(data_dir=data_dir, **settings)))
+
+
+def check(resp, status: int, model: type[BaseModel] | None = None):
+    """Assert the status, validate the JSON body against ``model`` (ErrorBody for errors), return it."""
+    assert resp.status_code == status, (resp.status_code, resp.text[:2000])
+    if model is None and status >= 400:
+        model = m.ErrorBody
+    if model is None:
+        return resp
+    body = model.model_validate(resp.json())
+    if isinstance(body, m.ErrorBody):
+        assert "/tmp" not in resp.text and "/work" not in resp.text, resp.text  # no internal paths
+    return body
+
+
+def wait_for(client, plan_id: str, timeout: float = WAIT_S) -> m.Plan:
+    """Poll a plan until it is done or failed (every poll validated against the model)."""
+    end = time.monotonic() + timeout
+    while True:
+        plan = check(client.get(f"/v1/plans/{plan_id}"), 200, m.Plan)
+        if plan.status in ("done", "failed") or time.monotonic() > end:
+            return plan
+        time.sleep(0.2)
+
+
+def upload(client, files: dict[str, Path], **form) -> m.Dataset:
+    handles = {role: (path.name, path.open("rb")) for role, path in files.items()}
+    try:
+        return check(client.post("/v1/datasets", files=handles, data=form), 201, m.Dataset)
+    finally:
+        for _, f in handles.values():
+            f.close()
+
+

@@ -1,0 +1,160 @@
+"""POST/GET/DELETE /v1/datasets: formats told by content, the inspection, and every refusal."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import geopandas as gpd
+import pytest
+
+from api import models as m
+from api.uploads import sniff
+
+from servicekit import check, make_client, upload
+
+
+def test_upload_gpkg_inspects(dataset):
+    assert dataset.summary.buildings == 44 and dataset.summary.households == 2988
+    assert dataset.summary.crs == "EPSG:4326"
+    assert dataset.summary.barriers_by_tier == {"1": 4, "2": 4, "3": 28}
+    assert dataset.summary.communities is None
+    assert dataset.files["buildings"].format == "gpkg" and set(dataset.files) == {"buildings", "barriers"}
+    w, s, e, n = dataset.summary.bbox
+    assert 118 < w < e < 119 and 31 < s < n < 33
+
+
+def test_get_dataset(client, dataset):
+    got = check(client.get(f"/v1/datasets/{dataset.id}"), 200, m.Dataset)
+    assert got == dataset
+
+
+def test_upload_geojson_and_zipped_shapefile_with_communities(client, sample_files, tmp_path):
+    b = gpd.read_file(sample_files["buildings"])
+    gj = tmp_path / "buildings.json"
+    b.to_file(gj, driver="GeoJSON")
+    shp_dir = tmp_path / "shp"
+    shp_dir.mkdir()
+    gpd.read_file(sample_files["barriers"]).to_file(shp_dir / "roads.shp", engine="pyogrio")
+    z = tmp_path / "roads.dat"  # the name says nothing: the content does
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part in shp_dir.iterdir():
+            zf.write(part, part.name)
+    ds = upload(client, {"buildings": gj, "barriers": z, "communities": sample_files["communities"]},
+                id_field="building_id", estimate="missing")
+    assert ds.files["buildings"].format == "geojson" and ds.files["barriers"].format == "zip"
+    assert ds.summary.communities == 1 and ds.summary.barriers == 36 and ds.options.estimate == "missing"
+
+
+OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+{nodes}
+ <way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/><tag k="building" v="apartments"/>
+  <tag k="building:levels" v="6"/></way>
+ <way id="2"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/><tag k="building" v="apartments"/>
+  <tag k="building:levels" v="6"/></way>
+ <way id="3"><nd ref="9"/><nd ref="10"/><tag k="highway" v="residential"/><tag k="name" v="石鼓路"/></way>
+</osm>
+"""
+
+
+def _osm_text() -> str:
+    pts = [(0, 0), (0.0004, 0), (0.0004, 0.0003), (0, 0.0003), (0.001, 0), (0.0014, 0), (0.0014, 0.0003),
+           (0.001, 0.0003), (0.0007, -0.001), (0.0007, 0.001)]
+    nodes = "\n".join(f' <node id="{i + 1}" lat="{32.04 + y:.7f}" lon="{118.78 + x:.7f}"/>' for i, (x, y) in enumerate(pts))
+    return OSM.format(nodes=nodes)
+
+
+def test_upload_osm_estimates_households_and_takes_barriers_from_it(client, tmp_path):
+    path = tmp_path / "extract.xml"
+    path.write_text(_osm_text(), encoding="utf-8")
+    ds = upload(client, {"buildings": path})
+    assert ds.files["buildings"].format == "osm"
+    assert ds.summary.buildings == 2 and ds.summary.households > 0
+    assert ds.summary.household_source.get("estimate", 0) + ds.summary.household_source.get("levels", 0) >= 0
+    assert ds.summary.barriers_by_tier["3"] == 1  # the residential street, from the same extract
+    assert any("estimated" in w for w in ds.summary.warnings)
+
+
+@pytest.mark.parametrize("content", [b"%PDF-1.7 not a map", b"\x00\x01\x02garbage", b"SQLite format 3\x00" + b"\x00" * 100])
+def test_unknown_content_is_415_naming_the_field(client, content):
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", content)}), 415)
+    assert body.errors[0].field == "buildings" and "GeoPackage" in body.detail
+
+
+def test_empty_file_and_missing_buildings_are_422(client):
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", b"")}), 422)
+    assert "empty" in body.detail
+    body = check(client.post("/v1/datasets", files={"barriers": ("r.gpkg", b"{}")}), 422)
+    assert body.errors[0].field == "buildings"
+
+
+def test_bad_form_field_is_422_naming_it(client, sample_files):
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
+                             data={"estimate": "guess"}), 422)
+    assert [e.field for e in body.errors] == ["estimate"]
+
+
+def test_invalid_data_lists_every_problem(client, sample_files):
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
+                             data={"id_field": "osm_id", "estimate": "never", "households_field": "hh"}), 422)
+    assert len(body.errors) == 2 and "osm_id" in body.detail and "hh" in body.detail
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.json", b'{"type": "FeatureCollection", "features": [')}), 422)
+    assert "b.json" in body.detail  # the client's name, never the stored path
+
+
+def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_path_traversal_is_refused(client):
+    data = _zip({"../../etc/evil.geojson": b'{"type": "FeatureCollection", "features": []}'})
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.zip", data)}), 422)
+    assert "'..'" in body.detail
+
+
+def test_zip_bomb_is_refused(client, data_dir):
+    data = _zip({"huge.geojson": b" " * (64 * 1024**2)})
+    assert len(data) < 1024**2
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.zip", data)}), 422)
+    assert "inflate" in body.detail
+    assert not list((data_dir / "datasets").glob(".incoming-*"))  # nothing left behind
+
+
+def test_upload_limit_is_413(tmp_path, sample_files):
+    with make_client(tmp_path / "data", max_upload_bytes=50_000) as c:
+        body = check(c.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())}), 413)
+        assert "limit" in body.detail
+
+        def chunks():  # no Content-Length: the limit holds while streaming
+            yield b"--x\r\nContent-Disposition: form-data; name=\"buildings\"; filename=\"b.gpkg\"\r\n\r\n"
+            for _ in range(20):
+                yield b"\0" * 10_000
+        check(c.post("/v1/datasets", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}), 413)
+
+
+def test_delete_dataset(client, sample_files, data_dir):
+    ds = upload(client, {"buildings": sample_files["buildings"]})
+    assert (data_dir / "datasets" / ds.id).is_dir()
+    assert client.delete(f"/v1/datasets/{ds.id}").status_code == 204
+    assert not (data_dir / "datasets" / ds.id).exists()
+    check(client.get(f"/v1/datasets/{ds.id}"), 404)
+    check(client.delete(f"/v1/datasets/{ds.id}"), 404)
+
+
+@pytest.mark.parametrize("bad", ["nope", "0" * 32, "../../etc"])
+def test_unknown_dataset_is_404(client, bad):
+    check(client.get(f"/v1/datasets/{bad}"), 404)
+
+
+def test_sniff():
+    assert sniff(b"\xef\xbb\xbf {\"type\": 1}") == "geojson"
+    assert sniff(b"<?xml version='1.0'?>\n<osm version='0.6'>") == "osm"
+    assert sniff(b"BZh91AY") == "osm.bz2"
+    assert sniff(b"fgb\x03\x00") == "fgb"
+    assert sniff(b"SQLite format 3\x00" + b"\x00" * 52 + b"GPKG") == "gpkg"
+    assert sniff(json.dumps([1, 2]).encode()) is None

@@ -1,0 +1,80 @@
+"""Household ledgers (台账): joined by key, the most trusted source; misses on either side are listed."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gridplan.errors import InputError
+from gridplan.ledger import join_ledger, read_ledger
+from gridplan.validate import prepare
+
+
+def _no_hh(buildings):
+    return buildings.drop(columns="households")
+
+
+def test_join_sums_rows_and_lists_both_misses(buildings):
+    ledger = pd.DataFrame({"bid": ["b1", "b1", "b2", "x9", "x8"], "households": ["30", "12", "55", "8", "1"]})
+    j = join_ledger(_no_hh(buildings), ledger, key="bid")
+    hh = j.buildings.set_index("building_id")["households"]
+    src = j.buildings.set_index("building_id")["household_source"]
+    assert hh["b1"] == 42 and hh["b2"] == 55 and src["b1"] == "ledger"
+    assert src["b3"] == "estimate" and hh["b3"] == 19  # no ledger row: estimated, kept
+    assert j.matched == 2 and j.unmatched_rows == ("x8", "x9")
+    assert j.unledgered == ("b3", "b4", "b5", "b6", "b7", "b8")
+    assert any("1 repeated keys summed" in n for n in j.notes)
+    with pytest.warns(UserWarning) as caught:
+        p = prepare(j.buildings)
+    messages = [str(w.message) for w in caught]
+    assert any("2 keys match no building ['x8', 'x9']" in m for m in messages)
+    assert any("6 buildings have no ledger row" in m for m in messages)
+    assert p.buildings["household_source"].value_counts().to_dict() == {"estimate": 6, "ledger": 2}
+    assert any("2 keys match no building" in n for n in p.notes)
+
+
+def test_ledger_beats_the_buildings_own_count(buildings):
+    ledger = pd.DataFrame({"building_id": ["b1"], "户数": [7]})
+    j = join_ledger(buildings, ledger)
+    assert j.buildings["households"].tolist() == [7] + [40] * 7
+    assert j.buildings["household_source"].tolist() == ["ledger"] + ["field"] * 7
+
+
+def test_population_only_and_one_row_per_household(buildings):
+    pop = pd.DataFrame({"building_id": ["b1", "b2"], "人口": ["262", "131"]})
+    j = join_ledger(_no_hh(buildings), pop)
+    assert j.buildings["households"].tolist()[:2] == [100, 50]
+    assert j.buildings["household_source"].tolist()[:2] == ["ledger-population"] * 2
+    roster = pd.DataFrame({"building_id": ["b1"] * 3 + ["b2"], "户主": ["张", "李", "王", "赵"]})
+    j = join_ledger(_no_hh(buildings), roster)
+    assert j.buildings["households"].tolist()[:2] == [3, 1]
+    assert any("one household per row" in n for n in j.notes)
+
+
+def test_csv_in_gbk_with_numeric_keys(buildings, tmp_path):
+    b = _no_hh(buildings)
+    b["building_id"] = [str(i + 1) for i in range(8)]  # ids "1".."8"
+    path = tmp_path / "台账.csv"
+    path.write_bytes("楼栋号;户数;备注\n1.0;20;东单元\n2;\"1,200\";\n".encode("gbk"))
+    j = join_ledger(b, path, key="楼栋号")
+    assert j.buildings["households"].tolist()[:2] == [20, 1200] and j.unmatched_rows == ()
+
+
+def test_xlsx_through_gdal(buildings, tmp_path):
+    import pyogrio
+
+    path = tmp_path / "ledger.xlsx"
+    pyogrio.write_dataframe(pd.DataFrame({"building_id": ["b1", "b2"], "households": [11, 12]}), path, driver="XLSX")
+    assert read_ledger(path)["building_id"].tolist() == ["b1", "b2"]
+    assert join_ledger(_no_hh(buildings), path).buildings["households"].tolist()[:2] == [11, 12]
+
+
+def test_ledger_errors_are_listed_together(buildings, tmp_path):
+    bad = pd.DataFrame({"building_id": ["b1", "b2", "b3"], "households": ["12", "many", "-3"]})
+    with pytest.raises(InputError, match=r"2 values of 'households' are not whole numbers >= 0, e.g. 'many'"):
+        join_ledger(buildings, bad)
+    with pytest.raises(InputError) as exc:
+        join_ledger(buildings, bad, key="楼号", households_field="户数")
+    assert len(exc.value.problems) == 2
+    assert "no key column '楼号'" in str(exc.value) and "--ledger-key" in str(exc.value)
+    with pytest.raises(InputError, match="ledger .*nope.csv: no such file"):
+        join_ledger(buildings, tmp_path / "nope.csv")

@@ -1,0 +1,137 @@
+"""The review map: self-contained HTML (no CDN), three levels, deviation colours, tooltips, labels,
+legend, report panel, basemaps (Tianditu key never written), --compare, and its errors."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from gridplan.cli import app
+from gridplan.config import SizeRange
+from gridplan.errors import OptionError, PlanWriteError
+from gridplan.reader import read_plan
+from gridplan.review_map import CLASS_COLOURS, TIANDITU_KEY_ENV, changed_units, deviation_class, review_map, write_review_map
+from test_deliver import plan_dir
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return read_plan(plan_dir())
+
+
+@pytest.fixture(scope="module")
+def page(plan):
+    return review_map(plan)
+
+
+def data_of(page: str) -> dict:
+    blob = re.search(r'<script type="application/json" id="gridplan-data">(.*?)</script>', page, re.S).group(1)
+    return json.loads(blob)
+
+
+def test_nothing_is_fetched_from_the_network(page):
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=""", page)  # nothing loaded by a tag
+    assert not re.search(r"""url\(\s*["']?(https?:)?//""", page) and "@import" not in page
+    assert "unpkg.com" not in page and "jsdelivr" not in page and data_of(page)["basemap"] == "none"
+    assert "Leaflet 1.9.4" in page and "url(images/" not in page  # JS, CSS and icons inlined
+
+
+def test_three_levels_every_unit_with_tooltip_fields(plan, page):
+    data = data_of(page)
+    layers = {lay["key"]: lay for lay in data["layers"]}
+    assert list(layers) == ["community", "grid", "micro"]
+    assert [lay["show"] for lay in layers.values()] == [True, True, False]
+    for key, attr in (("community", "communities"), ("grid", "grids"), ("micro", "micro_grids")):
+        units = layers[key]["units"]
+        assert sorted(u["c"] for u in units) == sorted(getattr(plan, attr)["code"].astype(str))
+        assert all({"c", "n", "h", "b", "k", "g", "l"} <= set(u) for u in units)
+        assert layers[key]["labelZoom"] is not None and 10 <= layers[key]["labelZoom"] <= 20
+    assert layers["community"]["labelZoom"] <= layers["grid"]["labelZoom"] <= layers["micro"]["labelZoom"]
+
+
+def test_units_coloured_by_deviation_from_target(plan, page):
+    data = data_of(page)
+    grid = next(lay for lay in data["layers"] if lay["key"] == "grid")
+    expected = dict(zip(plan.grids["code"].astype(str), deviation_class(plan.grids["households"], plan.config.grid)))
+    assert {u["c"]: u["k"] for u in grid["units"]} == expected
+    assert set(data["classes"]) == set(CLASS_COLOURS)
+    assert deviation_class([299, 300, 359, 400, 441, 500, 501], SizeRange(300, 500, 400)).tolist() == [
+        "under", "below", "below", "near", "above", "above", "over"]
+
+
+def test_panel_shows_the_report_figures(plan, page):
+    panel = data_of(page)["panel"]
+    assert "Plan figures" in panel and f"{plan.report['input']['households']:,}" in panel
+    assert f"tier-2 crossings 跨主干路: {len(plan.report['crossings'])}" in panel
+
+
+def test_geometry_is_simplified_and_compact(plan, page):
+    units = next(lay for lay in data_of(page)["layers"] if lay["key"] == "micro")["units"]
+    vertices = sum(len(ring) // 2 for u in units for poly in u["g"] for ring in poly)
+    import shapely
+
+    original = int(shapely.get_num_coordinates(plan.micro_grids.geometry.to_numpy()).sum())
+    assert 0 < vertices < original
+
+
+def test_osm_and_tianditu_basemaps_and_the_key_is_never_written(plan, monkeypatch):
+    assert data_of(review_map(plan, basemap="osm"))["basemap"] == "osm"
+    monkeypatch.setenv(TIANDITU_KEY_ENV, "0123456789abcdef0123456789abcdef")
+    page = review_map(plan, basemap="tianditu")
+    assert data_of(page)["basemap"] == "tianditu" and 'id="gp-tdt"' in data_of(page)["panel"]
+    assert "tianditu.gov.cn" in page and "vec_w" in page and "cva_w" in page
+    assert "0123456789abcdef0123456789abcdef" not in page
+
+
+def test_tianditu_without_a_key_says_how_to_configure_it(plan, monkeypatch):
+    monkeypatch.delenv(TIANDITU_KEY_ENV, raising=False)
+    with pytest.raises(OptionError, match=rf"no Tianditu key is configured; set {TIANDITU_KEY_ENV}"):
+        review_map(plan, basemap="tianditu")
+
+
+def test_unknown_basemap_lists_the_choices(plan):
+    with pytest.raises(OptionError, match="`basemap` was 'google'; expected one of 'none', 'osm', 'tianditu'"):
+        review_map(plan, basemap="google")
+
+
+def test_compare_adds_old_layers_and_marks_changed_units(plan):
+    old = read_plan(plan_dir(2))
+    data = data_of(review_map(plan, compare=old))
+    keys = [lay["key"] for lay in data["layers"]]
+    assert keys[:3] == ["old-community", "old-grid", "old-micro"] and "changed-grid" in keys
+    changed = changed_units(plan.grids, old.grids)
+    grid = next(lay for lay in data["layers"] if lay["key"] == "grid")
+    assert {u["c"] for u in grid["units"] if "x" in u} == set(changed)
+    marked = next(lay for lay in data["layers"] if lay["key"] == "changed-grid")
+    assert {u["c"] for u in marked["units"]} == set(changed) and marked["changed"]
+    assert changed_units(plan.grids, plan.grids) == {}
+
+
+def test_write_replaces_only_our_own_maps(plan, tmp_path):
+    path = write_review_map(plan, tmp_path / "map.html")
+    assert write_review_map(plan, path) == path  # an earlier review map is replaced
+    other = tmp_path / "notes.html"
+    other.write_text("<html>mine</html>")
+    with pytest.raises(PlanWriteError, match="exists and is not a gridplan review map; choose another --out"):
+        write_review_map(plan, other)
+    assert other.read_text() == "<html>mine</html>"
+    with pytest.raises(PlanWriteError, match="is a directory; give the HTML file to write"):
+        write_review_map(plan, tmp_path)
+
+
+def test_cli_map(tmp_path, monkeypatch):
+    runner = CliRunner()
+    res = runner.invoke(app, ["map", str(plan_dir()), "--out", str(tmp_path / "m.html"), "--compare", str(plan_dir(2))])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "m.html").stat().st_size > 150_000
+    monkeypatch.delenv(TIANDITU_KEY_ENV, raising=False)
+    res = runner.invoke(app, ["map", str(plan_dir()), "--out", str(tmp_path / "t.html"), "--basemap", "tianditu"])
+    assert res.exit_code == 2 and TIANDITU_KEY_ENV in res.output
+    monkeypatch.setenv(TIANDITU_KEY_ENV, "k" * 32)
+    res = runner.invoke(app, ["map", str(plan_dir()), "--out", str(tmp_path / "t.html"), "--basemap", "tianditu"])
+    assert res.exit_code == 0 and "#tk=$GRIDPLAN_TIANDITU_KEY" in res.output and "k" * 32 not in res.output
+    assert "k" * 32 not in (tmp_path / "t.html").read_text(encoding="utf-8")
+    res = runner.invoke(app, ["map", str(tmp_path), "--out", str(tmp_path / "x.html")])
+    assert res.exit_code == 2 and "is not a plan directory" in res.output
