@@ -30,7 +30,7 @@ from typing import BinaryIO
 import geopandas as gpd
 
 from gridplan.errors import InputError, first_ids
-from gridplan.io import read_layer
+from gridplan.io import _sniff_head, _unsafe_members, read_layer
 from gridplan.validate import prepare
 
 from .errors import PayloadTooLarge, UnsupportedType
@@ -71,20 +71,12 @@ def sniff(head: bytes) -> str | None:
     """The format of a file from its first bytes (one of :data:`FORMATS`), or None when not one we read."""
     if head.startswith(b"SQLite format 3\x00"):
         return "gpkg" if head[68:72] in (b"GPKG", b"GP10", b"GP11") else None
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith(b"BZh"):
-        return "osm.bz2"
     if head.startswith(b"fgb\x03"):
         return "fgb"
-    if b"OSMHeader" in head[:64]:
-        return "osm.pbf"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
-        return "osm"
-    if text.startswith(b"{"):
-        return "geojson"
-    return None
+    kind = _sniff_head(head)
+    if kind is None:
+        return "geojson" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else None
+    return {"bz2": "osm.bz2", "gzip": None}.get(kind, kind)
 
 
 def _clean_name(name: str | None, role: str) -> str:
@@ -135,8 +127,7 @@ def check_zip(path: Path, shown: str, limit: int) -> None:
         raise InputError(f"{shown}: not a readable zip ({exc}); re-create the archive") from None
     if len(infos) > _MAX_ZIP_MEMBERS:
         raise InputError(f"{shown}: the zip holds {len(infos):,} members, more than {_MAX_ZIP_MEMBERS}; zip only the layer to plan")
-    unsafe = [i.filename for i in infos if i.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", i.filename)
-              or ".." in PurePosixPath(i.filename.replace("\\", "/")).parts]
+    unsafe = _unsafe_members(infos)
     if unsafe:
         raise InputError(f"{shown}: the zip holds absolute or '..' paths {first_ids(unsafe)}; re-create it with relative paths only")
     bombs = [i.filename for i in infos if i.file_size > _CHUNK and i.file_size > _MAX_RATIO * max(i.compress_size, 1)]

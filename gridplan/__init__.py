@@ -22,8 +22,17 @@ from .io import read_layer, read_osm  # noqa: E402
 from .model import Plan  # noqa: E402
 from .plan import plan  # noqa: E402
 from .validate import prepare  # noqa: E402
+from .reader import read_plan  # noqa: E402
+from .osm import load_osm, fetch_osm  # noqa: E402
+from .ledger import join_ledger  # noqa: E402
+from .inspect import inspect_inputs  # noqa: E402
+from .redistrict import redistrict  # noqa: E402
+from .replan import replan  # noqa: E402
+from .diff import diff  # noqa: E402
+from .deliver import export_plan  # noqa: E402
 
 __all__ = [
-    "__version__", "plan", "Plan", "PlanConfig", "SizeRange", "prepare", "read_layer", "read_osm",
+    "__version__", "plan", "Plan", "PlanConfig", "SizeRange", "prepare", "read_layer", "read_osm", "read_plan",
+    "load_osm", "fetch_osm", "join_ledger", "inspect_inputs", "redistrict", "replan", "diff", "export_plan",
     "GridplanError", "InputError", "OptionError", "InfeasibleError", "PlanWriteError",
 ]

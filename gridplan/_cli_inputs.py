@@ -7,15 +7,15 @@ so ``gridplan plan`` and ``gridplan inspect`` read inputs the same way.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import geopandas as gpd
 import typer
 
-from .cli import app
-from .errors import GridplanError, OptionError
+from .cli import (Bbox, CommunitySize, FixGeometry, GridSize, HouseholdsField, IdField, InputCrs, MicroSize, _exit_on_error,
+                  _run, app)
+from .errors import OptionError
 
 __all__ = ["resolve_inputs", "inspect_cmd"]
 
@@ -73,13 +73,10 @@ def resolve_inputs(buildings: Path | None, barriers: Path | None, *, osm: Path |
     barriers (unless ``barriers`` is given) and compounds; ``compounds`` adds outlines; ``ledger`` joins
     households by ``ledger_key`` (default: the id field's name). A problem is printed and exits with code 2.
     """
-    try:
+    with _exit_on_error():
         return _resolve(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
                         compounds=compounds, id_field=id_field, households_field=households_field,
                         compound_field=compound_field, input_crs=input_crs)
-    except GridplanError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
 
 
 @app.command("inspect")
@@ -89,19 +86,19 @@ def inspect_cmd(
     communities: Annotated[Optional[Path], typer.Option(help="community polygons to keep")] = None,
     osm: Annotated[Optional[Path], typer.Option(help="OpenStreetMap extract: buildings, barriers and compounds")] = None,
     place: Annotated[Optional[str], typer.Option(help="place name to fetch from OpenStreetMap (online)")] = None,
-    bbox: Annotated[Optional[str], typer.Option(help="W,S,E,N in degrees to fetch from OpenStreetMap (online)")] = None,
+    bbox: Bbox = None,
     ledger: Annotated[Optional[Path], typer.Option(help="household ledger (CSV/XLSX) joined by --ledger-key")] = None,
     ledger_key: Annotated[Optional[str], typer.Option(help="ledger column holding the building id (default: --id-field)")] = None,
     compounds: Annotated[Optional[Path], typer.Option(help="compound (小区) polygons kept together")] = None,
-    id_field: Annotated[str, typer.Option(help="building id column")] = "building_id",
-    households_field: Annotated[str, typer.Option(help="households column")] = "households",
+    id_field: IdField = "building_id",
+    households_field: HouseholdsField = "households",
     compound_field: Annotated[str, typer.Option(help="gated-compound column")] = "compound",
-    community_size: Annotated[str, typer.Option(help="households per community, MIN:MAX[:TARGET]")] = "1000:3000:2000",
-    grid_size: Annotated[str, typer.Option(help="households per grid, MIN:MAX[:TARGET]")] = "300:500:400",
-    micro_size: Annotated[str, typer.Option(help="households per micro-grid, MIN:MAX[:TARGET]")] = "30:100:50",
+    community_size: CommunitySize = "1000:3000:2000",
+    grid_size: GridSize = "300:500:400",
+    micro_size: MicroSize = "30:100:50",
     estimate: Annotated[str, typer.Option(help="households: auto|missing|all|never")] = "auto",
-    input_crs: Annotated[str, typer.Option(help="auto, or gcj02|bd09 to convert Chinese web-map coordinates")] = "auto",
-    fix_geometry: Annotated[bool, typer.Option(help="repair invalid footprints instead of refusing them")] = False,
+    input_crs: InputCrs = "auto",
+    fix_geometry: FixGeometry = False,
     feasibility: Annotated[bool, typer.Option(help="build the plan's cells to find fenced-in pieces")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
@@ -115,18 +112,11 @@ def inspect_cmd(
     inputs = resolve_inputs(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
                             compounds=compounds, id_field=id_field, households_field=households_field,
                             compound_field=compound_field, input_crs=input_crs)
-    try:
+    with _exit_on_error():
         cfg = PlanConfig(community=SizeRange.parse(community_size, name="community_size"),
                          grid=SizeRange.parse(grid_size, name="grid_size"), micro=SizeRange.parse(micro_size, name="micro_size"))
-        types = inputs["buildings"]["building"] if isinstance(inputs["buildings"], gpd.GeoDataFrame) and \
-            "building" in inputs["buildings"].columns else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ins = inspect_inputs(communities=communities, config=cfg, building_types=types, feasibility=feasibility,
-                                 estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, **inputs)
-    except GridplanError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+    types = inputs["buildings"]["building"] if isinstance(inputs["buildings"], gpd.GeoDataFrame) and \
+        "building" in inputs["buildings"].columns else None
+    ins = _run(lambda: inspect_inputs(communities=communities, config=cfg, building_types=types, feasibility=feasibility,
+                                      estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, **inputs))
     typer.echo(json.dumps(ins.to_dict(), ensure_ascii=False, indent=2) if as_json else format_inspection(ins))

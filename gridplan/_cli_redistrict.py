@@ -10,30 +10,14 @@ Examples
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .cli import _Progress, app
-from .errors import GridplanError
+from .cli import CommunitySize, HouseholdsField, IdField, Quiet, _Progress, _run, app
 
 __all__: list[str] = []
-
-
-def _run(quiet: bool, make):
-    """Run ``make()`` with warnings echoed and gridplan errors turned into exit code 2."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = make()
-        for w in caught:
-            typer.echo(f"warning: {w.message}", err=True)
-        return result
-    except GridplanError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
 
 
 def _summary(changes, out: Path) -> str:
@@ -53,27 +37,27 @@ def redistrict_cmd(
     barriers: Annotated[Optional[Path], typer.Option(help="roads, railways, rivers, water areas")] = None,
     count: Annotated[Optional[int], typer.Option(help="communities wanted in total (e.g. 35); infeasible counts are refused with the feasible ones")] = None,
     all_: Annotated[bool, typer.Option("--all", help="re-split every community, not only the oversized ones")] = False,
-    community_size: Annotated[str, typer.Option(help="households per community, MIN:MAX[:TARGET]")] = "1000:3000:2000",
+    community_size: CommunitySize = "1000:3000:2000",
     grid_size: Annotated[str, typer.Option(help="households per grid")] = "300:500:400",
     micro_size: Annotated[str, typer.Option(help="households per micro-grid")] = "30:100:50",
-    id_field: Annotated[str, typer.Option(help="building id column")] = "building_id",
-    households_field: Annotated[str, typer.Option(help="households column")] = "households",
+    id_field: IdField = "building_id",
+    households_field: HouseholdsField = "households",
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     street_code: Annotated[str, typer.Option(help="9-digit street code (used only when the communities carry no codes)")] = "000000000",
     start_date: Annotated[Optional[str], typer.Option(help="start date of new units, end date of retired ones (ISO, default today)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Split the oversized communities (every one with --all) into balanced new ones, plan grids and micro-grids
     inside, and write the plan with its change list."""
     from .redistrict import redistrict
 
     bar = _Progress(False if quiet else None)
-    r = _run(quiet, lambda: redistrict(
+    r = _run(lambda: redistrict(
         buildings, barriers, communities, mode="all" if all_ else "oversized", count=count, community_size=community_size,
         grid_size=grid_size, micro_size=micro_size, id_field=id_field, households_field=households_field, seed=seed,
         street_code=street_code, start_date=start_date, progress=bar))
     bar.close()
-    _run(quiet, lambda: (r.plan.write(out), r.changes.write(out)))
+    _run(lambda: (r.plan.write(out), r.changes.write(out)))
     if not quiet:
         info = r.plan.report["redistricting"]
         c = r.plan.communities
@@ -89,16 +73,16 @@ def replan_cmd(
     buildings: Annotated[Path, typer.Option(help="every building as it is now (same id field)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="plan directory to write (with the change list)")],
     lock: Annotated[Optional[list[str]], typer.Option(help="code of a unit to keep as it is (repeatable)")] = None,
-    households_field: Annotated[str, typer.Option(help="households column")] = "households",
+    households_field: HouseholdsField = "households",
     seed: Annotated[Optional[int], typer.Option(help="random seed (default: the previous plan's)")] = None,
     start_date: Annotated[Optional[str], typer.Option(help="start date of new units, end date of retired ones (ISO, default today)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Rebalance PREVIOUS after the buildings changed, moving as few households as possible."""
     from .replan import replan
 
-    r = _run(quiet, lambda: replan(previous, buildings, lock=lock or (), seed=seed, start_date=start_date, households_field=households_field))
-    _run(quiet, lambda: (r.plan.write(out), r.changes.write(out)))
+    r = _run(lambda: replan(previous, buildings, lock=lock or (), seed=seed, start_date=start_date, households_field=households_field))
+    _run(lambda: (r.plan.write(out), r.changes.write(out)))
     if not quiet:
         typer.echo(f"re-partitioned {len(r.plan.report['replan']['scopes'])} scope(s)")
         typer.echo(_summary(r.changes, out))
@@ -109,14 +93,14 @@ def diff_cmd(
     old: Annotated[Path, typer.Argument(help="the old plan directory")],
     new: Annotated[Path, typer.Argument(help="the new plan directory")],
     out: Annotated[Path, typer.Option("--out", "-o", help="directory for the change list")],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Write the change list from OLD to NEW (per building, per unit, migration, new communities, retired codes,
     a GeoJSON of the changed units)."""
     from .diff import diff
     from .reader import read_plan
 
-    changes = _run(quiet, lambda: diff(read_plan(old), read_plan(new)))
-    _run(quiet, lambda: changes.write(out))
+    changes = _run(lambda: diff(read_plan(old), read_plan(new)))
+    _run(lambda: changes.write(out))
     if not quiet:
         typer.echo(_summary(changes, out))

@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 
 from .errors import GridplanError
 
 __all__ = ["app"]
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Plan communities → grids → micro-grids from building footprints.")
 
@@ -45,21 +49,48 @@ class _Progress:
             bar.close()
 
 
+# Options that several commands take, defined once (typer copies an Annotated option per command).
+IdField = Annotated[str, typer.Option(help="building id column")]
+HouseholdsField = Annotated[str, typer.Option(help="households column")]
+CommunitySize = Annotated[str, typer.Option(help="households per community, MIN:MAX[:TARGET]")]
+GridSize = Annotated[str, typer.Option(help="households per grid, MIN:MAX[:TARGET]")]
+MicroSize = Annotated[str, typer.Option(help="households per micro-grid, MIN:MAX[:TARGET]")]
+InputCrs = Annotated[str, typer.Option(help="auto, or gcj02|bd09 to convert Chinese web-map coordinates")]
+FixGeometry = Annotated[bool, typer.Option(help="repair invalid footprints instead of refusing them")]
+Bbox = Annotated[Optional[str], typer.Option(help="W,S,E,N in degrees to fetch from OpenStreetMap (online)")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q")]
+
+
+@contextmanager
+def _exit_on_error(cleanup: Callable[[], object] | None = None) -> Iterator[None]:
+    """Turn a gridplan error into ``error: …`` on stderr and exit code 2 (after ``cleanup()``)."""
+    try:
+        yield
+    except GridplanError as exc:
+        if cleanup is not None:
+            cleanup()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _run(make: Callable[[], T], *, cleanup: Callable[[], object] | None = None) -> T:
+    """``make()`` with its warnings echoed as ``warning: …`` on stderr, and gridplan errors as in :func:`_exit_on_error`."""
+    with _exit_on_error(cleanup):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = make()
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+        return result
+
+
 def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
     from .plan import plan
 
     bar = _Progress(False if quiet else progress)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            p = plan(progress=bar, **kwargs)
-        for w in caught:
-            typer.echo(f"warning: {w.message}", err=True)
+    p = _run(lambda: plan(progress=bar, **kwargs), cleanup=bar.close)
+    with _exit_on_error(bar.close):
         p.write(out)
-    except GridplanError as exc:
-        bar.close()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     bar.close()
     if not quiet:
         lv = p.report["levels"]
@@ -79,25 +110,25 @@ def plan_cmd(
     buildings: Annotated[Optional[Path], typer.Argument(help="building footprints or parcels with households (GeoPackage, GeoJSON, Shapefile, zipped shapefile, FlatGeobuf, OSM); or use --osm/--place/--bbox")] = None,
     barriers: Annotated[Optional[Path], typer.Option(help="roads, railways, rivers, water areas (OSM tags or a `tier` column)")] = None,
     communities: Annotated[Optional[Path], typer.Option(help="community polygons to keep; grids are planned inside each")] = None,
-    id_field: Annotated[str, typer.Option(help="building id column")] = "building_id",
-    households_field: Annotated[str, typer.Option(help="households column")] = "households",
+    id_field: IdField = "building_id",
+    households_field: HouseholdsField = "households",
     units_field: Annotated[str, typer.Option(help="entrances column (used to divide big buildings)")] = "units",
     levels_field: Annotated[str, typer.Option(help="storeys column")] = "levels",
     compound_field: Annotated[str, typer.Option(help="gated-compound column (kept together)")] = "compound",
-    community_size: Annotated[str, typer.Option(help="households per community, MIN:MAX[:TARGET]")] = "1000:3000:2000",
-    grid_size: Annotated[str, typer.Option(help="households per grid, MIN:MAX[:TARGET]")] = "300:500:400",
-    micro_size: Annotated[str, typer.Option(help="households per micro-grid, MIN:MAX[:TARGET]")] = "30:100:50",
+    community_size: CommunitySize = "1000:3000:2000",
+    grid_size: GridSize = "300:500:400",
+    micro_size: MicroSize = "30:100:50",
     seed: Annotated[int, typer.Option(help="random seed: same inputs and seed give the same plan")] = 0,
     street_code: Annotated[str, typer.Option(help="9-digit street-office code that community codes extend")] = "000000000",
     estimate: Annotated[str, typer.Option(help="households: auto|missing|all|never (estimate from footprint × storeys)")] = "auto",
-    input_crs: Annotated[str, typer.Option(help="auto, or gcj02|bd09 to convert Chinese web-map coordinates")] = "auto",
-    fix_geometry: Annotated[bool, typer.Option(help="repair invalid footprints instead of refusing them")] = False,
+    input_crs: InputCrs = "auto",
+    fix_geometry: FixGeometry = False,
     start_date: Annotated[Optional[str], typer.Option(help="start date of every unit (ISO, default today)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
     progress: Annotated[Optional[bool], typer.Option(help="force the progress bar on/off (default: on a terminal)")] = None,
     osm: Annotated[Optional[Path], typer.Option(help="OpenStreetMap extract (.osm, .osm.pbf, .osm.bz2): buildings, barriers, compounds")] = None,
     place: Annotated[Optional[str], typer.Option(help="place name to fetch from OpenStreetMap (online), e.g. '玄武区, 南京市'")] = None,
-    bbox: Annotated[Optional[str], typer.Option(help="W,S,E,N in degrees to fetch from OpenStreetMap (online)")] = None,
+    bbox: Bbox = None,
     ledger: Annotated[Optional[Path], typer.Option(help="household ledger (台账; CSV/XLSX) joined to the buildings by --ledger-key")] = None,
     ledger_key: Annotated[Optional[str], typer.Option(help="ledger column holding the building id (default: the --id-field name)")] = None,
     compounds: Annotated[Optional[Path], typer.Option(help="compound (小区) polygons: the buildings inside one are kept in one grid")] = None,
@@ -119,7 +150,7 @@ def plan_cmd(
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="plan directory to write")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Plan the bundled sample district (sample_geo/) top-down and write the plan with its map."""
     from .sample import sample_path

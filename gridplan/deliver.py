@@ -24,10 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import tempfile
-import uuid
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +38,7 @@ import pyogrio
 import pyproj
 
 from .errors import OptionError, PlanWriteError, first_ids
+from .export import _replace_dir, _temp_dir_beside
 from .model import LAYER_NAMES, Plan
 from .rules import validation_report
 from .tables import FIELDS, ascii_field_names, code_table, field_label, roster, unit_names
@@ -283,27 +281,13 @@ def replace_dir(out: str | PathLike, kind: str, build: Callable[[Path], list[str
 
     target = Path(out).expanduser().absolute()
     _check_out(target, kind)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.writing-", dir=target.parent))
-    except OSError as exc:
-        raise PlanWriteError(f"could not create a directory beside {str(target)!r}: {exc}; choose another --out") from exc
+    tmp = _temp_dir_beside(target)
     try:
         files = sorted(build(tmp))
         meta = {"generator": f"gridplan {__version__}", "kind": kind, **(extra or {}), "files": files}
         (tmp / _MANIFEST).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         _check_out(target, kind)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
+        _replace_dir(tmp, target)
     except (PlanWriteError, OptionError):
         raise
     except Exception as exc:

@@ -107,11 +107,7 @@ def write_plan(plan: Plan, directory: str | PathLike, *, map_html: bool = True) 
     target = Path(directory).expanduser().absolute()
     _check_plan(plan)
     _check_target(target)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.writing-", dir=target.parent))
-    except OSError as exc:
-        raise PlanWriteError(f"could not create a directory beside {str(target)!r}: {exc}; choose another --out") from exc
+    tmp = _temp_dir_beside(target)
     try:
         _write_layers(plan, tmp)
         _write_roster(plan, tmp)
@@ -236,6 +232,20 @@ def _check_target(target: Path) -> None:
 def _move_into_place(tmp: Path, target: Path) -> None:
     """Rename the complete ``tmp`` to ``target``, replacing a previous plan directory."""
     _check_target(target)  # again: the directory may have changed while we wrote
+    _replace_dir(tmp, target)
+
+
+def _temp_dir_beside(target: Path) -> Path:
+    """A new hidden directory beside ``target`` (same file system, so the finished one can be renamed into place)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.writing-", dir=target.parent))
+    except OSError as exc:
+        raise PlanWriteError(f"could not create a directory beside {str(target)!r}: {exc}; choose another --out") from exc
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; what ``target`` held is set aside first, put back if the rename fails, else deleted."""
     if not target.exists():
         os.rename(tmp, target)
         return

@@ -97,24 +97,36 @@ def _limit(max_uncompressed: int | None) -> int:
     return int(os.environ.get("GRIDPLAN_MAX_UNCOMPRESSED_BYTES", MAX_UNCOMPRESSED_BYTES))
 
 
-def _sniff(path: Path) -> str:
-    """'zip', 'bz2', 'gzip', 'osm' or 'gdal' (anything else, left to a GDAL probe)."""
-    if path.is_dir():
-        return "gdal"
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+def _sniff_head(head: bytes) -> str | None:
+    """'zip', 'bz2', 'gzip', 'osm.pbf' or 'osm' (XML) from a file's first bytes; None for anything else."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"BZh"):
         return "bz2"
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
     if b"OSMHeader" in head[:64]:
-        return "osm"
+        return "osm.pbf"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
         return "osm"
-    return "gdal"
+    return None
+
+
+def _sniff(path: Path) -> str:
+    """'zip', 'bz2', 'gzip', 'osm' or 'gdal' (anything else, left to a GDAL probe)."""
+    if path.is_dir():
+        return "gdal"
+    with open(path, "rb") as f:
+        kind = _sniff_head(f.read(4096))
+    return {"osm.pbf": "osm", None: "gdal"}.get(kind, kind)
+
+
+def _unsafe_members(infos: list[zipfile.ZipInfo]) -> list[str]:
+    """The members of a zip with an absolute path, a drive letter or a '..' part."""
+    return [i.filename for i in infos
+            if i.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", i.filename)
+            or ".." in PurePosixPath(i.filename.replace("\\", "/")).parts]
 
 
 def _decompress(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path:
@@ -140,9 +152,7 @@ def _zip_member(path: Path, layer: str | None, limit: int, what: str) -> tuple[s
             infos = zf.infolist()
     except zipfile.BadZipFile as exc:
         raise InputError(f"{what} {path}: not a readable zip ({exc}); re-create the archive") from exc
-    unsafe = [i.filename for i in infos
-              if i.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", i.filename)
-              or ".." in PurePosixPath(i.filename.replace("\\", "/")).parts]
+    unsafe = _unsafe_members(infos)
     if unsafe:
         raise InputError(f"{what} {path}: the zip holds absolute or '..' paths {first_ids(unsafe)}; "
                          "re-create it with relative paths only")

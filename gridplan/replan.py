@@ -146,11 +146,35 @@ class _Rebalancer:
             new_units += self.partition_scope([units[j] for j in scope], [old_members[j] for j in scope], [codes[j] for j in scope], size, level, key + (s,), compounds)
         return new_units
 
+    def carve(self, units: list[_Unit], olds: list[frozenset], size: SizeRange, level: str, key: tuple) -> list[_Unit] | None:
+        """Keep each previous unit as it was and make the cells of new buildings units of their own, if all fit."""
+        from .plan import _components, _rng
+
+        new = np.concatenate([u.cells[self.new_cell[u.cells]] for u in units])
+        if not len(new) or not len(counts_in_range(self.hh(new), size)):
+            return None
+        out = []
+        for u, o in zip(units, olds):
+            rest = u.cells[~self.new_cell[u.cells]]
+            if not len(rest) or len(_components(self.pl.g, rest)) != 1 or not (self.ok(rest, size, level) or self.members(rest) == o):
+                return None
+            out.append(_Unit(rest, u.origin, u.old))
+        res = partition(self.graph(new, None, False), size, rng=_rng(self.pl.cfg.seed, 8, *key), strong_tier=None if level == "community" else 2)
+        parts = [new[res.labels == k] for k in range(res.count)]
+        if not all(self.ok(c, size, level) for c in parts):
+            return None
+        return out + [_Unit(c, None, -1) for c in parts]
+
     def partition_scope(self, units: list[_Unit], olds: list[frozenset], codes: list[str], size: SizeRange, level: str, key: tuple, compounds: bool) -> list[_Unit]:
         from .plan import _rng
 
         cells = np.concatenate([u.cells for u in units])
         h = self.hh(cells)
+        carved = self.carve(units, olds, size, level, key)
+        if carved is not None:
+            self.scopes.append({"level": level, "codes": codes, "households": int(round(h)), "into": len(carved),
+                                "units_households": [int(round(self.hh(u.cells))) for u in carved], "how": "new buildings made units of their own"})
+            return carved
         keep_whole = np.concatenate([np.where(self.new_cell[u.cells], -1, j) for j, u in enumerate(units)])
         base = self.pl.g.group[cells] if compounds and self.pl.g.group is not None else None
         result = None

@@ -1,6 +1,6 @@
 """The cell adjacency graph: tiers and barriers on edges, costs, households, and no edge across tier 1.
 
-The scene is the one of ``test_tessellate.py`` (EPSG:32650, metres from (500 000, 3 540 000))::
+The scene is the one of ``scene.py`` (and ``test_tessellate.py``) (EPSG:32650, metres from (500 000, 3 540 000))::
 
           ┌────────┬────────┬────────┬────────────┐
           │ □   □  │ □   □  │ □   □  ┃ □  ~~~~~   │   ~~~ pond (tier 1)
@@ -21,28 +21,11 @@ from gridplan.config import SizeRange
 from gridplan.graph import CUT_WEIGHT, cell_graph
 from gridplan.partition import partition
 from gridplan.tessellate import Tessellation, tessellate
+from scene import AREA, X0, box, line, scene_barriers, scene_buildings
 
-X0, Y0 = 500_000.0, 3_540_000.0
-XS, YS = (10, 30, 60, 80, 110, 130, 160), (10, 40, 70, 100)
-
-
-def box(x, y, w=10.0, h=10.0):
-    return shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h)
-
-
-def line(*points):
-    return shapely.LineString([(X0 + x, Y0 + y) for x, y in points])
-
-
-BUILDINGS = gpd.GeoSeries([box(x, y) for x in XS for y in YS], crs=32650)
-BARRIERS = gpd.GeoDataFrame(
-    {"tier": [3, 2, 1, 1, 1], "name": ["石鼓路", "中山路", "铁路", "莫愁湖", None],
-     "kind": ["highway=residential", "highway=primary", "railway=rail", "natural=water", "railway=rail"]},
-    geometry=[line((50, -10), (50, 130)), line((100, -10), (100, 130)), line((150, -10), (150, 130)),
-              box(170, 80, 20, 30), line((20, 65), (45, 65))],
-    crs=32650,
-)
-AREA = box(0, 0, 200, 120)
+BUILDINGS = scene_buildings()
+BARRIERS = scene_barriers(name=["石鼓路", "中山路", "铁路", "莫愁湖", None],
+                          kind=["highway=residential", "highway=primary", "railway=rail", "natural=water", "railway=rail"])
 HOUSEHOLDS = np.arange(len(BUILDINGS)) + 10.0
 
 

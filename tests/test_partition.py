@@ -385,7 +385,7 @@ def test_cut_follows_a_cheap_soft_street(seed, orientation):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: spanning trees ignore edge cost, so a cheap line inside a block (tier 0) is rarely offered as a cut",
+    reason="known limit: trees lean only mildly towards cheap edges, so a cheap line inside a block (tier 0) is still rarely the cut",
 )
 def test_cut_follows_cheap_edges_inside_a_block():
     """A 6 × 6 lattice (800 households, two grids); the edges between rows 2 and 3 cost 0.01, all tier 0::
@@ -493,6 +493,10 @@ def test_feasible_ladder_is_split_in_range():
     assert in_range(unit_households(g, result), GRID) or result.issues
 
 
+def in_range_mask(hh: np.ndarray, size) -> np.ndarray:
+    return (hh >= size.lo) & (hh <= size.hi)
+
+
 # ---- property test -----------------------------------------------------------------------------------
 
 
@@ -521,10 +525,13 @@ def test_invariants_on_random_planar_graphs(graph, seed):
     assert_partition_invariants(graph, result)
     total = graph.households.sum()
     if total > 0:
-        # connected, no heavy nodes: never more than the least-bad count, and an issue iff no count fits
+        # connected, no heavy nodes: never more than the least-bad count; an infeasible total is reported
         assert 1 <= result.count <= least_bad_count(total, GRID)[0]
-        assert bool(result.issues) == (least_bad_count(total, GRID)[1] > 0)
-    # units in range when the total is feasible does NOT always hold (see the known gaps above); the
-    # measured rate is in the test report, so it is not asserted here
+        if least_bad_count(total, GRID)[1] > 0:
+            assert result.issues
+        # and every unit out of range lies in a reported issue (nothing is silently out of range)
+        reported = {n for i in result.issues for n in i.nodes}
+        for u in np.flatnonzero(~in_range_mask(unit_households(graph, result), GRID)):
+            assert set(np.flatnonzero(result.labels == u).tolist()) <= reported
     again = partition(graph, GRID, rng=seed)
     assert again.labels.tobytes() == result.labels.tobytes()

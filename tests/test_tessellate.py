@@ -1,17 +1,7 @@
 """Tessellation on small hand-made scenes in EPSG:32650 (UTM 50N, metres).
 
-The scene (x, y in metres from (500 000, 3 540 000); the plan area is the 200 × 120 m box)::
-
-    y 120 ┌────────┬────────┬────────┬────────────┐
-          │ □   □  │ □   □  │ □   □  ┃ □  ~~~~~   │   ~~~ pond (water, tier 1), x 170–190, y 80–110
-          │ □   □  │ □   □  │ □   □  ┃ □  ~~~~~   │
-          │━━━ □   │ □   □  │ □   □  ┃ □          │   ━━━ dangling tier-1 line (20, 65)–(45, 65)
-          │ □   □  │ □   □  │ □   □  ┃ □          │
-      0   └────────┴────────┴────────┸────────────┘
-          0       50       100      150          200
-               tier 3    tier 2    tier 1 (full height)
-
-Buildings □ are 10 × 10 m boxes at x ∈ {10, 30, 60, 80, 110, 130, 160}, y ∈ {10, 40, 70, 100}.
+The main scene (drawn in ``scene.py``): 28 buildings in a 200 × 120 m box cut by a residential road (tier 3),
+a primary road (tier 2) and a railway (tier 1), with a pond and a dangling tier-1 line.
 """
 from __future__ import annotations
 
@@ -23,33 +13,14 @@ import pytest
 import shapely
 
 from gridplan.tessellate import HARD_CORRIDOR, tessellate
-
-X0, Y0 = 500_000.0, 3_540_000.0
-XS, YS = (10, 30, 60, 80, 110, 130, 160), (10, 40, 70, 100)
-
-
-def box(x, y, w=10.0, h=10.0):
-    return shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h)
-
-
-def line(*points):
-    return shapely.LineString([(X0 + x, Y0 + y) for x, y in points])
-
-
-def scene_buildings() -> gpd.GeoSeries:
-    return gpd.GeoSeries([box(x, y) for x in XS for y in YS], crs=32650)
+from scene import AREA, X0, box, line, scene_buildings
+from scene import scene_barriers as _scene_barriers
 
 
 def scene_barriers() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"tier": [3, 2, 1, 1, 1], "name": ["石鼓路", "中山路", "铁路", "莫愁湖", "断头路"], "kind": ["highway=residential"] * 5},
-        geometry=[line((50, -10), (50, 130)), line((100, -10), (100, 130)), line((150, -10), (150, 130)),
-                  box(170, 80, 20, 30), line((20, 65), (45, 65))],
-        crs=32650,
-    )
+    return _scene_barriers(name=["石鼓路", "中山路", "铁路", "莫愁湖", "断头路"], kind=["highway=residential"] * 5)
 
 
-AREA = box(0, 0, 200, 120)
 TIER1_LINE, POND, DANGLING = 2, 3, 4
 
 
