@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .tables import four_sides
 from .model import LAYER_NAMES, Plan
 from .stable_codes import RETIRED_COLUMNS
 
@@ -40,7 +41,6 @@ __all__ = ["diff", "ChangeList", "PlanState", "state_of", "state_from_communitie
 CHANGE_FILES = ("changes.csv", "changes_units.csv", "migration.csv", "new_communities.csv", "retired.csv", "changed_units.geojson", "changes.json")
 _LEVELS = ("community", "grid", "micro")
 _CODE_COL = {"community": "community_code", "grid": "grid_code", "micro": "micro_code"}
-_SIDES = {"east": (1.0, 0.0), "south": (0.0, -1.0), "west": (-1.0, 0.0), "north": (0.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -230,29 +230,11 @@ def _names(layer: gpd.GeoDataFrame) -> dict[str, str]:
     return {str(c): ("" if pd.isna(n) else str(n)) for c, n in zip(layer["code"], layer["name"])}
 
 
-def four_to(polygon: shapely.Geometry, barriers: gpd.GeoDataFrame, *, step: float = 10.0, reach: float = 25.0) -> dict[str, str]:
-    """The 四至 of a polygon (projected CRS, metres): for each side, the named barrier most often within
-    ``reach`` of the boundary facing east, south, west and north ('' when none is named)."""
-    named = barriers[barriers["name"].notna() & (barriers["name"].astype(str).str.strip() != "")] if "name" in barriers.columns else barriers.iloc[:0]
-    out = dict.fromkeys(_SIDES, "")
-    if polygon.is_empty or not len(named):
-        return out
-    ring = shapely.orient_polygons(polygon).exterior if polygon.geom_type == "Polygon" else shapely.convex_hull(polygon).exterior
-    n = max(8, int(ring.length // step))
-    d = np.linspace(0, ring.length, n, endpoint=False)
-    p0, p1 = shapely.line_interpolate_point(ring, d), shapely.line_interpolate_point(ring, (d + 1.0) % ring.length)
-    t = shapely.get_coordinates(p1) - shapely.get_coordinates(p0)
-    normal = np.c_[t[:, 1], -t[:, 0]]  # outward for a counter-clockwise exterior
-    side = np.argmax(normal @ np.asarray(list(_SIDES.values())).T, axis=1)
-    geoms = np.asarray(named.geometry.values, dtype=object)
-    geoms = np.where(np.isin(shapely.get_type_id(geoms), [3, 6]), shapely.boundary(geoms), geoms)
-    pi, bj = shapely.STRtree(geoms).query_nearest(p0, max_distance=reach, all_matches=False)
-    names = named["name"].astype(str).to_numpy()
-    for s, key in enumerate(_SIDES):
-        hits = pd.Series(names[bj[side[pi] == s]])
-        if len(hits):
-            out[key] = str(hits.value_counts().index[0])
-    return out
+def four_to(polygon: shapely.Geometry, barriers: gpd.GeoDataFrame) -> dict[str, str]:
+    """The 四至 of one polygon (in the barriers' CRS): :func:`gridplan.tables.four_sides` with every side
+    named after the feature beyond most of it, however little (approval documents name all four)."""
+    unit = gpd.GeoDataFrame({"code": ["_"]}, geometry=[polygon], crs=barriers.crs)
+    return {k: str(v) for k, v in four_sides(unit, barriers, min_share=0.0).iloc[0].items()}
 
 
 def _new_communities(new: PlanState, codes: list[str], mig: pd.DataFrame) -> pd.DataFrame:

@@ -153,7 +153,7 @@ def _boundary_samples(geoms: np.ndarray, spacing: float, cap: int) -> tuple[np.n
 
 def four_sides(
     units: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, *, names: pd.Series | None = None,
-    max_distance_m: float = 50.0, spacing_m: float = 10.0,
+    max_distance_m: float = 50.0, spacing_m: float = 10.0, min_share: float = 0.25,
 ) -> pd.DataFrame:
     """四至: what bounds each unit to the east, south, west and north.
 
@@ -174,6 +174,9 @@ def four_sides(
         The units' names, used for a neighbour; default their codes.
     max_distance_m, spacing_m
         How near a feature must be, and how densely the sides are sampled.
+    min_share
+        The share of a side a feature must bound to name it (0: the feature beyond most of the side,
+        however little, as approval documents name every side).
 
     Returns
     -------
@@ -222,17 +225,17 @@ def four_sides(
             neighbour[key][labels[u]] += 1
     per_side = pd.Series(1, index=pd.MultiIndex.from_arrays([unit_i, side])).groupby(level=[0, 1]).sum()
     for (u, s), total in per_side.items():
-        chosen = _top_names(counts.get((u, s), {}), total) or _top_names(neighbour.get((u, s), {}), total)
+        chosen = _top_names(counts.get((u, s), {}), total, min_share) or _top_names(neighbour.get((u, s), {}), total, min_share)
         out.iat[u, s] = chosen
     return out
 
 
-def _top_names(tally: dict[str, int], total: int) -> str:
-    """The name along most of a side (≥ 25% of its samples), and a runner-up along ≥ half as much."""
+def _top_names(tally: dict[str, int], total: int, min_share: float = 0.25) -> str:
+    """The name along most of a side (≥ ``min_share`` of its samples), and a runner-up along ≥ half as much."""
     if not tally:
         return ""
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
-    if ranked[0][1] < 0.25 * total:
+    if ranked[0][1] < min_share * total:
         return ""
     keep = [ranked[0][0]] + [n for n, c in ranked[1:2] if c >= 0.5 * ranked[0][1]]
     return "、".join(keep)
