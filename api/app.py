@@ -130,6 +130,8 @@ def _plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
     base = f"/v1/plans/{rec.id}"
     links = {"self": base, "communities": f"{base}/communities", "grids": f"{base}/grids",
              "micro_grids": f"{base}/micro_grids", "map": f"{base}/map.html", "export": f"{base}/export?format=gpkg"}
+    if (rec.parameters or {}).get("redistrict", "none") != "none":
+        links["changes"] = f"{base}/changes"
     return model(
         id=rec.id, dataset_id=rec.dataset_id, status=rec.status, progress=progress, reason=rec.reason,
         parameters=rec.parameters, figures=rec.figures, warnings=rec.warnings or [], created_at=rec.created_at,
@@ -221,7 +223,8 @@ def create_dataset(
                 continue
             stored = save_upload(role, up.filename, up.file, incoming, svc.settings.max_upload_bytes)
             files[role] = stored.as_dict()
-        summary = read_and_inspect(incoming, files, options, svc.settings.max_uncompressed_bytes)
+        summary = read_and_inspect(incoming, files, options, svc.settings.max_uncompressed_bytes,
+                                   svc.settings.feasibility_max_buildings)
         target = svc.layout.dataset(dataset_id)
         incoming.rename(target)
     except BaseException:
@@ -265,6 +268,17 @@ def create_plan(svc: Svc, request: m.PlanRequest, response: Response) -> m.PlanA
     with svc.sessions() as s:
         ds = _get_dataset(s, request.dataset_id)
         has = "communities" in ds.files
+        if params["community_count"] is not None and params["redistrict"] == "none":
+            params["redistrict"] = "oversized"  # a count alone: split the oversized ones (as `gridplan redistrict --count`)
+        if params["redistrict"] != "none":
+            field = "redistrict" if request.redistrict != "none" else "community_count"
+            if not has:
+                raise InvalidParameter(f"{field} was {getattr(request, field)!r} but dataset {ds.id!r} has no communities "
+                                       "to re-district; upload the old community polygons with the dataset", field=field)
+            if params["keep_communities"] is False:
+                raise InvalidParameter(f"keep_communities is false but {field} was {getattr(request, field)!r}: "
+                                       "re-districting starts from the dataset's communities; leave keep_communities "
+                                       "out", field="keep_communities")
         if params["keep_communities"] is None:
             params["keep_communities"] = has
         elif params["keep_communities"] and not has:

@@ -146,15 +146,30 @@ def run_plan(spec: JobSpec) -> str:
             layers = load_layers(Path(spec.dataset_dir), spec.files, spec.max_uncompressed)
             params = dict(spec.parameters)
             keep = params.pop("keep_communities")
+            mode = params.pop("redistrict", "none")
+            count = params.pop("community_count", None)
             if params.get("start_date") is not None:
                 params["start_date"] = str(params["start_date"])
-            p = plan(layers["buildings"], layers["barriers"], layers["communities"] if keep else None,
-                     **spec.options, **params, progress=report)
+            changes = None
+            if mode != "none":  # re-districting: the new plan and its change list against the old communities
+                from gridplan.redistrict import redistrict
+
+                r = redistrict(layers["buildings"], layers["barriers"], layers["communities"], mode=mode, count=count,
+                               **spec.options, **params, progress=report)
+                p, changes = r.plan, r.changes
+            else:
+                p = plan(layers["buildings"], layers["barriers"], layers["communities"] if keep else None,
+                         **spec.options, **params, progress=report)
             report("writing", 1)
             report.write()
             p.write(out)
+            if changes is not None:  # as `gridplan redistrict` writes it: changes.csv, migration.csv, ... beside the plan
+                changes.write(out)
         msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
-        if not _finish(sessions, spec.plan_id, status="done", figures=figures_of(p.report), warnings=msgs):
+        figures = figures_of(p.report)
+        if changes is not None:
+            figures["changes"] = changes.summary
+        if not _finish(sessions, spec.plan_id, status="done", figures=figures, warnings=msgs):
             shutil.rmtree(out.parent, ignore_errors=True)  # deleted while it ran
             return "gone"
         logger.info("plan %s done: %d grids", spec.plan_id, len(p.grids))
@@ -184,7 +199,7 @@ def _context() -> multiprocessing.context.BaseContext:
     worker starts in milliseconds and never inherits the web server's threads), else ``spawn``."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["api.jobs", "gridplan.plan", "gridplan.export"])
+        ctx.set_forkserver_preload(["api.jobs", "gridplan.plan", "gridplan.export", "gridplan.redistrict", "gridplan.diff"])
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 

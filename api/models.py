@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gridplan.config import SizeRange
 
 __all__ = [
-    "ErrorBody", "FieldError", "Health", "Inspection", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
+    "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
     "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
     "LEVEL_PATHS", "PlanStatus",
 ]
@@ -49,8 +49,30 @@ class UploadedFile(BaseModel):
     bytes: int
 
 
+class FencedPiece(BaseModel):
+    """Households fenced in by tier-1 lines (motorway, railway, river, water) that no count of units fits."""
+
+    households: int
+    buildings: int
+    near: str = Field(description="a point inside it, 'lon,lat'")
+    fenced_by: list[str] = Field(description="names (or kinds) of the hard barriers around it")
+    reasons: list[str] = Field(description="per level, why no count fits, e.g. 'grid: 550 households; 1 grid > 500, 2 grids < 300'")
+
+
+class OversizedBuilding(BaseModel):
+    """A building with more households than a micro-grid may hold."""
+
+    building_id: str
+    households: int
+    source: str = Field(description="where its household count came from")
+    outcome: str = Field(description="what planning does with it")
+
+
 class Inspection(BaseModel):
-    """What gridplan found in the upload once read and validated."""
+    """What gridplan found in the upload once read and validated: what `gridplan inspect` says.
+
+    The fields after ``warnings`` were added later; datasets uploaded before have their defaults.
+    """
 
     buildings: int
     households: int = Field(description="total, after estimating missing counts")
@@ -63,6 +85,23 @@ class Inspection(BaseModel):
     bbox: list[float] = Field(min_length=4, max_length=4, description="the buildings' extent, lon/lat: W, S, E, N")
     notes: list[str] = Field(description="what was estimated, converted or repaired")
     warnings: list[str]
+    buildings_by_type: dict[str, int] = Field(
+        default_factory=dict, description="buildings per type (OSM `building` column; '(no type column)' without one)")
+    households_by_source: dict[str, int] = Field(default_factory=dict, description="households per source of the count")
+    compounds: int | None = Field(None, description="distinct compounds (gated residential areas)")
+    buildings_in_compounds: int | None = None
+    work_crs: str | None = Field(None, description="the projected CRS areas and lengths are measured in")
+    ranges: dict[str, str] = Field(
+        default_factory=dict, description="the default household ranges (community, grid, micro) the checks below use")
+    feasibility_checked: bool = Field(
+        False, description="whether the fenced-in pieces were looked for (skipped for uploads of more than "
+                           "`feasibility_max_buildings` buildings: it builds the plan's cells)")
+    fenced_pieces: list[FencedPiece] | None = Field(
+        None, description="pieces fenced in by tier-1 lines that no count of grids (or communities) fits, at the "
+                          "default ranges; null when not checked")
+    oversized_building_count: int = Field(0, description="buildings above the micro-grid maximum")
+    oversized_buildings: list[OversizedBuilding] = Field(
+        default_factory=list, description="the largest of them (at most 20)")
 
 
 class ReadOptions(BaseModel):
@@ -104,6 +143,13 @@ class PlanParameters(BaseModel):
         None, description="keep the dataset's community polygons and plan grids inside them; "
                           "default: true when the dataset has communities")
     start_date: _dt.date | None = Field(None, description="start date of every unit (default: today)")
+    redistrict: Literal["none", "oversized", "all"] = Field(
+        "none", description="re-district the dataset's communities: 'oversized' splits those above community_size, "
+                            "'all' re-splits every one; the plan then has a change list (GET .../changes). "
+                            "community_count alone means 'oversized'")
+    community_count: int | None = Field(
+        None, ge=1, le=100_000, description="with redistrict: the number of communities wanted in total (e.g. 35); "
+                                            "an infeasible count fails the plan with the feasible ones")
 
     @field_validator("community_size")
     @classmethod
@@ -151,6 +197,9 @@ class Figures(BaseModel):
     crossings: int = Field(description="tier-2 crossings reported")
     infeasible: int = Field(description="infeasible pieces reported")
     out_of_range: int = Field(description="units out of range")
+    changes: dict[str, Any] | None = Field(
+        None, description="re-districting plans: the change list's summary (changes.json): households moved, units "
+                          "new, changed and retired")
 
 
 class Plan(BaseModel):

@@ -49,7 +49,7 @@ RESULTS = HERE / "results" / "latest.md"
 
 GRID = SizeRange(300, 500, 400)
 TIMEOUT = 120.0
-#: Cases read from ../shared/data with gridplan.io.read_osm.
+#: Cases read from ../shared/data with gridplan.load_osm (the `--osm` path).
 OSM_CASES = {
     "nanjing": "nanjing_xinjiekou.osm",
     "beijing": "beijing_wudaokou_2017.osm",
@@ -442,7 +442,7 @@ def load_case(name: str):
         path = SHARED / "data" / OSM_CASES[name]
         if not path.exists():
             return f"skipped: {path} not found (../shared is absent)"
-        osm = gridplan.read_osm(path)
+        osm = gridplan.load_osm(path)  # as `gridplan plan --osm`: invalid OSM outlines repaired, compounds kept
         return osm.buildings, osm.barriers
     if name == "city":
         from gridplan.sample import make_city

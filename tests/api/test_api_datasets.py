@@ -24,6 +24,40 @@ def test_upload_gpkg_inspects(dataset):
     assert 118 < w < e < 119 and 31 < s < n < 33
 
 
+def test_upload_says_what_gridplan_inspect_says(dataset, sample_files):
+    from gridplan.inspect import inspect_inputs
+
+    ins = inspect_inputs(gpd.read_file(sample_files["buildings"]), gpd.read_file(sample_files["barriers"]))
+    s = dataset.summary
+    assert s.buildings_by_type == ins.buildings_by_type and sum(s.buildings_by_type.values()) == 44
+    assert s.households_by_source == ins.households_by_source == {"field": 2988}
+    assert s.household_source == ins.buildings_by_source == {"field": 44}
+    assert (s.compounds, s.buildings_in_compounds) == (ins.compounds, ins.buildings_in_compounds) and s.compounds > 0
+    assert s.work_crs == ins.work_crs and s.work_crs.startswith("WGS 84 / UTM")
+    assert s.ranges == {"community": "1000:3000", "grid": "300:500", "micro": "30:100"}
+    # 44 buildings: under the size guard, so the fenced-in pieces were looked for
+    assert s.feasibility_checked and [p.model_dump() for p in s.fenced_pieces] == ins.fenced_pieces
+    assert s.fenced_pieces and all(p.reasons and p.households > 0 for p in s.fenced_pieces)
+    assert s.oversized_building_count == len(ins.oversized_buildings) > 0
+    assert s.oversized_buildings[0].households == max(o["households"] for o in ins.oversized_buildings)
+    assert all(o.outcome for o in s.oversized_buildings)
+
+
+def test_feasibility_is_skipped_past_the_size_guard(tmp_path, sample_files):
+    with make_client(tmp_path / "data", feasibility_max_buildings=10) as c:
+        ds = upload(c, {"buildings": sample_files["buildings"], "barriers": sample_files["barriers"]})
+    assert ds.summary.feasibility_checked is False and ds.summary.fenced_pieces is None
+    assert ds.summary.buildings == 44 and ds.summary.buildings_by_type and ds.summary.oversized_building_count > 0
+
+
+def test_datasets_inspected_before_the_new_fields_still_validate():
+    old = {"buildings": 1, "households": 5, "household_source": {"field": 1}, "barriers": 0,
+           "barriers_by_tier": {"1": 0, "2": 0, "3": 0}, "communities": None, "crs": "EPSG:4326", "crs_name": "WGS 84",
+           "bbox": [0, 0, 1, 1], "notes": [], "warnings": []}
+    ins = m.Inspection.model_validate(old)
+    assert ins.feasibility_checked is False and ins.fenced_pieces is None and ins.buildings_by_type == {}
+
+
 def test_get_dataset(client, dataset):
     got = check(client.get(f"/v1/datasets/{dataset.id}"), 200, m.Dataset)
     assert got == dataset
