@@ -13,6 +13,7 @@ import shapely
 from .codes import sequence_codes
 from .divide import divide_building, entrance_slices
 from .metrics import level_figures
+from .graph import CUT_WEIGHT
 from .model import Plan
 from .stable_codes import CodeBook, assign_codes
 from .tessellate import GRID_SIZE
@@ -42,13 +43,30 @@ def _near(pl: _Planner, cells: np.ndarray, k: int = 3) -> list[str]:
     return [n for n, _ in Counter(names).most_common(k)]
 
 
-def _crossings(pl: _Planner, labels: np.ndarray, codes: np.ndarray, level: str) -> list[dict]:
+def _strong_pieces(pl: _Planner) -> np.ndarray:
+    """The piece of every cell once tier-2 edges are removed (the land between strong roads)."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
+    keep = pl.g.tier != 2
+    e = pl.g.edges[keep]
+    m = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(pl.g.n, pl.g.n))
+    return csgraph.connected_components(m, directed=False)[1]
+
+
+def _crossings(pl: _Planner, labels: np.ndarray, codes: np.ndarray, level: str, piece: np.ndarray) -> list[dict]:
+    """Every unit that contains a tier-2 edge, the roads it spans, and whether it joins households from both
+    sides of them (``households_across``) or only takes in land without households (a traffic island, the
+    strip between two carriageways)."""
     e = pl.g.edges
     same = (labels[e[:, 0]] == labels[e[:, 1]]) & (labels[e[:, 0]] >= 0) & (pl.g.tier == 2)
     out = []
     for unit in np.unique(labels[e[same, 0]]):
         ids = np.flatnonzero(same & (labels[e[:, 0]] == unit))
-        out.append({"level": level, "code": str(codes[unit]), "tier": 2, "barriers": pl.cg.barrier_names(pl.prep.barriers, ids), "shared_m": round(float(pl.g.cost[ids].sum() / 0.1), 1)})
+        cells = np.flatnonzero(labels == unit)
+        peopled = {int(p) for p in np.unique(piece[cells]) if pl.g.households[cells[piece[cells] == p]].sum() > 0}
+        out.append({"level": level, "code": str(codes[unit]), "tier": 2, "barriers": pl.cg.barrier_names(pl.prep.barriers, ids),
+                    "shared_m": round(float(pl.g.cost[ids].sum() / CUT_WEIGHT[2]), 1), "households_across": len(peopled) > 1})
     return out
 
 
@@ -288,6 +306,7 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
     # ---- report
     multipart = {name: [str(c) for c, g in zip(t["code"], t.geometry) if g.geom_type != "Polygon"] for name, t in (("community", comm_t), ("grid", grid_t), ("micro", micro_t))}
     excluded_area = float(shapely.area(cells[pl.excluded]).sum())
+    piece = _strong_pieces(pl)
     report = {
         "gridplan_version": version,
         "seed": cfg.seed,
@@ -311,7 +330,7 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
             "grid": level_figures(g_hh, g_parent, cfg.grid, g_geom),
             "micro": level_figures(rows_hh, mm_parent, cfg.micro, rows_geom),
         },
-        "crossings": _crossings(pl, grids.labels, g_codes, "grid") + _crossings(pl, micro.labels, m_codes_unit, "micro"),
+        "crossings": _crossings(pl, grids.labels, g_codes, "grid", piece) + _crossings(pl, micro.labels, m_codes_unit, "micro", piece),
         "infeasible": (
             _issues(pl, comm, c_codes, np.array([cfg.street_code]), "community", set())
             + _issues(pl, grids, g_codes, c_codes, "grid", set())
@@ -333,6 +352,7 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
     ]
     report.update(getattr(pl, "extra_report", {}))
     report["crossing_counts"] = {lvl: sum(1 for c in report["crossings"] if c["level"] == lvl) for lvl in ("grid", "micro")}
+    report["crossing_counts"].update({f"{lvl}_households_across": sum(1 for c in report["crossings"] if c["level"] == lvl and c["households_across"]) for lvl in ("grid", "micro")})
     if n_c > 199:
         report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")
 

@@ -393,3 +393,18 @@ def test_write_replaces_a_previous_plan(small, tmp_path):
     first = (d / "report.json").read_bytes()
     assert p.write(d, map_html=False) == d
     assert (d / "report.json").read_bytes() == first
+
+
+def test_crossings_say_whether_they_join_households(tmp_path):
+    """Each strong-road crossing says whether households lie on both sides, and the counts add up."""
+    import gridplan
+    from gridplan.sample import make_district
+
+    d = make_district(households=6000, communities=2, seed=3)
+    p = gridplan.plan(d.buildings, d.roads, seed=0, start_date="2026-01-01")
+    counts = p.report["crossing_counts"]
+    for level in ("grid", "micro"):
+        mine = [c for c in p.report["crossings"] if c["level"] == level]
+        assert counts[level] == len(mine)
+        assert counts[f"{level}_households_across"] == sum(c["households_across"] for c in mine)
+        assert all(isinstance(c["households_across"], bool) and c["barriers"] for c in mine)
