@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 
 from .tables import four_sides
+from .tessellate import locate
 from .model import LAYER_NAMES, Plan
 from .stable_codes import RETIRED_COLUMNS
 
@@ -73,13 +74,7 @@ def state_from_communities(communities, plan: Plan) -> PlanState:
     old = old.to_crs(plan.crs).reset_index(drop=True)
     b = plan.input_buildings
     pts = shapely.point_on_surface(np.asarray(b.geometry.values, dtype=object))
-    tree = shapely.STRtree(np.asarray(old.geometry.values, dtype=object))
-    bi, oj = tree.query(pts, predicate="within")
-    which = np.full(len(b), -1, dtype=np.int64)
-    which[bi[::-1]] = oj[::-1]
-    lost = np.flatnonzero(which < 0)
-    if len(lost):
-        which[lost] = tree.query_nearest(pts[lost], all_matches=False)[1]
+    which = locate(pts, old.geometry.values)
     codes = old["code"].astype(str).to_numpy() if "code" in old.columns else np.array([f"old{i + 1:03d}" for i in range(len(old))], dtype=object)
     hh = b["households"].to_numpy(dtype=float)
     roster = pd.DataFrame({"id": b[plan.id_field].astype(str).to_numpy(), "part": 0, "households": hh,

@@ -35,7 +35,7 @@ from .metrics import level_figures
 from .model import Plan
 from .errors import OptionError
 from .partition import UnitGraph, partition
-from .tessellate import tessellate
+from .tessellate import locate, tessellate
 from .units import dissolve, divided_polygons, single_polygon
 from .validate import PreparedInput, prepare
 
@@ -134,14 +134,7 @@ class _Planner:
             issues = [{"parent": 0, "cells": idx[list(i.nodes)], "households": i.households, "reason": i.reason, "resolution": i.resolution} for i in result.issues]
             self.community_source = None
             return _Level(labels, np.zeros(result.count, dtype=np.int64), issues)
-        reps = shapely.point_on_surface(self.tess.cells)
-        tree = shapely.STRtree(np.asarray(comm.geometry.values, dtype=object))
-        ci, cj = tree.query(reps, predicate="within")
-        which = np.full(self.g.n, -1, dtype=np.int64)
-        which[ci[::-1]] = cj[::-1]
-        lost = np.flatnonzero(which < 0)
-        if len(lost):
-            which[lost] = tree.query_nearest(reps[lost], all_matches=False)[1]
+        which = locate(shapely.point_on_surface(self.tess.cells), comm.geometry.values)
         # inside each community, land cut off from every building is left out
         for c in range(len(comm)):
             cells = np.flatnonzero(which == c)

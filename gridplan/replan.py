@@ -38,6 +38,7 @@ from .errors import InfeasibleError, OptionError, first_ids
 from .model import Plan
 from .partition import UnitGraph, partition
 from .stable_codes import CodeBook
+from .tessellate import locate
 
 __all__ = ["replan", "Replanning"]
 
@@ -201,14 +202,7 @@ class _Rebalancer:
 
 def _old_units(level_layer, reps: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     """For each cell, the previous unit (row of ``level_layer``) holding it."""
-    geoms = np.asarray(level_layer.geometry.values, dtype=object)
-    tree = shapely.STRtree(geoms)
-    ci, uj = tree.query(reps, predicate="within")
-    which = np.full(len(reps), -1, dtype=np.int64)
-    which[ci[::-1]] = uj[::-1]
-    lost = np.flatnonzero(which < 0)
-    if len(lost):
-        which[lost] = tree.query_nearest(reps[lost], all_matches=False)[1]
+    which = locate(reps, level_layer.geometry.values)
     which[excluded] = -1
     return which
 

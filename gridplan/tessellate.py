@@ -30,7 +30,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["Tessellation", "tessellate", "study_area"]
+__all__ = ["Tessellation", "tessellate", "study_area", "locate"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,25 @@ def study_area(footprints: np.ndarray, *, margin: float = 30.0, concavity: float
     hull = shapely.concave_hull(reps, ratio=concavity)
     grown = shapely.union_all(np.concatenate([[hull], shapely.buffer(shapely.convex_hull(footprints), margin, quad_segs=2)]))
     return shapely.make_valid(shapely.buffer(shapely.buffer(grown, margin, quad_segs=2), -margin, quad_segs=2))
+
+
+def locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """For each point, the index of the polygon holding it, else of the nearest polygon.
+
+    Examples
+    --------
+    >>> locate(shapely.points([(1, 1), (15, 1)]), np.array([shapely.box(0, 0, 2, 2), shapely.box(10, 0, 12, 2)])).tolist()
+    [0, 1]
+    """
+    tree = shapely.STRtree(np.asarray(polygons, dtype=object))
+    pi, qj = tree.query(points, predicate="within")
+    which = np.full(len(points), -1, dtype=np.int64)
+    which[pi[::-1]] = qj[::-1]  # the first polygon found wins where they overlap
+    lost = np.flatnonzero(which < 0)
+    if len(lost):
+        near = tree.query_nearest(points[lost], all_matches=False)
+        which[lost[near[0]]] = near[1]
+    return which
 
 
 def _lines_of(geoms: np.ndarray) -> np.ndarray:
@@ -196,15 +215,7 @@ def tessellate(
 
     # each building goes to the block holding its representative point (else the nearest block)
     reps = shapely.point_on_surface(fp)
-    tree = shapely.STRtree(blocks)
-    bi, bj = tree.query(reps, predicate="within")
-    block_of_b = np.full(len(fp), -1, dtype=np.int64)
-    block_of_b[bi[::-1]] = bj[::-1]
-    lost = np.flatnonzero(block_of_b < 0)
-    if len(lost):
-        near = tree.query_nearest(reps[lost], return_distance=False, all_matches=False)
-        block_of_b[lost[near[0]]] = near[1]
-        log.info("tessellation: %d buildings stand on a barrier; each joins the nearest block", len(lost))
+    block_of_b = locate(reps, blocks)
 
     cells, owners, cell_block = [], [], []
     order = np.argsort(block_of_b, kind="stable")
