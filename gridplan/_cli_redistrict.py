@@ -20,6 +20,14 @@ from .cli import CommunitySize, HouseholdsField, IdField, Quiet, _Progress, _run
 __all__: list[str] = []
 
 
+def _write_with_changes(result, out: Path, quiet: bool, headline) -> None:
+    """Write a plan and its change list into ``out``, then print ``headline()`` and the change summary."""
+    _run(lambda: (result.plan.write(out), result.changes.write(out)))
+    if not quiet:
+        typer.echo(headline())
+        typer.echo(_summary(result.changes, out))
+
+
 def _summary(changes, out: Path) -> str:
     s = changes.summary
     moved = s["households_moved"]
@@ -57,14 +65,14 @@ def redistrict_cmd(
         grid_size=grid_size, micro_size=micro_size, id_field=id_field, households_field=households_field, seed=seed,
         street_code=street_code, start_date=start_date, progress=bar))
     bar.close()
-    _run(lambda: (r.plan.write(out), r.changes.write(out)))
-    if not quiet:
+    def headline() -> str:
         info = r.plan.report["redistricting"]
         c = r.plan.communities
-        typer.echo(f"{info['old_communities']} old communities → {len(c)}: {len(info['kept'])} kept, {len(info['split'])} split into "
-                   f"{sum(len(v) for v in info['new'].values())}; households per community {int(c.households.min()):,}–{int(c.households.max()):,}, "
-                   f"{c.in_range.mean():.0%} in range")
-        typer.echo(_summary(r.changes, out))
+        return (f"{info['old_communities']} old communities → {len(c)}: {len(info['kept'])} kept, {len(info['split'])} split into "
+                f"{sum(len(v) for v in info['new'].values())}; households per community {int(c.households.min()):,}–{int(c.households.max()):,}, "
+                f"{c.in_range.mean():.0%} in range")
+
+    _write_with_changes(r, out, quiet, headline)
 
 
 @app.command("replan")
@@ -82,10 +90,7 @@ def replan_cmd(
     from .replan import replan
 
     r = _run(lambda: replan(previous, buildings, lock=lock or (), seed=seed, start_date=start_date, households_field=households_field))
-    _run(lambda: (r.plan.write(out), r.changes.write(out)))
-    if not quiet:
-        typer.echo(f"re-partitioned {len(r.plan.report['replan']['scopes'])} scope(s)")
-        typer.echo(_summary(r.changes, out))
+    _write_with_changes(r, out, quiet, lambda: f"re-partitioned {len(r.plan.report['replan']['scopes'])} scope(s)")
 
 
 @app.command("diff")

@@ -329,9 +329,10 @@ def _write_inputs(plan: Plan, directory: Path) -> None:
 
 
 def _write_map(plan: Plan, directory: Path) -> None:
-    from .maps import plan_map
+    # the offline review map (Leaflet inlined, no basemap): it opens on an intranet with no internet
+    from .review_map import review_map
 
-    plan_map(plan).save(str(directory / "map.html"))
+    (directory / "map.html").write_text(review_map(plan), encoding="utf-8")
 
 
 def _jsonable(obj: object) -> object:

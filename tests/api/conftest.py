@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servicekit import TestClient, check, make_client, upload, wait_for
+from servicekit import TestClient, check, district_files, make_client, upload, wait_for
 
 from api import models as m
 
@@ -17,15 +17,7 @@ from api import models as m
 @pytest.fixture(scope="session")
 def sample_files(tmp_path_factory) -> dict[str, Path]:
     """A 3,000-household district with one community: buildings, barriers and communities as GeoPackages."""
-    from gridplan.sample import make_district
-
-    d = make_district(households=3000, communities=1)
-    root = tmp_path_factory.mktemp("sample")
-    out = {"buildings": root / "buildings.gpkg", "barriers": root / "roads.gpkg", "communities": root / "communities.gpkg"}
-    d.buildings.to_file(out["buildings"])
-    d.roads.to_file(out["barriers"])
-    d.communities.to_file(out["communities"])
-    return out
+    return district_files(tmp_path_factory.mktemp("sample"), households=3000, communities=1)
 
 
 @pytest.fixture(scope="session")

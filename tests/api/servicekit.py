@@ -56,3 +56,13 @@ def upload(client, files: dict[str, Path], **form) -> m.Dataset:
             f.close()
 
 
+def district_files(root: Path, *, households: int, communities: int) -> dict[str, Path]:
+    """A generated district written as GeoPackages: buildings, barriers and its (old) communities."""
+    from gridplan.sample import make_district
+
+    d = make_district(households=households, communities=communities)
+    out = {"buildings": root / "buildings.gpkg", "barriers": root / "roads.gpkg", "communities": root / "communities.gpkg"}
+    d.buildings.to_file(out["buildings"])
+    d.roads.to_file(out["barriers"])
+    d.communities.to_file(out["communities"])
+    return out

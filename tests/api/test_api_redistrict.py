@@ -8,7 +8,7 @@ import pytest
 
 from api import models as m
 
-from servicekit import check, upload, wait_for
+from servicekit import check, district_files, upload, wait_for
 
 CHANGES_HEADER = ["building_id", "status", "households_before", "households_after", "community_before",
                   "community_after", "grid_before", "grid_after", "micro_before", "micro_after"]
@@ -17,15 +17,7 @@ CHANGES_HEADER = ["building_id", "status", "households_before", "households_afte
 @pytest.fixture(scope="module")
 def old_district(client, tmp_path_factory) -> m.Dataset:
     """6,000 households in 2 old communities, one of them oversized (3,796 households > 3,000)."""
-    from gridplan.sample import make_district
-
-    d = make_district(households=6000, communities=2)
-    root = tmp_path_factory.mktemp("redistrict")
-    paths = {"buildings": root / "buildings.gpkg", "barriers": root / "roads.gpkg", "communities": root / "communities.gpkg"}
-    d.buildings.to_file(paths["buildings"])
-    d.roads.to_file(paths["barriers"])
-    d.communities.to_file(paths["communities"])
-    return upload(client, paths)
+    return upload(client, district_files(tmp_path_factory.mktemp("redistrict"), households=6000, communities=2))
 
 
 def test_redistrict_plan_serves_its_change_list(client, old_district):
