@@ -1,0 +1,182 @@
+"""Which files gridplan opens, and how: an allow-list of formats told by content, and a GDAL restricted to it.
+
+GDAL picks a driver by what a file holds, not by its name, and some drivers read *other* files or URLs that a
+file names (a VRT's ``<SrcDataSource>``, a GML schema, WFS, ``/vsicurl/``). So a file from outside is opened
+only when its content is one of :data:`FORMATS`, and in the service every process first calls
+:func:`restrict_gdal`, which removes every other vector driver from GDAL and closes its network handlers, so no
+content can reach them.
+
+Examples
+--------
+>>> sniff_bytes(b'{"type": "FeatureCollection", "features": []}')
+'geojson'
+>>> sniff_bytes(b"SQLite format 3\\x00" + bytes(52) + b"GPKG")
+'gpkg'
+>>> sniff_bytes(b"<OGRVRTDataSource><!-- <osm version='0.6'> -->") is None
+True
+>>> sniff_bytes(b"%PDF-1.7") is None
+True
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import threading
+from os import PathLike
+from pathlib import Path
+
+__all__ = ["FORMATS", "ALLOWED_DRIVERS", "sniff_bytes", "sniff", "restrict_gdal", "gdal_restricted"]
+
+logger = logging.getLogger(__name__)
+
+#: The formats gridplan reads, as :func:`sniff` names them, and what each is.
+FORMATS = {
+    "gpkg": "GeoPackage",
+    "geojson": "GeoJSON",
+    "shp": "ESRI Shapefile (.shp with its .shx/.dbf/.prj)",
+    "fgb": "FlatGeobuf",
+    "osm": "OpenStreetMap XML",
+    "osm.pbf": "OpenStreetMap PBF",
+    "zip": "zip (of one of the formats above)",
+    "bz2": "bzip2 (of OpenStreetMap XML)",
+    "gzip": "gzip (of OpenStreetMap XML)",
+}
+#: The only GDAL drivers gridplan opens files with (the writers of the deliverables are among them).
+ALLOWED_DRIVERS = ("GPKG", "GeoJSON", "ESRI Shapefile", "FlatGeobuf", "OSM", "CSV")
+#: The driver each sniffed format must be opened with.
+DRIVER_OF = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile", "fgb": "FlatGeobuf", "osm": "OSM",
+             "osm.pbf": "OSM"}
+HEAD_BYTES = 4096
+# Tags of formats that read other files or URLs: never in a file we take as GeoJSON or OSM
+_FOREIGN = re.compile(rb"<\s*(OGRVRTDataSource|VRTDataset|GDALWMS|WFS_GetCapabilities|OGRWFSDataSource|xi:include)"
+                      rb"|<!ENTITY|<!DOCTYPE", re.IGNORECASE)
+_SHP_MAGIC = b"\x00\x00\x27\x0a"
+
+
+def sniff_bytes(head: bytes) -> str | None:
+    """The format (a key of :data:`FORMATS`) of a file from its first bytes, or None when it is none of them.
+
+    A file that also holds markup of a format that opens other files (a VRT, a WFS, XML entities) is None
+    whatever it starts with.
+    """
+    if _FOREIGN.search(head):
+        return None
+    if head.startswith(b"SQLite format 3\x00"):
+        return "gpkg" if head[68:72] in (b"GPKG", b"GP10", b"GP11") else None
+    if head.startswith(b"fgb\x03"):
+        return "fgb"
+    if head.startswith(_SHP_MAGIC) and len(head) >= 100:
+        return "shp"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"BZh"):
+        return "bz2"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head[4:15] == b"\n\x09OSMHeader":  # a BlobHeader: its length, then field 1 'OSMHeader'
+        return "osm.pbf"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return "geojson"
+    if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
+        return "osm"
+    return None
+
+
+def sniff(path: str | PathLike) -> str | None:
+    """:func:`sniff_bytes` of a file's first :data:`HEAD_BYTES` bytes (None for a directory or an unreadable file)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        return sniff_bytes(f.read(HEAD_BYTES))
+
+
+# ---- the process-wide restriction ---------------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+_RESTRICTED: list[str] | None = None
+#: GDAL settings that close every way out of the process: no HTTP(S)/FTP fetch through /vsicurl/ and its kin
+#: (no extension is allowed), no cloud buckets, no sibling-file listing, no Python in VRTs.
+_CONFIG = {
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".gridplan-no-network",
+    "GDAL_HTTP_MAX_RETRY": "0",
+    "GDAL_HTTP_TIMEOUT": "1",
+    "GDAL_HTTP_PROXY": "127.0.0.1:9",
+    "HTTPS_PROXY": "127.0.0.1:9",
+    "AWS_NO_SIGN_REQUEST": "NO",
+    "GDAL_VRT_ENABLE_PYTHON": "NO",
+    "OGR_SQLITE_ALLOW_EXTERNAL_ACCESS": "NO",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+}
+
+
+def _libgdal() -> ctypes.CDLL | None:
+    """The GDAL library pyogrio has loaded in this process (found in the process's memory map)."""
+    import pyogrio  # noqa: F401 - loads GDAL
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            paths = {line.split()[-1] for line in f if "libgdal" in line and "/" in line}
+    except OSError:  # pragma: no cover - not Linux
+        return None
+    for path in sorted(paths):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:  # pragma: no cover
+            continue
+    return None  # pragma: no cover
+
+
+def restrict_gdal(allowed: tuple[str, ...] = ALLOWED_DRIVERS) -> list[str]:
+    """Remove every GDAL vector driver but ``allowed`` from this process, and close GDAL's network access.
+
+    Idempotent; returns the drivers removed (by the first call). Called first in every process of the service
+    and by the CLI (unless ``--allow-any-format``); a library user who opens files from outside calls it too.
+    Raster-only drivers are never used by gridplan's reads (they open vector data only) and are left alone.
+
+    Examples
+    --------
+    >>> import pyogrio
+    >>> removed = restrict_gdal()
+    >>> "OGR_VRT" in pyogrio.list_drivers(), "GeoJSON" in pyogrio.list_drivers()
+    (False, True)
+    """
+    global _RESTRICTED
+    with _LOCK:
+        if _RESTRICTED is not None:
+            return list(_RESTRICTED)
+        import pyogrio
+
+        pyogrio.set_gdal_config_options(dict(_CONFIG))
+        lib = _libgdal()
+        removed: list[str] = []
+        if lib is None:  # pragma: no cover - a GDAL we cannot reach: refuse to pretend
+            raise RuntimeError("cannot restrict GDAL's drivers in this process (libgdal not found); "
+                               "set GDAL_SKIP in the environment instead")
+        lib.GDALGetDriverByName.restype = ctypes.c_void_p
+        lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
+        lib.GDALDeregisterDriver.argtypes = [ctypes.c_void_p]
+        lib.GDALDeregisterDriver.restype = None
+        for name in sorted(pyogrio.list_drivers()):
+            if name in allowed:
+                continue
+            handle = lib.GDALGetDriverByName(name.encode())
+            if handle:
+                lib.GDALDeregisterDriver(handle)
+                removed.append(name)
+        left = sorted(set(pyogrio.list_drivers()) - set(allowed))
+        if left:  # pragma: no cover - GDAL refused: never go on half-restricted
+            raise RuntimeError(f"GDAL kept drivers {left} after restricting it; refusing to open untrusted files")
+        os.environ.update(_CONFIG)  # for any GDAL a child process loads
+        _RESTRICTED = removed
+        logger.info("GDAL restricted to %s: %d other vector drivers removed, network access closed",
+                    ", ".join(allowed), len(removed))
+        return list(removed)
+
+
+def gdal_restricted() -> bool:
+    """Whether :func:`restrict_gdal` has run in this process."""
+    return _RESTRICTED is not None
