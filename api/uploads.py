@@ -31,7 +31,8 @@ from typing import BinaryIO
 import geopandas as gpd
 
 from gridplan.errors import InputError, first_ids
-from gridplan.io import _sniff_head, _unsafe_members, read_layer
+from gridplan.formats import sniff_bytes
+from gridplan.io import _unsafe_members, read_layer
 from gridplan.inspect import inspect_inputs
 from gridplan.validate import prepare
 
@@ -72,15 +73,10 @@ class StoredFile:
 
 
 def sniff(head: bytes) -> str | None:
-    """The format of a file from its first bytes (one of :data:`FORMATS`), or None when not one we read."""
-    if head.startswith(b"SQLite format 3\x00"):
-        return "gpkg" if head[68:72] in (b"GPKG", b"GP10", b"GP11") else None
-    if head.startswith(b"fgb\x03"):
-        return "fgb"
-    kind = _sniff_head(head)
-    if kind is None:
-        return "geojson" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else None
-    return {"bz2": "osm.bz2", "gzip": None}.get(kind, kind)
+    """The format of an upload from its first bytes (one of :data:`FORMATS`), or None when not one we read
+    (:func:`gridplan.formats.sniff_bytes`; a bare .shp is not an upload: zip it with its .shx/.dbf/.prj)."""
+    kind = sniff_bytes(head)
+    return {"bz2": "osm.bz2", "gzip": None, "shp": None}.get(kind, kind)
 
 
 def _clean_name(name: str | None, role: str) -> str:

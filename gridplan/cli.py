@@ -61,6 +61,21 @@ Bbox = Annotated[Optional[str], typer.Option(help="W,S,E,N in degrees to fetch f
 Quiet = Annotated[bool, typer.Option("--quiet", "-q")]
 
 
+@app.callback()
+def _gdal_guard(
+    allow_any_format: Annotated[bool, typer.Option(
+        "--allow-any-format", help="open input files of any format GDAL reads, a VRT included (which can read other "
+                                   "files and URLs): only for files of your own")] = False,
+) -> None:
+    """Every command opens its input files with gridplan's allow-list of formats (gridplan.formats)."""
+    from .formats import allow_any_format as allow, restrict_gdal
+
+    if allow_any_format:
+        allow()
+    else:
+        restrict_gdal()
+
+
 @contextmanager
 def _exit_on_error(cleanup: Callable[[], object] | None = None) -> Iterator[None]:
     """Turn a gridplan error into ``error: …`` on stderr and exit code 2 (after ``cleanup()``)."""

@@ -19,6 +19,7 @@ True
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import logging
 import os
@@ -27,7 +28,8 @@ import threading
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["FORMATS", "ALLOWED_DRIVERS", "sniff_bytes", "sniff", "restrict_gdal", "gdal_restricted"]
+__all__ = ["FORMATS", "ALLOWED_DRIVERS", "sniff_bytes", "sniff", "restrict_gdal", "gdal_restricted", "allow_any_format",
+           "any_format_allowed"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ FORMATS = {
     "gzip": "gzip (of OpenStreetMap XML)",
 }
 #: The only GDAL drivers gridplan opens files with (the writers of the deliverables are among them).
-ALLOWED_DRIVERS = ("GPKG", "GeoJSON", "ESRI Shapefile", "FlatGeobuf", "OSM", "CSV")
+ALLOWED_DRIVERS = ("GPKG", "GeoJSON", "ESRI Shapefile", "FlatGeobuf", "OSM", "CSV", "XLSX", "ODS")
 #: The driver each sniffed format must be opened with.
 DRIVER_OF = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile", "fgb": "FlatGeobuf", "osm": "OSM",
              "osm.pbf": "OSM"}
@@ -92,6 +94,29 @@ def sniff(path: str | PathLike) -> str | None:
         return None
     with open(path, "rb") as f:
         return sniff_bytes(f.read(HEAD_BYTES))
+
+
+_ANY_FORMAT: contextvars.ContextVar[bool] = contextvars.ContextVar("gridplan_allow_any_format", default=False)
+
+
+def allow_any_format(allowed: bool = True) -> contextvars.Token:
+    """Let :func:`gridplan.io.read_layer` open any format GDAL reads (a VRT too) in this context: the CLI's
+    ``--allow-any-format``, for a user's own files. Returns the token to undo it with ``reset``.
+
+    Examples
+    --------
+    >>> token = allow_any_format()
+    >>> any_format_allowed()
+    True
+    >>> _ANY_FORMAT.reset(token); any_format_allowed()
+    False
+    """
+    return _ANY_FORMAT.set(bool(allowed))
+
+
+def any_format_allowed() -> bool:
+    """Whether :func:`allow_any_format` is in force here (default False: the allow-list of :data:`FORMATS`)."""
+    return _ANY_FORMAT.get()
 
 
 # ---- the process-wide restriction ---------------------------------------------------------------------------

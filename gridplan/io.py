@@ -25,7 +25,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing as contextlib_closing, contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path, PurePosixPath
@@ -37,6 +37,7 @@ import pyogrio
 import shapely
 
 from .errors import InputError, first_ids
+from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff_bytes
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
            "incomplete_ways"]
@@ -46,7 +47,9 @@ logger = logging.getLogger(__name__)
 #: Largest size a zip or bzip2 input may decompress to; override per call or with the
 #: ``GRIDPLAN_MAX_UNCOMPRESSED_BYTES`` environment variable. [proposal]
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
-_VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".osm", ".pbf", ".sqlite", ".tab")
+#: Zip members read as layers: the allow-listed formats only (see :mod:`gridplan.formats`)
+_VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".osm", ".pbf")
+_FORMAT_NAMES = "GeoPackage, GeoJSON, Shapefile (or zipped shapefile), FlatGeobuf or OSM (.osm, .osm.pbf, .osm.bz2)"
 _WATER = {("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"), ("landuse", "basin")}
 _TAG_RE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
@@ -97,29 +100,22 @@ def _limit(max_uncompressed: int | None) -> int:
     return int(os.environ.get("GRIDPLAN_MAX_UNCOMPRESSED_BYTES", MAX_UNCOMPRESSED_BYTES))
 
 
-def _sniff_head(head: bytes) -> str | None:
-    """'zip', 'bz2', 'gzip', 'osm.pbf' or 'osm' (XML) from a file's first bytes; None for anything else."""
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if b"OSMHeader" in head[:64]:
-        return "osm.pbf"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
-        return "osm"
-    return None
-
-
 def _sniff(path: Path) -> str:
-    """'zip', 'bz2', 'gzip', 'osm' or 'gdal' (anything else, left to a GDAL probe)."""
+    """'zip', 'bz2', 'gzip', 'osm' (XML or PBF), 'dir', a format of :data:`gridplan.formats.FORMATS`, or
+    'unknown' (content that is none of them)."""
     if path.is_dir():
-        return "gdal"
+        return "dir"
     with open(path, "rb") as f:
-        kind = _sniff_head(f.read(4096))
-    return {"osm.pbf": "osm", None: "gdal"}.get(kind, kind)
+        kind = sniff_bytes(f.read(HEAD_BYTES))
+    return {"osm.pbf": "osm", None: "unknown"}.get(kind, kind)
+
+
+def _unsupported(what: str, shown: object, detail: str = "") -> InputError:
+    return InputError(
+        f"{what} {shown}: unsupported file type{detail}; gridplan reads {_FORMAT_NAMES} files, told by their "
+        "content. Convert it to a GeoPackage (e.g. ogr2ogr -f GPKG out.gpkg IN), or, for a file of your own in "
+        "another format GDAL reads (such as a VRT), pass --allow-any-format (allow_any_format=True)"
+    )
 
 
 def _unsafe_members(infos: list[zipfile.ZipInfo]) -> list[str]:
@@ -133,15 +129,20 @@ def _decompress(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path
     out = tmp / (path.name.rsplit(".", 1)[0] or "input")
     opener = bz2.open if kind == "bz2" else gzip.open
     written = 0
-    with opener(path, "rb") as src, open(out, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            written += len(chunk)
-            if written > limit:
-                raise InputError(
-                    f"{what} {path}: decompresses to more than {limit:,} bytes; decompress it yourself, "
-                    "or raise the limit (max_uncompressed= or GRIDPLAN_MAX_UNCOMPRESSED_BYTES)"
-                )
-            dst.write(chunk)
+    try:
+        with opener(path, "rb") as src, open(out, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                if written > limit:
+                    raise InputError(
+                        f"{what} {path}: decompresses to more than {limit:,} bytes; decompress it yourself, "
+                        "or raise the limit (max_uncompressed= or GRIDPLAN_MAX_UNCOMPRESSED_BYTES)"
+                    )
+                dst.write(chunk)
+    except (OSError, EOFError, ValueError) as exc:  # a corrupt or truncated stream
+        out.unlink(missing_ok=True)
+        raise InputError(f"{what} {path}: a {kind} file that cannot be decompressed ({exc}); check the download "
+                         "or compress the file again") from None
     return out
 
 
@@ -177,6 +178,15 @@ def _zip_member(path: Path, layer: str | None, limit: int, what: str) -> tuple[s
     return candidates[0], False
 
 
+def _member_format(path: Path, member: str, what: str) -> str:
+    """The format of a zip member by its content (a shapefile is checked by its .shp)."""
+    with zipfile.ZipFile(path) as zf, zf.open(member) as f:
+        kind = sniff_bytes(f.read(HEAD_BYTES))
+    if kind not in DRIVER_OF:
+        raise _unsupported(what, f"{path} (member {member})")
+    return kind
+
+
 def _extract(path: Path, member: str, tmp: Path, limit: int, what: str) -> Path:
     out = tmp / PurePosixPath(member).name
     written = 0
@@ -190,14 +200,35 @@ def _extract(path: Path, member: str, tmp: Path, limit: int, what: str) -> Path:
     return out
 
 
-def _read_gdal(source: str, layer: str | None, what: str, shown: Path) -> gpd.GeoDataFrame:
+def _gdal_error(what: str, shown: object, exc: Exception) -> InputError:
+    return InputError(f"{what} {shown}: the file cannot be read ({exc}); check that it is complete (download or "
+                      f"export it again); gridplan reads {_FORMAT_NAMES} files")
+
+
+def _check_gpkg(path: Path, what: str, shown: object) -> None:
+    """Refuse a GeoPackage whose layers are SQL views (a view can run any query when read)."""
+    import sqlite3
+
+    try:
+        with contextlib_closing(sqlite3.connect(f"file:{path.as_posix()}?mode=ro&immutable=1", uri=True)) as con:
+            views = [r[0] for r in con.execute(
+                "SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m ON m.name = c.table_name "
+                "WHERE m.type = 'view'")]
+    except sqlite3.DatabaseError as exc:
+        raise _gdal_error(what, shown, exc) from None
+    if views:
+        raise InputError(f"{what} {shown}: layers {first_ids(views)} are SQL views, which gridplan does not read "
+                         "from files it is given; save them as tables (e.g. ogr2ogr -f GPKG out.gpkg IN)")
+
+
+def _read_gdal(source: str, layer: str | None, what: str, shown: Path, expect: str | None = None) -> gpd.GeoDataFrame:
+    """One layer through GDAL; ``expect`` is the driver the content says (None: any driver, a trusted file)."""
     try:
         with _gdal_messages(shown):
             layers = pyogrio.list_layers(source)
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for an unreadable file
         raise InputError(
-            f"{what} {shown}: not a vector file gridplan can read ({exc}); give a GeoPackage, GeoJSON, "
-            "Shapefile (or zipped shapefile), FlatGeobuf or OSM (.osm, .osm.pbf, .osm.bz2) file"
+            f"{what} {shown}: not a vector file gridplan can read ({exc}); give a {_FORMAT_NAMES} file"
         ) from exc
     names = [str(n) for n in layers[:, 0]]
     if layer is None and len(names) > 1:
@@ -205,17 +236,34 @@ def _read_gdal(source: str, layer: str | None, what: str, shown: Path) -> gpd.Ge
                          "layer=<name> (or --layer)")
     if layer is not None and layer not in names:
         raise InputError(f"{what} {shown}: has no layer {layer!r}; its layers are {first_ids(names)}")
-    with _gdal_messages(shown):
-        gdf = pyogrio.read_dataframe(source, layer=layer or names[0])
+    try:
+        with _gdal_messages(shown):
+            if expect is not None:
+                driver = pyogrio.read_info(source, layer=layer or names[0])["driver"]
+                if driver != expect:
+                    raise _unsupported(what, shown, f" (its content looks like {FORMATS[_format_of(expect)]} "
+                                                    f"but GDAL reads it as {driver}: give it the usual extension)")
+            gdf = pyogrio.read_dataframe(source, layer=layer or names[0])
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - GDAL raises several types for a broken file
+        raise _gdal_error(what, shown, exc) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"{what} {shown}: layer {layer or names[0]!r} has no geometry; give a layer with "
                          "polygons or lines")
     return gdf
 
 
+def _format_of(driver: str) -> str:
+    return next(k for k, v in DRIVER_OF.items() if v == driver)
+
+
 def _osm_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
-    with _gdal_messages(path.name):
-        gdf = pyogrio.read_dataframe(path, layer=layer)
+    try:
+        with _gdal_messages(path.name):
+            gdf = pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # noqa: BLE001 - GDAL raises several types for a broken file
+        raise _gdal_error("OSM file", path.name, exc) from exc
     tags = gdf["other_tags"].map(parse_other_tags) if "other_tags" in gdf.columns else pd.Series(
         [{}] * len(gdf), index=gdf.index)
     gdf["_tags"] = tags
@@ -414,7 +462,8 @@ def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> Os
         raise InputError(f"{what} {path}: no such file; check the path")
     kind = _sniff(path)
     if kind not in ("osm", "bz2", "gzip"):
-        raise InputError(f"{what} {path}: not an OSM extract (XML or PBF); give an .osm, .osm.pbf or .osm.bz2 file")
+        raise InputError(f"{what} {path}: not an OSM extract (XML or PBF); give an .osm, .osm.pbf, .osm.bz2 or "
+                         ".osm.gz file")
     with tempfile.TemporaryDirectory(prefix="gridplan-osm-") as tmp:
         source = _osm_source(path, kind, Path(tmp), _limit(max_uncompressed), what)
         data = _osm_data(source, path.name)
@@ -424,14 +473,15 @@ def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> Os
 
 
 def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "buildings",
-               max_uncompressed: int | None = None) -> gpd.GeoDataFrame:
+               max_uncompressed: int | None = None, allow_any_format: bool | None = None) -> gpd.GeoDataFrame:
     """Read one layer of a vector file, a zipped shapefile or an OSM extract.
 
     Parameters
     ----------
     path
-        GeoPackage, GeoJSON, Shapefile, zip (.zip/.shp.zip), FlatGeobuf or OSM (.osm, .osm.pbf,
-        .osm.bz2); anything GDAL reads. The type is told by content, not by name.
+        GeoPackage, GeoJSON, Shapefile (or a folder of them), zip (.zip/.shp.zip), FlatGeobuf or OSM (.osm,
+        .osm.pbf, .osm.bz2, .osm.gz). The type is told by content, not by name, and must be one of these
+        (:data:`gridplan.formats.FORMATS`); GDAL must read it with that format's driver.
     layer
         The layer (or zip member) to read; needed when there is more than one.
     role
@@ -439,6 +489,10 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
         otherwise used only in messages.
     max_uncompressed
         Largest size a zip or bzip2 file may decompress to (default :data:`MAX_UNCOMPRESSED_BYTES`).
+    allow_any_format
+        Open any format GDAL reads, a VRT included (which can read other files and URLs): only for files of
+        your own. Default: :func:`gridplan.formats.any_format_allowed` (False unless the CLI's
+        ``--allow-any-format`` said so).
 
     Returns
     -------
@@ -448,28 +502,40 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
     Raises
     ------
     InputError
-        Missing file, unknown type, empty layer, unsafe or ambiguous zip, or a zip bomb.
+        Missing file, unsupported or broken file, empty layer, unsafe or ambiguous zip, or a zip bomb.
     """
     path = Path(path)
     what = f"{role} file"
     if not path.exists():
         raise InputError(f"{what} {path}: no such file; check the path")
+    trusted = any_format_allowed() if allow_any_format is None else bool(allow_any_format)
     limit = _limit(max_uncompressed)
     kind = _sniff(path)
+    expect = DRIVER_OF.get(kind)
     with tempfile.TemporaryDirectory(prefix="gridplan-read-") as tmpdir:
         tmp = Path(tmpdir)
+        source: str | Path = path
         if kind == "zip":
             member, used = _zip_member(path, layer, limit, what)
             layer = None if used else layer
-            if member.lower().endswith((".osm", ".pbf")):
+            member_kind = _member_format(path, member, what) if not trusted else None
+            if member.lower().endswith((".osm", ".pbf")) or member_kind in ("osm", "osm.pbf"):
                 source, kind = _extract(path, member, tmp, limit, what), "osm"
             else:
-                source = f"/vsizip/{path.resolve().as_posix()}/{member}"
+                source, expect = f"/vsizip/{path.resolve().as_posix()}/{member}", DRIVER_OF.get(member_kind)
         elif kind in ("bz2", "gzip"):
             source = _decompress(path, kind, tmp, limit, what)
-            kind = "osm" if _sniff(source) == "osm" else "gdal"
-        else:
-            source = path
+            kind = _sniff(Path(source))
+            if kind not in ("osm",) and not trusted:
+                raise _unsupported(what, path, f" (a {kind if kind != 'unknown' else 'compressed'} file that is not "
+                                               "OpenStreetMap XML inside)")
+            expect = DRIVER_OF.get(kind)
+        elif kind == "dir":
+            expect = "ESRI Shapefile"  # a folder of shapefiles
+        elif kind == "gpkg":
+            _check_gpkg(path, what, path)
+        elif kind == "unknown" and not trusted:
+            raise _unsupported(what, path)
         if kind == "osm":
             if role not in ("buildings", "barriers"):
                 raise InputError(f"{what} {path}: an OSM extract is read for role 'buildings' or 'barriers', "
@@ -477,11 +543,10 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
             data = _osm_data(Path(source), path.name)
             gdf = data.buildings if role == "buildings" else data.barriers
         else:
-            gdf = _read_gdal(str(source), layer, what, path)
+            gdf = _read_gdal(str(source), layer, what, path, expect=None if trusted else expect)
     if len(gdf) == 0:
         hint = "buildings (building=*)" if role == "buildings" else "roads, railways or rivers"
         raise InputError(f"{what} {path}: the layer is empty; give a file with {hint} in it"
                          + (f" (layer {layer!r})" if layer else ""))
     logger.info("read %s %s: %d features", role, path.name, len(gdf))
     return gdf
-

@@ -68,6 +68,10 @@ class LedgerJoin:
     notes: tuple[str, ...]
 
 
+#: The GDAL drivers a ledger table is read with (CSV text itself is read by pandas)
+_LEDGER_DRIVERS = ("XLSX", "ODS", "GPKG", "ESRI Shapefile", "CSV")
+
+
 def _csv(path: Path) -> pd.DataFrame:
     raw = path.read_bytes()
     for encoding in ("utf-8-sig", "gb18030"):
@@ -99,7 +103,13 @@ def read_ledger(source: str | PathLike | pd.DataFrame, *, layer: str | None = No
     if not head.startswith(b"PK") and b"\x00" not in head and not path.suffix.lower() in (".gpkg", ".dbf", ".sqlite"):
         return _csv(path)
     try:
+        driver = pyogrio.read_info(path, layer=layer)["driver"]
+        if driver not in _LEDGER_DRIVERS:
+            raise InputError(f"ledger {path}: a {driver} file is not a ledger gridplan reads; give a CSV (UTF-8 or "
+                             "GBK), XLSX, ODS, GeoPackage or DBF table")
         df = pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for an unreadable file
         raise InputError(f"ledger {path}: not a table gridplan can read ({exc}); give a CSV (UTF-8 or GBK) or "
                          "XLSX file") from exc

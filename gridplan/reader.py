@@ -21,6 +21,7 @@ import pyogrio
 
 from .config import PlanConfig, SizeRange
 from .errors import InputError
+from .formats import sniff
 from .model import LAYER_NAMES, Plan
 
 __all__ = ["read_plan", "is_plan_dir"]
@@ -59,6 +60,10 @@ def read_plan(directory: str | PathLike) -> Plan:
         persons_per_household=params.get("persons_per_household", 2.62),
         street_code=params.get("street_code", "000000000"), seed=int(report.get("seed", 0)),
     )
+    for name in ("plan.gpkg", "input_buildings.gpkg", "input_barriers.gpkg"):
+        if sniff(d / name) != "gpkg":  # a plan directory from elsewhere is opened by the allow-list too
+            raise InputError(f"{d / name}: not a GeoPackage; this plan directory is damaged or was not written by "
+                             "gridplan: write it again with `gridplan plan --out`")
     gpkg = d / "plan.gpkg"
     layers = {name: _texted(pyogrio.read_dataframe(gpkg, layer=name), id_field) for name in (*LAYER_NAMES.values(), "buildings")}
     inputs_b = _texted(pyogrio.read_dataframe(d / "input_buildings.gpkg"), id_field)

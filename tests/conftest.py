@@ -21,6 +21,11 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
+from gridplan.formats import restrict_gdal
+
+# The suite opens files as the CLI and every process of the service do: with GDAL restricted to the allow-list
+restrict_gdal()
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")
 

@@ -83,7 +83,7 @@ def test_missing_file(tmp_path):
 def test_unknown_type(tmp_path):
     path = tmp_path / "buildings.gpkg"
     path.write_bytes(b"\x00\x01\x02 this is not a GeoPackage at all" * 10)
-    with pytest.raises(InputError, match=r"buildings file .*buildings.gpkg: not a vector file .*GeoPackage, GeoJSON"):
+    with pytest.raises(InputError, match=r"buildings file .*buildings.gpkg: unsupported file type; gridplan reads GeoPackage, GeoJSON"):
         read_layer(path)
 
 
