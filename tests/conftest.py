@@ -241,3 +241,32 @@ def write_osm_xml(path: Path, ways=OSM_WAYS, relations=OSM_RELATIONS) -> Path:
 def osm_extract(tmp_path) -> Path:
     """The awkward OSM extract above (see :data:`OSM_WAYS`), as an .osm file."""
     return write_osm_xml(tmp_path / "town.osm")
+
+
+@pytest.fixture
+def counting_http_server():
+    """A local HTTP server that answers 404 to everything and records each path asked: ``(base_url, hits)``."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+

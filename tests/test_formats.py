@@ -7,11 +7,9 @@ and every process of the service do); the CLI tests run in fresh processes, rest
 from __future__ import annotations
 
 import bz2
-import http.server
 import sqlite3
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -136,30 +134,11 @@ def test_allowed_formats_still_read(tmp_path, buildings_file):
     assert sniff_bytes(b"\xef\xbb\xbf  {\"type\": 1}") == "geojson"
 
 
-def test_network_access_is_closed_after_restricting(tmp_path):
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        do_HEAD = do_GET
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"/vsicurl/http://127.0.0.1:{server.server_port}/b.geojson"
-        with pytest.raises(Exception):  # noqa: B017 - GDAL's own error type for a refused open
-            pyogrio.read_info(url)
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_network_access_is_closed_after_restricting(counting_http_server):
+    base, hits = counting_http_server
+    url = f"/vsicurl/{base}/b.geojson"
+    with pytest.raises(Exception):  # noqa: B017 - GDAL's own error type for a refused open
+        pyogrio.read_info(url)
     assert hits == []
     with pytest.raises(InputError, match="no such file"):
         read_layer(url)

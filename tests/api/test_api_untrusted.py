@@ -6,9 +6,7 @@ is stored; the service's own database is untouched and plans still run.
 """
 from __future__ import annotations
 
-import http.server
 import io
-import threading
 import zipfile
 
 import pytest
@@ -66,30 +64,12 @@ def test_a_vrt_over_the_service_database_leaves_it_whole(client, data_dir, datas
     assert wait_for(client, accepted.id).status == "done"
 
 
-def test_a_vrt_naming_a_url_is_refused_without_a_request(client):
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        do_HEAD = do_GET
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"/vsicurl/http://127.0.0.1:{server.server_port}/b.csv"
-        for filename, body in (("upload.zip", _zip("b.geojson", _vrt(url))), ("upload.zip", _zip("b.gml", _vrt(url)))):
-            resp = client.post("/v1/datasets", files={"buildings": (filename, body)})
-            assert resp.status_code in (415, 422), resp.text
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_a_vrt_naming_a_url_is_refused_without_a_request(client, counting_http_server):
+    base, hits = counting_http_server
+    url = f"/vsicurl/{base}/b.csv"
+    for body in (_zip("b.geojson", _vrt(url)), _zip("b.gml", _vrt(url))):
+        resp = client.post("/v1/datasets", files={"buildings": ("upload.zip", body)})
+        assert resp.status_code in (415, 422), resp.text
     assert hits == []
 
 
