@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from servicekit import check, district_files, make_client, upload, wait_for
+from test_api_postgres import postgres_url  # noqa: F401 - the fixture: a PostgreSQL server for this module
 
 import api
 import api.db
@@ -243,43 +244,52 @@ def test_queued_plans_are_limited_per_client_address(client, dataset, monkeypatc
     check(client.post("/v1/plans", json={"dataset_id": dataset.id}), 202, m.PlanAccepted)  # the queue drained
 
 
-def test_a_plan_request_and_a_delete_of_its_dataset_do_not_both_succeed(client, dataset, data_dir):
-    """Both transactions start by locking the dataset's row: whichever comes second sees what the first did."""
+def _copy_dataset(svc, source_id: str) -> str:
+    """A new dataset record with a copy of ``source_id``'s files (no upload, no inspection)."""
     import shutil
+
+    ds_id = uuid.uuid4().hex
+    shutil.copytree(svc.layout.dataset(source_id), svc.layout.dataset(ds_id))
+    with svc.sessions() as s:
+        src = s.get(api.db.DatasetRecord, source_id)
+        s.add(api.db.DatasetRecord(id=ds_id, files=src.files, options=src.options, summary=src.summary))
+        s.commit()
+    return ds_id
+
+
+def _a_delete_waits_for_the_lock_of_a_plan_request(client, source_id: str) -> None:
+    """The row is locked (as POST /v1/plans locks it) while a DELETE arrives; a plan is recorded before the lock is
+    let go, so the DELETE, which waited, must refuse."""
     import threading
 
     svc = client.app.state.service
-
-    def new_dataset() -> str:
-        ds_id = uuid.uuid4().hex
-        shutil.copytree(data_dir / "datasets" / dataset.id, data_dir / "datasets" / ds_id)
-        with svc.sessions() as s:
-            src = s.get(api.db.DatasetRecord, dataset.id)
-            s.add(api.db.DatasetRecord(id=ds_id, files=src.files, options=src.options, summary=src.summary))
-            s.commit()
-        return ds_id
-
-    # deterministic: the row is locked (as POST /v1/plans locks it) while a DELETE arrives; a plan is recorded
-    # before the lock is let go, so the DELETE, which waited, must refuse
-    ds_id = new_dataset()
+    ds_id = _copy_dataset(svc, source_id)
     answers: dict[str, int] = {}
+    plan_id = uuid.uuid4().hex
     with svc.sessions() as s:
         assert api.db.lock_dataset(s, ds_id)
         t = threading.Thread(target=lambda: answers.update(delete=client.delete(f"/v1/datasets/{ds_id}").status_code))
         t.start()
         time.sleep(0.3)
         assert t.is_alive()  # waiting for the lock
-        s.add(PlanRecord(id="9" * 32, dataset_id=ds_id, status="queued", created_at=utcnow(), steps=0,
+        s.add(PlanRecord(id=plan_id, dataset_id=ds_id, status="queued", created_at=utcnow(), steps=0,
                          parameters=m.PlanParameters(keep_communities=False).model_dump(mode="json")))
         s.commit()
     svc.jobs.wake()
     t.join(timeout=60)
     assert answers == {"delete": 409}
-    assert wait_for(client, "9" * 32).status == "done"
-    # and at the same moment, eight times: never both
+    assert wait_for(client, plan_id).status == "done"
+
+
+def test_a_plan_request_and_a_delete_of_its_dataset_do_not_both_succeed(client, dataset, data_dir):
+    """Both transactions start by locking the dataset's row: whichever comes second sees what the first did."""
+    import threading
+
+    _a_delete_waits_for_the_lock_of_a_plan_request(client, dataset.id)
+    svc = client.app.state.service
     outcomes, accepted = [], []
-    for _ in range(8):
-        ds_id = new_dataset()
+    for _ in range(8):  # at the same moment, eight times: never both
+        ds_id = _copy_dataset(svc, dataset.id)
         barrier = threading.Barrier(2)
         got: dict[str, object] = {}
 
@@ -306,6 +316,12 @@ def test_a_plan_request_and_a_delete_of_its_dataset_do_not_both_succeed(client, 
     for plan_id in accepted:
         done = wait_for(client, plan_id)
         assert done.status == "done", done.reason  # never "no such file"
+
+
+def test_the_dataset_lock_holds_on_postgresql(postgres_url, tmp_path, sample_files):
+    with make_client(tmp_path / "data", database_url=postgres_url) as c:
+        ds = upload(c, {"buildings": sample_files["buildings"], "barriers": sample_files["barriers"]})
+        _a_delete_waits_for_the_lock_of_a_plan_request(c, ds.id)
 
 
 def test_a_database_of_an_older_version_gets_the_new_columns(tmp_path):
