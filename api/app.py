@@ -1,9 +1,9 @@
 """The gridplan service: a thin FastAPI app over the library, built by :func:`create_app`.
 
-Nothing happens at import time: ``create_app(settings)`` builds the app, and its lifespan opens the
-database, marks plans interrupted by a previous run as failed and starts the worker pool. Run it with
-``gridplan serve`` or ``uvicorn --factory api.app:create_app`` (one process per data directory: the
-worker pool and the job table belong to it).
+Nothing happens at import time: ``create_app(settings)`` builds the app, and its lifespan starts the
+:class:`~api.service.Service` (database, forkserver, plan dispatcher). Run it with ``gridplan serve`` or
+``uvicorn --factory api.app:create_app`` (one process per data directory: the plan processes and the job
+table belong to it).
 """
 from __future__ import annotations
 
@@ -18,20 +18,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path as PathParam, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 import gridplan
 
+from . import limits
 from . import models as m
-from .db import DatasetRecord, PlanRecord, create_schema, make_engine, mark_interrupted, session_factory, utcnow
+from .db import DatasetRecord, PlanRecord, lock_dataset, utcnow
 from .errors import Conflict, InvalidParameter, NotFound, error_body, install_handlers
-from .jobs import STAGES, JobRunner, JobSpec
-from .results import ResultCache, parse_bbox
+from .jobs import STAGES
+from .limits import is_no_space, no_space, too_many
+from .results import parse_bbox
+from .service import Service
 from .settings import Settings
-from .storage import Layout, is_id, new_id, scrub
-from .uploads import ROLES, discard, read_and_inspect, save_upload
+from .storage import is_id, new_id
+from .uploads import ROLES, discard, save_upload
 
 __all__ = ["create_app", "Service"]
 
@@ -43,42 +46,6 @@ _CODE_LENGTH = {"communities": 12, "grids": 15, "micro_grids": 18}
 
 class GeoJSONResponse(Response):
     media_type = GEOJSON
-
-
-class Service:
-    """What the routes share: settings, file layout, database sessions, the job runner, the read cache."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.layout = Layout(settings.data_dir)
-        self.url = settings.database_url_or_default()
-        self.engine = None
-        self.sessions: sessionmaker[Session] | None = None
-        self.jobs: JobRunner | None = None
-        self.cache = ResultCache()
-
-    def start(self) -> None:
-        self.layout.create()
-        for leftover in self.layout.datasets.glob(".incoming-*"):
-            discard(leftover)
-        self.engine = make_engine(self.url)
-        create_schema(self.engine)
-        self.sessions = session_factory(self.engine)
-        for plan_id in mark_interrupted(self.sessions):
-            logger.warning("plan %s was interrupted by a restart; marked failed", plan_id)
-            shutil.rmtree(self.layout.plan_root(plan_id), ignore_errors=True)
-        self.jobs = JobRunner(self.settings.workers, self.sessions)
-        logger.info("gridplan service: data in %s, %s database, %d workers", self.layout.root,
-                    self.engine.dialect.name, self.settings.workers)
-
-    def stop(self) -> None:
-        if self.jobs is not None:
-            self.jobs.shutdown()
-        if self.engine is not None:
-            self.engine.dispose()
-
-    def scrub(self, text: str) -> str:
-        return scrub(text, self.layout.root)
 
 
 def service(request: Request) -> Service:
@@ -184,10 +151,16 @@ def healthz(svc: Svc) -> m.Health:
     with svc.sessions() as s:
         counts = dict(s.execute(select(PlanRecord.status, func.count()).group_by(PlanRecord.status)).all())
     dialect = svc.engine.dialect.name
-    return m.Health(status="ok", version=gridplan.__version__,
+    free, problems = limits.free_bytes(svc.layout.root), []
+    if free < svc.settings.min_free_bytes:
+        problems.append(f"the data directory's disk has {free:,} bytes free, less than GRIDPLAN_MIN_FREE_BYTES "
+                        f"({svc.settings.min_free_bytes:,}): uploads and new plans are refused until space is freed")
+    if not svc.jobs.alive():
+        problems.append("the plan dispatcher has stopped: queued plans do not start; restart the service")
+    return m.Health(status="degraded" if problems else "ok", version=gridplan.__version__,
                     database=dialect if dialect in ("sqlite", "postgresql") else "other",
                     workers=svc.settings.workers, plans_queued=counts.get("queued", 0),
-                    plans_running=counts.get("running", 0))
+                    plans_running=counts.get("running", 0), disk_free_bytes=free, problems=problems)
 
 
 @router.post("/datasets", status_code=201, response_model=m.Dataset, tags=["datasets"],
@@ -212,28 +185,37 @@ def create_dataset(
                             levels_field=levels_field, compound_field=compound_field, estimate=estimate,
                             input_crs=input_crs, fix_geometry=fix_geometry).model_dump()
     uploads = {"buildings": buildings, "barriers": barriers, "communities": communities}
+    limits.check_free_space(svc.layout.root, svc.settings.min_free_bytes, "new uploads")
     dataset_id = new_id()
     incoming = svc.layout.datasets / f".incoming-{dataset_id}"
-    incoming.mkdir(parents=True)
-    try:
-        files = {}
-        for role in ROLES:
-            up = uploads[role]
-            if up is None or (not up.filename and up.size == 0):
-                continue
-            stored = save_upload(role, up.filename, up.file, incoming, svc.settings.max_upload_bytes)
-            files[role] = stored.as_dict()
-        summary = read_and_inspect(incoming, files, options, svc.settings.max_uncompressed_bytes,
-                                   svc.settings.feasibility_max_buildings)
-        target = svc.layout.dataset(dataset_id)
-        incoming.rename(target)
-    except BaseException:
-        discard(incoming)
-        raise
+    target = svc.layout.dataset(dataset_id)
+    with svc.parser.slot():  # 429 when every slot stays busy
+        incoming.mkdir(parents=True)
+        try:
+            files = {}
+            for role in ROLES:
+                up = uploads[role]
+                if up is None or (not up.filename and up.size == 0):
+                    continue
+                stored = save_upload(role, up.filename, up.file, incoming, svc.settings.max_upload_bytes)
+                files[role] = stored.as_dict()
+            summary = svc.parser.parse(incoming, files, options)  # in a child process, with limits
+            incoming.rename(target)
+        except BaseException as exc:
+            discard(incoming)
+            if is_no_space(exc):
+                raise no_space("saving the upload") from None
+            raise
     rec = DatasetRecord(id=dataset_id, files=files, options=options, summary=summary, created_at=utcnow())
-    with svc.sessions() as s:
-        s.add(rec)
-        s.commit()
+    try:
+        with svc.sessions() as s:
+            s.add(rec)
+            s.commit()
+    except BaseException as exc:
+        discard(target)
+        if is_no_space(exc):
+            raise no_space("recording the upload") from None
+        raise
     logger.info("dataset %s: %d buildings, %d households", dataset_id, summary["buildings"], summary["households"])
     return _dataset_out(rec)
 
@@ -249,13 +231,14 @@ def get_dataset(svc: Svc, dataset_id: DatasetId) -> m.Dataset:
                summary="delete a dataset (its finished plans are kept)")
 def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
     with svc.sessions() as s:
-        rec = _get_dataset(s, dataset_id)
+        if not (is_id(dataset_id) and lock_dataset(s, dataset_id)):  # first: atomic against POST /v1/plans
+            _get_dataset(s, dataset_id)  # 404
         busy = s.scalar(select(func.count()).where(PlanRecord.dataset_id == dataset_id,
                                                    PlanRecord.status.in_(("queued", "running"))))
         if busy:
             raise Conflict(f"dataset {dataset_id!r} has {busy} plan(s) queued or running; delete them or wait "
                            "until they finish", field="dataset_id")
-        s.delete(rec)
+        s.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
         s.commit()
     discard(svc.layout.dataset(dataset_id))
     return Response(status_code=204)
@@ -263,9 +246,13 @@ def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
 
 @router.post("/plans", status_code=202, response_model=m.PlanAccepted, tags=["plans"], responses=_errors(404, 422),
              summary="plan a dataset in the background (202; poll GET /v1/plans/{id})")
-def create_plan(svc: Svc, request: m.PlanRequest, response: Response) -> m.PlanAccepted:
+def create_plan(svc: Svc, request: m.PlanRequest, response: Response, http: Request) -> m.PlanAccepted:
     params = request.model_dump(mode="json", exclude={"dataset_id"})
+    client = (http.client.host if http.client else "")[:64]
+    limits.check_free_space(svc.layout.root, svc.settings.min_free_bytes, "new plans")
     with svc.sessions() as s:
+        if is_id(request.dataset_id):  # first: the dataset cannot be deleted until this plan is recorded
+            lock_dataset(s, request.dataset_id)
         ds = _get_dataset(s, request.dataset_id)
         has = "communities" in ds.files
         if params["community_count"] is not None and params["redistrict"] == "none":
@@ -284,15 +271,18 @@ def create_plan(svc: Svc, request: m.PlanRequest, response: Response) -> m.PlanA
         elif params["keep_communities"] and not has:
             raise InvalidParameter(f"keep_communities is true but dataset {ds.id!r} has no communities; upload them "
                                    "with the dataset, or leave keep_communities out", field="keep_communities")
+        limit = svc.settings.max_queued_plans
+        queued = s.scalar(select(func.count()).where(PlanRecord.client == client, PlanRecord.status == "queued"))
+        if queued >= limit:
+            raise too_many(f"{queued} plans of this client ({client or 'unknown address'}) are queued, the limit "
+                           f"(GRIDPLAN_MAX_QUEUED_PLANS = {limit}); wait until some have started, or delete some",
+                           retry_after=10)
         plan_id = new_id()
-        rec = PlanRecord(id=plan_id, dataset_id=ds.id, status="queued", parameters=params, created_at=utcnow(), steps=0)
+        rec = PlanRecord(id=plan_id, dataset_id=ds.id, status="queued", parameters=params, created_at=utcnow(), steps=0,
+                         client=client)
         s.add(rec)
         s.commit()
-        spec = JobSpec(plan_id=plan_id, database_url=svc.url, data_dir=str(svc.layout.root),
-                       dataset_dir=str(svc.layout.dataset(ds.id)), files=ds.files, options=ds.options,
-                       parameters=params, out_dir=str(svc.layout.plan_dir(plan_id)),
-                       max_uncompressed=svc.settings.max_uncompressed_bytes)
-    svc.jobs.submit(spec)
+    svc.jobs.wake()  # the dispatcher starts it when a worker is free
     response.headers["Location"] = f"/v1/plans/{plan_id}"
     return _plan_out(rec, m.PlanAccepted)
 
@@ -309,10 +299,9 @@ def get_plan(svc: Svc, plan_id: PlanId) -> m.Plan:
 def delete_plan(svc: Svc, plan_id: PlanId) -> Response:
     with svc.sessions() as s:
         rec = _get_plan(s, plan_id)
-        if rec.status == "queued":
-            svc.jobs.cancel(plan_id)
         s.delete(rec)
         s.commit()
+    svc.jobs.cancel(plan_id)  # its process, queued or running, ends; the dispatcher removes what it wrote
     svc.cache.forget(plan_id)
     shutil.rmtree(svc.layout.plan_root(plan_id), ignore_errors=True)
     return Response(status_code=204)

@@ -11,23 +11,27 @@ Examples
 ...     s.add(DatasetRecord(id="d1", files={}, summary={}, options={}))
 ...     s.commit()
 ...     s.get(DatasetRecord, "d1").id
+...     lock_dataset(s, "d1"), lock_dataset(s, "d2")
 'd1'
+(True, False)
 """
 from __future__ import annotations
 
 import datetime as _dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, TypeDecorator, create_engine, event, select, update
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, TypeDecorator, create_engine, event, inspect, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 __all__ = [
     "Base", "DatasetRecord", "PlanRecord", "make_engine", "create_schema", "session_factory", "utcnow",
-    "mark_interrupted", "PLAN_STATUSES",
+    "mark_interrupted", "lock_dataset", "PLAN_STATUSES",
 ]
 
 PLAN_STATUSES = ("queued", "running", "done", "failed")
 INTERRUPTED = "interrupted by a restart of the service before it finished; submit the plan again"
+#: columns added after a table was first created: name -> DDL type (``create_all`` adds no columns)
+_ADDED_COLUMNS = {"plans": {"client": "VARCHAR(64)"}}
 
 
 def utcnow() -> _dt.datetime:
@@ -85,6 +89,7 @@ class PlanRecord(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     figures: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)  # who asked (address), for the queue limit
 
 
 def make_engine(url: str) -> Engine:
@@ -105,23 +110,46 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the tables when missing (the schema is additive; nothing is dropped)."""
+    """Create the tables when missing, and add the columns a table created by an older version lacks
+    (the schema is additive; nothing is dropped)."""
     Base.metadata.create_all(engine)
+    have = inspect(engine)
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {c["name"] for c in have.get_columns(table)}
+        missing = {name: ddl for name, ddl in columns.items() if name not in present}
+        if missing:
+            with engine.begin() as conn:
+                for name, ddl in missing.items():
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def lock_dataset(s: Session, dataset_id: str) -> bool:
+    """Lock the dataset's row until ``s`` commits or rolls back; False when there is no such dataset.
+
+    Call it first in the transaction: an UPDATE takes SQLite's write lock (other writers wait, and the
+    transaction reads what they committed) and a row lock in PostgreSQL, so plan creation and dataset
+    deletion, which both start with it, cannot interleave.
+    """
+    stmt = update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(id=DatasetRecord.id)
+    return s.execute(stmt.execution_options(synchronize_session=False)).rowcount > 0
+
+
 def mark_interrupted(sessions: sessionmaker[Session]) -> list[str]:
-    """Mark every plan left queued or running by a previous run of the service as failed; return their ids."""
+    """Mark every plan left running by a previous run of the service as failed; return their ids.
+
+    Plans left queued stay queued: the new run's dispatcher starts them.
+    """
     with sessions() as s:
-        ids = list(s.scalars(select(PlanRecord.id).where(PlanRecord.status.in_(("queued", "running")))))
+        ids = list(s.scalars(select(PlanRecord.id).where(PlanRecord.status == "running")))
         if ids:
             s.execute(
                 update(PlanRecord)
                 .where(PlanRecord.id.in_(ids))
-                .values(status="failed", reason=INTERRUPTED, finished_at=utcnow())
+                .values(status="failed", reason=INTERRUPTED, finished_at=utcnow(), stage=None)
             )
             s.commit()
     return ids

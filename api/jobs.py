@@ -1,37 +1,37 @@
-"""Plans run in worker processes, never in the event loop; their progress and outcome go to the database.
+"""Plans run in child processes, never in the server; the database is their queue.
 
-:class:`JobRunner` owns a :class:`concurrent.futures.ProcessPoolExecutor` with ``settings.workers``
-processes (forked from a clean ``forkserver`` that has imported gridplan once, so a worker never inherits
-the server's threads). A submitted plan is
-``queued`` until a worker picks it up; :func:`run_plan` then marks it ``running``, writes its progress
-(throttled), writes the plan directory and marks it ``done`` with the report's figures, or ``failed``
-with a reason a person can act on. A worker that dies is caught by the runner, which marks the plan
-failed. Plans left queued or running by a previous run of the service are marked failed at start-up
-(:func:`api.db.mark_interrupted`).
+A new plan is a ``queued`` row. :class:`JobRunner`'s dispatcher thread starts one child process per plan
+(forked by the forkserver of :mod:`api.procs`, with gridplan loaded: milliseconds), at most
+``settings.workers`` at once, oldest first, and knows which plan each process runs. The child marks its
+plan ``running`` itself (:func:`run_plan`), writes its progress (throttled), writes the plan directory and
+marks it ``done`` with the report's figures, or ``failed`` with a reason a person can act on, and leaves
+no plan folder behind when it fails. A child that exits without an outcome fails only its own plan, with
+the reason (killed, out of memory: ``GRIDPLAN_PLAN_MEMORY_BYTES``); the other plans run on. At start-up
+plans left ``running`` by a previous run are marked failed (:func:`api.db.mark_interrupted`), and plans
+left ``queued`` run.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import shutil
-import signal
 import threading
 import time
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gridplan.errors import GridplanError
 
-from .db import PlanRecord, make_engine, session_factory, utcnow
-from .storage import scrub
+from . import procs
+from .db import DatasetRecord, PlanRecord, make_engine, session_factory, utcnow
+from .limits import is_no_space
+from .storage import Layout, scrub
 
-__all__ = ["JobSpec", "JobRunner", "run_plan", "figures_of", "STAGES"]
+__all__ = ["JobSpec", "JobRunner", "run_plan", "plan_child", "plan_tmp", "figures_of", "exit_reason", "STAGES"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ class JobSpec:
     parameters: dict
     out_dir: str
     max_uncompressed: int
-    crash: bool = field(default=False, repr=False)  # tests: make the worker process die
 
 
 def figures_of(report: dict) -> dict:
@@ -74,14 +73,6 @@ def figures_of(report: dict) -> dict:
 # ---- in the worker process ---------------------------------------------------------------------------
 
 _ENGINES: dict = {}
-
-
-def _ready() -> bool:
-    return True
-
-
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers itself
 
 
 def _sessions(url: str):
@@ -123,8 +114,22 @@ def _finish(sessions, plan_id: str, **values) -> bool:
     return n > 0
 
 
-def run_plan(spec: JobSpec) -> str:
-    """Run one plan in this (worker) process; returns its final status."""
+def _memory_reason(limit: int | None) -> str:
+    shown = f" ({limit:,} bytes beyond the libraries every process loads)" if limit else ""
+    return (f"the plan needed more memory than GRIDPLAN_PLAN_MEMORY_BYTES allows{shown}; plan a smaller area "
+            "(fewer buildings), or raise the limit")
+
+
+def _no_space_reason() -> str:
+    return ("the service's disk is full (no space left on the device) while writing the plan; nothing of it was kept: "
+            "free space in the data directory (GRIDPLAN_DATA_DIR), then submit the plan again")
+
+
+def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
+    """Run one plan in this (worker) process; returns its final status.
+
+    A plan that fails leaves no folder under ``plans/``; one deleted while it ran is dropped.
+    """
     from gridplan.plan import plan
 
     from .uploads import load_layers
@@ -136,8 +141,6 @@ def run_plan(spec: JobSpec) -> str:
         s.commit()
     if not started:
         return "gone"
-    if spec.crash:
-        os._exit(3)
     out = Path(spec.out_dir)
     report = _Reporter(sessions, spec.plan_id)
     try:
@@ -174,109 +177,235 @@ def run_plan(spec: JobSpec) -> str:
             return "gone"
         logger.info("plan %s done: %d grids", spec.plan_id, len(p.grids))
         return "done"
-    except GridplanError as exc:
-        from .errors import status_for
-
-        if status_for(exc) >= 500:
-            logger.exception("plan %s failed", spec.plan_id)
-            reason = f"internal error while writing the plan; the details are in the service log (plan {spec.plan_id})"
+    except MemoryError:
+        procs.relax_memory()
+        reason = _memory_reason(memory_limit)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the plan's reason
+        if procs.near_memory_limit():  # an allocation refused, whatever the library made of it
+            procs.relax_memory()
+            reason = _memory_reason(memory_limit)
         else:
-            reason = scrub(str(exc), Path(spec.data_dir))
-    except Exception:
-        logger.exception("plan %s failed", spec.plan_id)
-        reason = f"internal error while planning; the details are in the service log (plan {spec.plan_id})"
-    if not _finish(sessions, spec.plan_id, status="failed", reason=reason):
-        shutil.rmtree(out.parent, ignore_errors=True)  # deleted while it ran
-        return "gone"
+            reason = _reason_for(exc, spec)
+    shutil.rmtree(out.parent, ignore_errors=True)  # a failed plan leaves no folder
+    _finish(sessions, spec.plan_id, status="failed", reason=reason)
     return "failed"
+
+
+def _reason_for(exc: Exception, spec: JobSpec) -> str:
+    from .errors import status_for
+
+    if is_no_space(exc):
+        logger.error("plan %s: the disk is full: %s", spec.plan_id, exc)
+        return _no_space_reason()
+    if isinstance(exc, GridplanError) and status_for(exc) < 500:
+        return scrub(str(exc), Path(spec.data_dir))
+    logger.error("plan %s failed", spec.plan_id, exc_info=(type(exc), exc, exc.__traceback__))
+    what = "writing the plan" if isinstance(exc, GridplanError) else "planning"
+    return f"internal error while {what}; the details are in the service log (plan {spec.plan_id})"
+
+
+def plan_child(spec: JobSpec, limits: procs.Limits) -> None:
+    """The body of a plan's child process: its limits, then :func:`run_plan`."""
+    procs.enter_child(limits)
+    try:
+        run_plan(spec, memory_limit=limits.memory_bytes)
+    except BaseException as exc:  # out of memory before the plan could record it: the dispatcher says so
+        if isinstance(exc, MemoryError) or procs.near_memory_limit():
+            os._exit(procs.EXIT_MEMORY)
+        raise
+    finally:
+        if limits.tmpdir:
+            shutil.rmtree(limits.tmpdir, ignore_errors=True)
+        for sessions in _ENGINES.values():
+            sessions.kw["bind"].dispose()
 
 
 # ---- in the server -------------------------------------------------------------------------------------
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` where there is one (a clean server process that has imported gridplan once, so a new
-    worker starts in milliseconds and never inherits the web server's threads), else ``spawn``."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["api.jobs", "gridplan.plan", "gridplan.export", "gridplan.redistrict", "gridplan.diff"])
-        return ctx
-    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+def plan_tmp(layout: Layout, plan_id: str) -> Path:
+    """Where a plan's process keeps its temporary files (decompressed inputs): in the data directory, beside
+    the plan's folder, removed when the process ends."""
+    return layout.plans / f".tmp-{plan_id}"
+
+
+_POLL_S = 5.0  # the dispatcher looks at the queue at least this often
+_EXITED = "the worker process running this plan stopped unexpectedly"
+
+
+def exit_reason(exitcode: int | None, memory_limit: int | None) -> str:
+    """The reason recorded for a plan whose process ended without an outcome.
+
+    Examples
+    --------
+    >>> exit_reason(-9, None).split(";")[0]
+    'the worker process running this plan was killed (SIGKILL), most often by the system running out of memory'
+    >>> exit_reason(3, None)
+    'the worker process running this plan stopped unexpectedly (exit code 3); submit the plan again'
+    """
+    if exitcode == procs.EXIT_MEMORY:
+        return _memory_reason(memory_limit)
+    if exitcode == -9:
+        return ("the worker process running this plan was killed (SIGKILL), most often by the system running out of "
+                "memory; plan a smaller area, lower GRIDPLAN_WORKERS or GRIDPLAN_PLAN_MEMORY_BYTES so plans fit in the "
+                "machine's memory, and submit the plan again")
+    return f"{_EXITED} ({procs.exit_description(exitcode)}); submit the plan again"
+
+
+@dataclass
+class _Job:
+    proc: object
+    started: float
 
 
 class JobRunner:
-    """Queues plans on a pool of ``workers`` processes and notices the ones that die."""
+    """Starts one child process per queued plan, at most ``settings.workers`` at once, and notices the ones that die."""
 
-    def __init__(self, workers: int, sessions):
-        self.sessions = sessions
-        self.workers = workers
-        self._lock = threading.RLock()
-        self._pool = self._new_pool()
-        self._jobs: dict[str, tuple[JobSpec, Future]] = {}
+    def __init__(self, settings, sessions, layout: Layout, url: str, launcher: procs.Launcher):
+        self.settings, self.sessions, self.layout, self.url, self.launcher = settings, sessions, layout, url, launcher
+        self.workers = settings.workers
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
         self._closed = False
-        # start the workers now, off the request path (the first start imports gridplan: seconds)
-        threading.Thread(target=self._warm_up, name="gridplan-warm-up", daemon=True).start()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._wake_fds = (self._wake_r, self._wake_w)
+        self._thread = threading.Thread(target=self._run, name="gridplan-dispatcher", daemon=True)
 
-    def _warm_up(self) -> None:
-        try:
-            self._pool.submit(_ready).result(timeout=300)
-        except Exception as exc:  # noqa: BLE001 - shut down meanwhile, or a pool that will be replaced on submit
-            logger.info("worker warm-up did not finish: %r", exc)
+    # -- what the routes call
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_init_worker)
+    def start(self) -> None:
+        self._thread.start()
 
-    def submit(self, spec: JobSpec) -> None:
-        with self._lock:
+    def wake(self) -> None:
+        """Look at the queue now (a plan was queued)."""
+        with self._lock:  # never after shutdown closed the pipe (its number may name another file by then)
+            if not self._wake_fds:
+                return
             try:
-                fut = self._pool.submit(run_plan, spec)
-            except BrokenProcessPool:
-                self._pool = self._new_pool()
-                fut = self._pool.submit(run_plan, spec)
-            self._jobs[spec.plan_id] = (spec, fut)
-        fut.add_done_callback(lambda f, sp=spec: self._done(sp, f))
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:  # full: it wakes anyway
+                pass
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def pids(self) -> dict[str, int]:
+        """The process of each plan that has one: plan id -> pid."""
+        with self._lock:
+            return {pid: job.proc.pid for pid, job in self._jobs.items() if job.proc.pid is not None}
 
     def cancel(self, plan_id: str) -> bool:
-        """Cancel a plan no worker has started; False when it is running (or unknown)."""
+        """End the process of a plan (deleted): True when it had one."""
         with self._lock:
             job = self._jobs.get(plan_id)
-        return bool(job and job[1].cancel())
-
-    def _done(self, spec: JobSpec, fut: Future) -> None:
-        with self._lock:
-            if self._jobs.get(spec.plan_id, (None, None))[1] is fut:
-                del self._jobs[spec.plan_id]
-            closed = self._closed
-        if closed or fut.cancelled() or fut.exception() is None:
-            return  # at shutdown, the next start-up marks running plans as interrupted
-        exc = fut.exception()
-        try:
-            with self.sessions() as s:
-                rec = s.get(PlanRecord, spec.plan_id)
-                status = rec.status if rec else None
-            if status == "queued" and isinstance(exc, BrokenProcessPool):
-                # another plan's worker died and took the pool down before this one started: run it again
-                logger.warning("re-queuing plan %s after a worker of the pool died", spec.plan_id)
-                self.submit(spec)
-                return
-            logger.error("worker for plan %s ended abnormally: %r", spec.plan_id, exc)
-            with self.sessions() as s:
-                s.execute(update(PlanRecord).where(PlanRecord.id == spec.plan_id, PlanRecord.status.in_(("queued", "running")))
-                          .values(status="failed", finished_at=utcnow(), stage=None,
-                                  reason="the worker process running this plan stopped unexpectedly; submit the plan again"))
-                s.commit()
-        except Exception:  # noqa: BLE001 - a callback must not raise; the next start-up marks it failed anyway
-            logger.exception("could not record the end of plan %s", spec.plan_id)
+        if job is None or job.proc.pid is None:
+            return False
+        job.proc.kill()
+        self.wake()
+        return True
 
     def shutdown(self) -> None:
-        """Stop at once: cancel queued plans and end the running workers (start-up marks them failed)."""
+        """Stop at once: end the running plans (start-up marks them failed); queued plans stay queued."""
         with self._lock:
             self._closed = True
-            pool = self._pool
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in procs:
-            proc.join(timeout=5)
+        self.wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        with self._lock:
+            jobs = list(self._jobs.values())
+        procs.stop_all([j.proc for j in jobs])
+        with self._lock:
+            fds, self._wake_fds = self._wake_fds, ()
+        for fd in fds:
+            os.close(fd)
+
+    # -- the dispatcher thread
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+            try:
+                self._reap()
+                self._launch()
+            except Exception:  # noqa: BLE001 - the dispatcher must go on; the next round tries again
+                logger.exception("the plan dispatcher hit an error; trying again")
+                time.sleep(1)
+            with self._lock:
+                sentinels = [j.proc.sentinel for j in self._jobs.values() if j.proc.pid is not None]
+            ready = wait([self._wake_r, *sentinels], timeout=_POLL_S)
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
+
+    def _reap(self) -> None:
+        with self._lock:
+            done = {pid: j for pid, j in self._jobs.items() if j.proc.pid is not None and not j.proc.is_alive()}
+            for pid in done:
+                del self._jobs[pid]
+        for plan_id, job in done.items():
+            job.proc.join(timeout=5)
+            self._ended(plan_id, job.proc.exitcode)
+
+    def _ended(self, plan_id: str, exitcode: int | None) -> None:
+        with self.sessions() as s:
+            rec = s.get(PlanRecord, plan_id)
+            status = rec.status if rec else None
+            if status in ("queued", "running"):
+                reason = exit_reason(exitcode, self.settings.plan_memory_bytes)
+                logger.error("the process of plan %s ended without an outcome (%s)", plan_id,
+                             procs.exit_description(exitcode))
+                s.execute(update(PlanRecord).where(PlanRecord.id == plan_id, PlanRecord.status.in_(("queued", "running")))
+                          .values(status="failed", finished_at=utcnow(), stage=None, reason=reason))
+                s.commit()
+                status = "failed"
+        if status in (None, "failed"):  # deleted, or failed: no folder stays
+            shutil.rmtree(self.layout.plan_root(plan_id), ignore_errors=True)
+        shutil.rmtree(plan_tmp(self.layout, plan_id), ignore_errors=True)
+
+    def _launch(self) -> None:
+        with self._lock:
+            free = self.workers - len(self._jobs)
+            busy = set(self._jobs)
+        if free <= 0:
+            return
+        with self.sessions() as s:
+            queued = list(s.scalars(select(PlanRecord).where(PlanRecord.status == "queued")
+                                    .order_by(PlanRecord.created_at, PlanRecord.id).limit(free + len(busy))))
+            datasets = {d.id: d for d in s.scalars(select(DatasetRecord).where(
+                DatasetRecord.id.in_({r.dataset_id for r in queued})))}
+        for rec in [r for r in queued if r.id not in busy][:free]:
+            ds = datasets.get(rec.dataset_id)
+            if ds is None:
+                self._fail_queued(rec.id, f"its dataset {rec.dataset_id!r} no longer exists; upload it again and submit "
+                                          "the plan again")
+                continue
+            self._start(rec, ds)
+
+    def _fail_queued(self, plan_id: str, reason: str) -> None:
+        with self.sessions() as s:
+            s.execute(update(PlanRecord).where(PlanRecord.id == plan_id, PlanRecord.status == "queued")
+                      .values(status="failed", finished_at=utcnow(), reason=reason))
+            s.commit()
+
+    def _start(self, rec: PlanRecord, ds: DatasetRecord) -> None:
+        spec = JobSpec(plan_id=rec.id, database_url=self.url, data_dir=str(self.layout.root),
+                       dataset_dir=str(self.layout.dataset(ds.id)), files=ds.files, options=ds.options,
+                       parameters=rec.parameters, out_dir=str(self.layout.plan_dir(rec.id)),
+                       max_uncompressed=self.settings.max_uncompressed_bytes)
+        limits = procs.Limits(memory_bytes=self.settings.plan_memory_bytes,
+                              tmpdir=str(plan_tmp(self.layout, rec.id)))
+        proc = procs.context().Process(target=plan_child, args=(spec, limits), name=f"gridplan-plan-{rec.id}",
+                                       daemon=True)
+        with self._lock:
+            if self._closed:
+                return
+            self._jobs[rec.id] = _Job(proc, time.monotonic())
+        try:
+            self.launcher.start(proc)
+        except Exception:
+            with self._lock:
+                self._jobs.pop(rec.id, None)
+            raise
+        logger.info("plan %s started in process %d", rec.id, proc.pid)

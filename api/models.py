@@ -34,12 +34,14 @@ class ErrorBody(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="degraded: see `problems` (e.g. the disk is nearly full)")
     version: str
     database: Literal["sqlite", "postgresql", "other"]
     workers: int
     plans_queued: int
     plans_running: int
+    disk_free_bytes: int = Field(0, description="free bytes on the data directory's disk")
+    problems: list[str] = Field(default_factory=list, description="what makes the status degraded, and the fix")
 
 
 class UploadedFile(BaseModel):

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings"]
 
 MiB = 1024**2
+GiB = 1024**3
 
 
 class Settings(BaseSettings):
@@ -34,10 +35,30 @@ class Settings(BaseSettings):
         2 * 1024 * MiB, ge=1, description="largest size a zip or bzip2 upload may decompress to"
     )
     workers: int = Field(2, ge=1, le=64, description="plans run at once, each in its own worker process")
+    plan_memory_bytes: int = Field(
+        4 * GiB, ge=MiB, description="address space a plan's worker process may add to the ~0.5 GB of libraries it "
+                                     "starts with (RLIMIT_AS); past it the plan fails saying so")
+    max_queued_plans: int = Field(
+        20, ge=1, description="plans one client may have queued at once, counted per client address (the proxy's "
+                              "address behind a reverse proxy, unless uvicorn is told to trust its headers); POST "
+                              "/v1/plans answers 429 past it")
+    parse_slots: int = Field(2, ge=1, le=64, description="uploads read and inspected at once, each in its own process")
+    parse_wait_s: float = Field(
+        10.0, ge=0, description="how long an upload waits for a free parse slot before POST /v1/datasets answers 429")
+    parse_timeout_s: float = Field(
+        60.0, gt=0, description="longest an upload may take to read and inspect (its process is then killed): 422")
+    parse_memory_bytes: int = Field(
+        2 * GiB, ge=MiB, description="address space an upload's parse process may add to the ~0.5 GB of libraries it "
+                                     "starts with (RLIMIT_AS): 413 past it")
+    max_features: int = Field(500_000, ge=1, description="most features an uploaded layer may hold: 413 past it")
+    max_vertices: int = Field(20_000_000, ge=1, description="most vertices an uploaded layer may hold: 413 past it")
+    min_free_bytes: int = Field(
+        GiB, ge=0, description="below this many free bytes in data_dir, /healthz says 'degraded' and uploads and new "
+                               "plans are refused with 507")
     feasibility_max_buildings: int = Field(
         500, ge=0, description="POST /v1/datasets looks for fenced-in pieces (it builds the plan's cells: about 1.6 s "
-                               "more for 1,500 buildings, in the server process) only in uploads of at most this many "
-                               "buildings; 0: never")
+                               "more for 1,500 buildings, within the parse time limit) only in uploads of at most "
+                               "this many buildings; 0: never")
 
     def database_url_or_default(self) -> str:
         """The database URL: ``database_url``, or a SQLite file ``gridplan.db`` in ``data_dir``."""

@@ -20,10 +20,9 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import threading
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -52,8 +51,6 @@ FORMATS = {
 _MAX_ZIP_MEMBERS = 1000
 _MAX_RATIO = 200  # a member that inflates more than this (and past 1 MiB) is a bomb, not a shapefile
 _CHUNK = 1 << 20
-# warnings.catch_warnings changes process-wide state: one inspection at a time records its warnings
-_WARNINGS_LOCK = threading.Lock()
 #: at most this many of the buildings above a micro-grid are listed (largest first); all are counted
 _MAX_OVERSIZED_LISTED = 20
 
@@ -167,11 +164,17 @@ def load_layers(directory: Path, files: Mapping[str, Mapping], max_uncompressed:
 
 
 def read_and_inspect(directory: Path, files: Mapping[str, Mapping], options: Mapping, max_uncompressed: int,
-                     feasibility_max_buildings: int = 0) -> dict:
-    """Read the stored layers and return their inspection (one upload at a time: see ``_WARNINGS_LOCK``)."""
-    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+                     feasibility_max_buildings: int = 0, *,
+                     check: Callable[[Mapping[str, gpd.GeoDataFrame | None]], None] | None = None) -> dict:
+    """Read the stored layers, pass them to ``check`` (which raises to refuse them), return their inspection.
+
+    The service runs this in a child process (:mod:`api.parsing`), never in the server.
+    """
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         layers = load_layers(directory, files, max_uncompressed)
+        if check is not None:
+            check(layers)
         summary = inspect_dataset(layers, options, feasibility_max_buildings=feasibility_max_buildings)
     for w in caught:  # the library's own warnings are in the summary; anything else goes to the log
         logger.info("while reading an upload: %s: %s", w.category.__name__, w.message)

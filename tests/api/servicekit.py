@@ -66,3 +66,37 @@ def district_files(root: Path, *, households: int, communities: int) -> dict[str
     d.roads.to_file(out["barriers"])
     d.communities.to_file(out["communities"])
     return out
+
+
+def child_probe(conn, limits) -> None:
+    """In a child of the service's forkserver: take ``limits`` as every child does, then tell what it got."""
+    import ctypes
+    import ctypes.util
+    import errno
+    import os
+    import resource
+    import tempfile
+
+    import pyogrio
+
+    from api import procs
+
+    procs.enter_child(limits)
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    sig = ctypes.c_int(0)
+    libc.prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+    big = os.path.join(tempfile.gettempdir(), "big")
+    try:
+        with open(big, "wb") as f:
+            f.write(b"\0" * (limits.file_bytes + 4096))
+        wrote = "wrote past the limit"
+    except OSError as exc:
+        wrote = errno.errorcode.get(exc.errno, str(exc.errno))
+    conn.send({
+        "tempdir": tempfile.gettempdir(), "TMPDIR": os.environ.get("TMPDIR"), "CPL_TMPDIR": os.environ.get("CPL_TMPDIR"),
+        "pdeathsig": sig.value, "as": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0], "cpu": resource.getrlimit(resource.RLIMIT_CPU)[0],
+        "vrt": "OGR_VRT" in pyogrio.list_drivers(), "gpkg": "GPKG" in pyogrio.list_drivers(), "write": wrote,
+        "ppid": os.getppid(),
+    })
+    conn.close()
