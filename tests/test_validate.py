@@ -233,7 +233,8 @@ def test_points_are_not_buildings(point_building):
 
 
 def test_households_field_required_with_never(buildings):
-    with pytest.raises(InputError, match=r"`households_field` was 'hh', which is not a column \(columns: .*--households-field"):
+    with pytest.raises(InputError, match=r"`households_field` was 'hh', which is not a column \(columns: .*"
+                                         r"--households-field"):
         prepare(buildings, households_field="hh", estimate="never")
 
 
