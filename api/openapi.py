@@ -3,8 +3,8 @@
 Routes list their own error statuses with :func:`error_responses` and the operations their answer leads to
 with :func:`links`. What the app-wide layers answer is added here once for every operation, by
 :func:`install`: a 422 :class:`~api.models.ErrorBody` wherever FastAPI validates parameters (instead of
-FastAPI's ``HTTPValidationError``, which no response has), and a 400 (a body that cannot be parsed) and a
-413 (the upload limit) wherever a route takes a body.
+FastAPI's ``HTTPValidationError``, which no response has), a 400 (a body that cannot be parsed) and a
+413 (the upload limit) wherever a route takes a body, and everywhere the generic 500.
 
 Examples
 --------
@@ -32,6 +32,7 @@ ERROR_TEXT = {
     413: "the request is larger than the upload limit (GRIDPLAN_MAX_UPLOAD_BYTES)",
     415: "file type not recognised",
     422: "bad parameters or data; `errors` names the fields",
+    500: "internal error; the body quotes a reference to the details in the service log",
 }
 #: what an uploaded file may be; the service tells the format from the content, never from this
 UPLOAD_TYPES = ", ".join((
@@ -44,7 +45,6 @@ ID_IN_BODY = "$response.body#/id"
 #: what a plan id leads to
 RESULTS = ("get_plan", "delete_plan", "get_level", "get_map", "export_plan", "get_changes", "get_building")
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
-_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
 
 
 def operation_id(route: APIRoute) -> str:
@@ -58,6 +58,10 @@ def upload_encoding(roles: tuple[str, ...]) -> dict[str, Any]:
     return {"requestBody": {"content": {"multipart/form-data": {"encoding": encoding}}}}
 
 
+def _error(code: int) -> dict[str, Any]:
+    return {"description": ERROR_TEXT[code], "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
 def error_responses(*codes: int, explicit: bool = False) -> dict[int, dict[str, Any]]:
     """Documented error responses, each an ErrorBody as JSON.
 
@@ -65,8 +69,7 @@ def error_responses(*codes: int, explicit: bool = False) -> dict[int, dict[str, 
     otherwise document the model under the route's media type).
     """
     if explicit:
-        return {c: {"description": ERROR_TEXT[c], "content": {"application/json": {"schema": _ERROR_REF}}}
-                for c in codes}
+        return {c: _error(c) for c in codes}
     return {c: {"model": m.ErrorBody, "description": ERROR_TEXT[c]} for c in codes}
 
 
@@ -84,24 +87,25 @@ def links(*operations: str, body: dict[str, str] | None = None, **parameters: st
 
 
 def complete(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add what the app-wide layers answer to every operation of ``schema`` (in place; returned)."""
-    for path_item in schema.get("paths", {}).values():
-        for op in path_item.values():
-            responses = op.setdefault("responses", {})
-            validated = op.get("parameters") or op.get("requestBody")
-            fastapi_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
-            if validated and ("422" not in responses or fastapi_422.get("$ref") == _FASTAPI_422):
-                responses["422"] = {"description": ERROR_TEXT[422], "content": {"application/json": {"schema": _ERROR_REF}}}
-            if op.get("requestBody"):
-                for code in ("400", "413"):
-                    responses.setdefault(code, {"description": ERROR_TEXT[int(code)],
-                                                "content": {"application/json": {"schema": _ERROR_REF}}})
+    """Add what the app-wide layers answer to every operation of ``schema`` (in place; returned).
+
+    >>> doc = complete({"paths": {"/v1/plans/{plan_id}": {"get": {"parameters": [{"name": "plan_id"}]}}}})
+    >>> sorted(doc["paths"]["/v1/plans/{plan_id}"]["get"]["responses"])
+    ['422', '500']
+    """
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     for path_item in schema.get("paths", {}).values():
         for op in path_item.values():
-            form = op.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema", {})
+            responses = op.setdefault("responses", {})
+            body = op.get("requestBody")
+            documented_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if (op.get("parameters") or body) and documented_422.get("$ref") != _ERROR_REF["$ref"]:
+                responses["422"] = _error(422)  # what the validation handler answers, not FastAPI's HTTPValidationError
+            for code in (400, 413, 500) if body else (500,):
+                responses.setdefault(str(code), _error(code))
+            form = (body or {}).get("content", {}).get("multipart/form-data", {}).get("schema", {})
             _without_null_parts(components.get(form.get("$ref", "").rpartition("/")[2], {}))
     return schema
 
