@@ -48,6 +48,7 @@ import shapely
 from .barriers import classify_barriers
 from .config import check_choice
 from .coords import convert_gdf
+from ._columns import check_fields, data_columns
 from .errors import InputError, first_ids
 from .households import HouseholdRules, estimate_households
 from .io import read_layer
@@ -176,82 +177,10 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
     return merged if merged.geom_type in _POLYGONAL else None
 
 
-def _data_columns(gdf: gpd.GeoDataFrame) -> list[str]:
-    return [c for c in gdf.columns if c != gdf.geometry.name]
-
-
-def _column_kind(col: pd.Series) -> str:
-    """What a column holds: geometry, boolean, date, number, numeric text, mixed, text or empty."""
-    if isinstance(col.dtype, gpd.array.GeometryDtype):
-        return "geometry"
-    if pd.api.types.is_bool_dtype(col):
-        return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
-        return "date"
-    if pd.api.types.is_numeric_dtype(col):
-        return "number"
-    given = col.dropna()
-    if not len(given):
-        return "empty"
-    if given.map(lambda v: isinstance(v, shapely.Geometry)).any():
-        return "geometry"
-    if given.map(lambda v: isinstance(v, (bool, np.bool_))).all():
-        return "boolean"
-    try:
-        numeric = pd.to_numeric(given, errors="coerce").notna()
-    except (TypeError, ValueError):
-        return "text"
-    return "numeric text" if numeric.all() else "mixed" if numeric.any() else "text"
-
-
-_NUMBERS = ("number", "numeric text", "mixed", "empty")
-_LABELS = (*_NUMBERS, "text")
-#: option -> (the column kinds it can use, what it must name, whether it may name no column)
-_FIELD_KINDS = {
-    "id_field": (_LABELS, "a column of building ids", False),
-    "households_field": (_NUMBERS, "a column of household counts", False),
-    "units_field": (_NUMBERS, "a column of entrance (单元) counts", True),
-    "levels_field": (_NUMBERS, "a column of storey counts", True),
-    "compound_field": (_LABELS, "a column naming each building's compound", True),
-}
-#: columns a plan writes next to the building ids (its roster, its copy of the input): no id column may be called so
-_PLAN_COLUMNS = ("households", "units", "levels", "compound", "compound_name", "household_source", "building", "name",
-                 "community_code", "grid_code", "micro_code", "part", "entrances", "floors")
-_KIND_NAMES = {"geometry": "a geometry column", "boolean": "a column of true/false values", "date": "a column of dates"}
-
-
-def _check_fields(b: gpd.GeoDataFrame, fields: dict[str, str], out: _Collector) -> set[str]:
-    """The options in ``fields`` (option -> column) that name a column of the wrong kind, each one a problem."""
-    bad = set()
-    for option, column in fields.items():
-        if column not in b.columns:
-            continue
-        accepted, need, optional = _FIELD_KINDS[option]
-        kind = "geometry" if column == b.geometry.name else _column_kind(b[column])
-        if kind in accepted and not (option == "id_field" and column in _PLAN_COLUMNS):
-            continue
-        bad.add(option)
-        if kind in accepted:
-            out.problems.append(f"buildings: `id_field` was {column!r}, a name the plan gives a column of its own next "
-                                "to the ids; rename the id column in the file (e.g. to 'building_id') and name it "
-                                "with id_field= (--id-field)")
-            continue
-        what = ("the geometry column" if column == b.geometry.name else
-                f"a text column (e.g. {b[column].dropna().iloc[0]!r})" if kind == "text" else _KIND_NAMES[kind])
-        fit = [c for c in _data_columns(b) if c not in fields.values() and _column_kind(b[c]) in accepted
-               and (option != "id_field" or (b[c].notna().all() and not b[c].duplicated().any()))]
-        hint = (f"name one of {first_ids(fit)} with {option}=" if fit else
-                f"no column of these buildings would do: add {need} and name it with {option}=")
-        tail = "; it is optional, so a name that is not a column plans without it" if optional else ""
-        out.problems.append(f"buildings: `{option}` was {column!r}, {what}, not {need}; {hint} "
-                            f"(--{option.replace('_', '-')}){tail}")
-    return bad
-
-
 def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: _Collector) -> pd.Series | None:
     if id_field not in b.columns:
         out.problems.append(f"buildings: `id_field` was {id_field!r}, which is not a column (columns: "
-                            f"{first_ids(_data_columns(b))}); name the id column with id_field= (--id-field)")
+                            f"{first_ids(data_columns(b))}); name the id column with id_field= (--id-field)")
         return None
     raw = b[id_field]
     null = raw.isna()
@@ -280,7 +209,7 @@ def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
     if field not in b.columns:
         if estimate == "never":
             out.problems.append(f"buildings: `households_field` was {field!r}, which is not a column (columns: "
-                                f"{first_ids(_data_columns(b))}); name it with households_field= (--households-field), "
+                                f"{first_ids(data_columns(b))}); name it with households_field= (--households-field), "
                                 "or allow an estimate with estimate='auto' (--estimate auto)")
         else:
             msg = (f"buildings have no households field {field!r}: households estimated for all {n} buildings "
@@ -443,7 +372,8 @@ def prepare(
                   "levels_field": levels_field, "compound_field": compound_field}
         if estimate == "all":
             del fields["households_field"]  # not read
-        bad = _check_fields(b, fields, out)
+        problems, bad = check_fields(b, fields)
+        out.problems.extend(problems)
         bid = None if "id_field" in bad else _building_ids(b, id_field, out)
         ids = _ids(b, id_field if bid is not None else None)
         _check_crs(b, "buildings", input_crs, ids, out)
