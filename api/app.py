@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path as PathParam, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
@@ -30,6 +30,8 @@ from .db import DatasetRecord, PlanRecord, lock_dataset, utcnow
 from .errors import Conflict, InvalidParameter, NotFound, error_body, install_handlers
 from .jobs import STAGES
 from .limits import is_no_space, no_space, too_many
+from .openapi import ID_IN_BODY, RESULTS, error_responses, links, operation_id, upload_encoding
+from .openapi import install as install_openapi
 from .results import parse_bbox
 from .service import Service
 from .settings import Settings
@@ -44,8 +46,13 @@ GEOJSON = "application/geo+json"
 _CODE_LENGTH = {"communities": 12, "grids": 15, "micro_grids": 18}
 
 
-class GeoJSONResponse(Response):
+class GeoJSONResponse(JSONResponse):
+    """GeoJSON as compact UTF-8."""
+
     media_type = GEOJSON
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def service(request: Request) -> Service:
@@ -55,16 +62,6 @@ def service(request: Request) -> Service:
 Svc = Annotated[Service, Depends(service)]
 DatasetId = Annotated[str, PathParam(description="a dataset id", max_length=64)]
 PlanId = Annotated[str, PathParam(description="a plan id", max_length=64)]
-
-
-def _errors(*codes: int, explicit: bool = False) -> dict:
-    """Documented error responses (an ErrorBody as JSON); ``explicit`` for routes whose own type is not JSON."""
-    text = {404: "unknown id", 409: "not in a state that allows this (e.g. still running)", 413: "upload too large",
-            415: "file type not recognised", 422: "bad parameters or data; `errors` names the fields"}
-    if explicit:
-        ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-        return {c: {"description": text[c], "content": ref} for c in codes}
-    return {c: {"model": m.ErrorBody, "description": text[c]} for c in codes}
 
 
 # ---- records -> models -----------------------------------------------------------------------------------
@@ -142,8 +139,8 @@ def _export_formats() -> dict[str, str]:
 
 # ---- routes ----------------------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/v1")
-health = APIRouter()
+router = APIRouter(prefix="/v1", generate_unique_id_function=operation_id)
+health = APIRouter(generate_unique_id_function=operation_id)
 
 
 @health.get("/healthz", response_model=m.Health, tags=["service"], summary="liveness and queue figures")
@@ -164,7 +161,11 @@ def healthz(svc: Svc) -> m.Health:
 
 
 @router.post("/datasets", status_code=201, response_model=m.Dataset, tags=["datasets"],
-             responses=_errors(413, 415, 422), summary="upload buildings (+ barriers, communities) and inspect them")
+             openapi_extra=upload_encoding(ROLES),
+             summary="upload buildings (+ barriers, communities) and inspect them",
+             responses={201: {"links": links("get_dataset", "delete_dataset", dataset_id=ID_IN_BODY)
+                                       | links("create_plan", body={"dataset_id": ID_IN_BODY})},
+                        **error_responses(415, 422, 429, 507)})
 def create_dataset(
     svc: Svc,
     buildings: Annotated[UploadFile, File(description="building footprints with households: GeoPackage, GeoJSON, "
@@ -220,14 +221,15 @@ def create_dataset(
     return _dataset_out(rec)
 
 
-@router.get("/datasets/{dataset_id}", response_model=m.Dataset, tags=["datasets"], responses=_errors(404),
+@router.get("/datasets/{dataset_id}", response_model=m.Dataset, tags=["datasets"],
+            responses={200: {"links": links("create_plan", body={"dataset_id": ID_IN_BODY})}, **error_responses(404)},
             summary="a dataset and its inspection")
 def get_dataset(svc: Svc, dataset_id: DatasetId) -> m.Dataset:
     with svc.sessions() as s:
         return _dataset_out(_get_dataset(s, dataset_id))
 
 
-@router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"], responses=_errors(404, 409),
+@router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"], responses=error_responses(404, 409),
                summary="delete a dataset (its finished plans are kept)")
 def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
     with svc.sessions() as s:
@@ -244,7 +246,10 @@ def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/plans", status_code=202, response_model=m.PlanAccepted, tags=["plans"], responses=_errors(404, 422),
+@router.post("/plans", status_code=202, response_model=m.PlanAccepted, tags=["plans"],
+             responses={202: {"links": links(*RESULTS, plan_id=ID_IN_BODY), "headers": {"Location": {
+                 "description": "the plan: /v1/plans/{id}", "schema": {"type": "string"}}}},
+                        **error_responses(404, 422, 429, 507)},
              summary="plan a dataset in the background (202; poll GET /v1/plans/{id})")
 def create_plan(svc: Svc, request: m.PlanRequest, response: Response, http: Request) -> m.PlanAccepted:
     params = request.model_dump(mode="json", exclude={"dataset_id"})
@@ -287,15 +292,17 @@ def create_plan(svc: Svc, request: m.PlanRequest, response: Response, http: Requ
     return _plan_out(rec, m.PlanAccepted)
 
 
-@router.get("/plans/{plan_id}", response_model=m.Plan, tags=["plans"], responses=_errors(404),
+@router.get("/plans/{plan_id}", response_model=m.Plan, tags=["plans"],
+            responses={200: {"links": links(*(r for r in RESULTS if r != "get_plan"), plan_id=ID_IN_BODY)},
+                       **error_responses(404)},
             summary="status (queued, running with progress, done, failed with the reason), parameters, figures")
 def get_plan(svc: Svc, plan_id: PlanId) -> m.Plan:
     with svc.sessions() as s:
         return _plan_out(_get_plan(s, plan_id))
 
 
-@router.delete("/plans/{plan_id}", status_code=204, tags=["plans"], responses=_errors(404),
-               summary="delete a plan and its results (a running plan is dropped when its worker finishes)")
+@router.delete("/plans/{plan_id}", status_code=204, tags=["plans"], responses=error_responses(404),
+               summary="delete a plan and its results (a running plan's process is stopped)")
 def delete_plan(svc: Svc, plan_id: PlanId) -> Response:
     with svc.sessions() as s:
         rec = _get_plan(s, plan_id)
@@ -309,7 +316,7 @@ def delete_plan(svc: Svc, plan_id: PlanId) -> Response:
 
 @router.get("/plans/{plan_id}/map.html", response_class=FileResponse, tags=["results"], responses={
     200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "the review map"},
-    **_errors(404, 409)}, summary="the plan's HTML map")
+    **error_responses(404, 409)}, summary="the plan's HTML map")
 def get_map(svc: Svc, plan_id: PlanId) -> FileResponse:
     path = _finished_dir(svc, plan_id) / "map.html"
     if not path.is_file():
@@ -321,10 +328,10 @@ def get_map(svc: Svc, plan_id: PlanId) -> FileResponse:
     200: {"content": {"application/geopackage+sqlite3": {"schema": {"type": "string", "format": "binary"}},
                       "text/csv": {"schema": {"type": "string"}},
                       "application/zip": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "the file"}, **_errors(404, 409, 422)},
+          "description": "the file"}, **error_responses(404, 409, 422)},
           summary="download the plan: gpkg, csv (building roster), zip (the plan directory) or shp (zipped shapefiles)")
 def export_plan(svc: Svc, plan_id: PlanId,
-                format: Annotated[str, Query(description="gpkg, csv, zip or shp", max_length=16)] = "gpkg") -> FileResponse:
+                format: Annotated[m.ExportFormat, Query(description="gpkg, csv, zip or shp")] = "gpkg") -> FileResponse:
     formats = _export_formats()
     if format not in formats:
         raise InvalidParameter(f"`format` was {format!r}; expected one of {', '.join(map(repr, formats))}",
@@ -353,7 +360,7 @@ def export_plan(svc: Svc, plan_id: PlanId,
 
 @router.get("/plans/{plan_id}/changes", response_class=FileResponse, tags=["results"], responses={
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the change list"},
-    **_errors(404, 409)}, summary="the change list of a re-districting plan (changes.csv)")
+    **error_responses(404, 409)}, summary="the change list of a re-districting plan (changes.csv)")
 def get_changes(svc: Svc, plan_id: PlanId) -> FileResponse:
     path = _finished_dir(svc, plan_id) / "changes.csv"
     if not path.is_file():
@@ -362,7 +369,7 @@ def get_changes(svc: Svc, plan_id: PlanId) -> FileResponse:
 
 
 @router.get("/plans/{plan_id}/buildings/{building_id}", response_model=m.BuildingLookup, tags=["results"],
-            responses=_errors(404, 409), summary="the community, grid and micro-grid(s) of a building")
+            responses=error_responses(404, 409), summary="the community, grid and micro-grid(s) of a building")
 def get_building(svc: Svc, plan_id: PlanId,
                  building_id: Annotated[str, PathParam(description="the building's id", max_length=200)]) -> m.BuildingLookup:
     d = _finished_dir(svc, plan_id)
@@ -386,14 +393,15 @@ def get_building(svc: Svc, plan_id: PlanId,
 
 
 @router.get("/plans/{plan_id}/{level}", response_class=GeoJSONResponse, response_model=None, tags=["results"],
-            responses={200: {"model": m.FeatureCollection, "description": "GeoJSON FeatureCollection (EPSG:4326)"},
-                       **_errors(404, 409, 422, explicit=True)},
+            responses={200: {"model": m.FeatureCollection, "description": "the units as GeoJSON (EPSG:4326)"},
+                       **error_responses(404, 409, 422, explicit=True)},
             summary="the units of one level as GeoJSON, optionally filtered by bbox or looked up by code")
 def get_level(
     svc: Svc, plan_id: PlanId, level: m.LevelPath,
-    bbox: Annotated[str | None, Query(description="W,S,E,N in degrees (EPSG:4326): units that intersect it",
-                                      max_length=200)] = None,
-    code: Annotated[str | None, Query(description="a unit code of this level (12, 15 or 18 digits)", max_length=32)] = None,
+    bbox: Annotated[str | None, Query(description="W,S,E,N in degrees (EPSG:4326), W <= E and S <= N: the units that "
+                                                  "intersect it", max_length=200, pattern=m.BBOX_PATTERN)] = None,
+    code: Annotated[str | None, Query(description="a unit code of this level: 12 digits for a community, 15 for a "
+                                                  "grid, 18 for a micro-grid", pattern=m.CODE_PATTERN)] = None,
 ) -> Response:
     box = None
     if bbox is not None:
@@ -401,17 +409,15 @@ def get_level(
             box = parse_bbox(bbox)
         except ValueError as exc:
             raise InvalidParameter(str(exc), field="bbox") from None
-    n = _CODE_LENGTH[level]
-    if code is not None and not (len(code) == n and code.isascii() and code.isdigit()):
-        raise InvalidParameter(f"`code` was {code!r}; a {level[:-1].replace('_', '-')} code has {n} digits", field="code")
     path = _finished_dir(svc, plan_id) / f"{level}.geojson"
     if box is None and code is None:
         return FileResponse(path, media_type=GEOJSON)
     layer = svc.cache.layer(plan_id, path)
     if code is not None and code not in layer.index:
-        raise NotFound(f"plan {plan_id!r} has no {level[:-1].replace('_', '-')} {code!r}", field="code")
-    body = {"type": "FeatureCollection", "features": layer.select(bbox=box, code=code)}
-    return GeoJSONResponse(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        unit, n = level[:-1].replace("_", "-"), _CODE_LENGTH[level]
+        why = "" if len(code) == n else f" (a {unit} code has {n} digits)"
+        raise NotFound(f"plan {plan_id!r} has no {unit} {code!r}{why}", field="code")
+    return GeoJSONResponse({"type": "FeatureCollection", "features": layer.select(bbox=box, code=code)})
 
 
 # ---- the upload limit -------------------------------------------------------------------------------------
@@ -489,6 +495,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = svc
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     install_handlers(app, scrub=svc.scrub)
+    install_openapi(app)
 
     app.include_router(health)
     app.include_router(router)

@@ -13,10 +13,21 @@ Examples
 500
 >>> status_for(NotFound("no plan 'x'"))
 404
+
+The library names an option first, in backticks, and spells its command-line flag in brackets; an answer
+names the request field instead:
+
+>>> problem_field("buildings: `id_field` was 'geometry', the geometry column, …")
+'id_field'
+>>> problem_field("buildings: 2 invalid geometries ['b3', 'b7']") is None
+True
+>>> for_the_api("name the id column with id_field= (--id-field); or pass estimate='missing' (--estimate missing)")
+"name the id column with id_field=; or pass estimate='missing'"
 """
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 
@@ -24,12 +35,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gridplan.errors import GridplanError, InfeasibleError, InputError, OptionError, PlanWriteError
 
 __all__ = [
     "ServiceError", "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedType", "InvalidParameter",
-    "STATUS", "status_for", "install_handlers", "error_body",
+    "STATUS", "status_for", "install_handlers", "error_body", "problem_field", "for_the_api", "allowed_methods",
 ]
 
 logger = logging.getLogger(__name__)
@@ -88,15 +100,44 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
+_OPTION_FIRST = re.compile(r"^(?:\w+: )?`(\w+)` was ")
+_CLI_FLAG = re.compile(r" \(--[a-z][\w-]*(?: [^()]*)?\)")
+
+
+def problem_field(problem: str) -> str | None:
+    """The option a library problem is about (it names it first, in backticks), or None."""
+    match = _OPTION_FIRST.match(problem)
+    return match.group(1) if match else None
+
+
+def for_the_api(text: str) -> str:
+    """A library message without its command-line spellings (``(--id-field)``): the API has form fields."""
+    return _CLI_FLAG.sub("", text)
+
+
 def error_body(detail: str, errors: list[dict] | None = None) -> dict:
     return {"detail": detail, "errors": errors or []}
 
 
 def _field_of(loc: tuple | list) -> str:
     parts = [str(p) for p in loc]
+    where = parts[0] if parts else "request"
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
-    return ".".join(parts) or "request"
+    return ".".join(parts) or where
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app, path: str, root_path: str = "") -> list[str]:
+    """The methods some route of ``app`` answers at ``path`` (Starlette's own 405 names only the first route's)."""
+    def answers(method: str) -> bool:
+        scope = {"type": "http", "path": path, "method": method, "root_path": root_path, "headers": [],
+                 "query_string": b""}
+        return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
+
+    return [method for method in _METHODS if answers(method)]
 
 
 def _generic_500(request: Request, exc: BaseException) -> JSONResponse:
@@ -122,13 +163,18 @@ def install_handlers(app: FastAPI, scrub: Callable[[str], str] = lambda text: te
         status = status_for(exc)
         if status >= 500:
             return _generic_500(request, exc)
-        problems = [scrub(p) for p in (exc.problems if isinstance(exc, InputError) else [str(exc)])]
+        problems = [for_the_api(scrub(p)) for p in (exc.problems if isinstance(exc, InputError) else [str(exc)])]
         field = getattr(exc, "field", None)
-        errors = [{"field": field or "input", "message": p} for p in problems]
-        return JSONResponse(status_code=status, content=error_body(scrub(str(exc)), errors))
+        errors = [{"field": field or problem_field(p) or "input", "message": p} for p in problems]
+        return JSONResponse(status_code=status, content=error_body(for_the_api(scrub(str(exc))), errors))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        broken = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if broken:
+            why = (broken[0].get("ctx") or {}).get("error", "invalid JSON")
+            return JSONResponse(status_code=400, content=error_body(
+                f"the request body is not valid JSON ({why}); send a JSON object as documented"))
         errors = [{"field": _field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
         return JSONResponse(status_code=422, content=error_body(detail, errors))
@@ -136,7 +182,14 @@ def install_handlers(app: FastAPI, scrub: Callable[[str], str] = lambda text: te
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return JSONResponse(status_code=exc.status_code, content=error_body(detail), headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(request.app, request.scope["path"], request.scope.get("root_path", "")))
+            headers["Allow"] = allow
+            detail = f"{request.method} is not a method of {request.url.path}; it answers {allow}"
+        elif exc.status_code == 400:
+            detail = f"the request body cannot be parsed ({detail}); send JSON or multipart/form-data as documented"
+        return JSONResponse(status_code=exc.status_code, content=error_body(detail), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,22 +2,31 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
+from typing_extensions import Required, TypedDict
 
 from gridplan.config import SizeRange
 
 __all__ = [
     "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
     "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
-    "LEVEL_PATHS", "PlanStatus",
+    "LEVEL_PATHS", "PlanStatus", "ExportFormat", "UnitProperties", "BBOX_PATTERN", "CODE_PATTERN",
 ]
 
 PlanStatus = Literal["queued", "running", "done", "failed"]
 Estimate = Literal["auto", "missing", "all", "never"]
 InputCrs = Literal["auto", "gcj02", "bd09"]
 LevelPath = Literal["communities", "grids", "micro_grids"]
+ExportFormat = Literal["gpkg", "csv", "zip", "shp"]
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+#: W,S,E,N in degrees: four decimal numbers, longitudes within ±180 and latitudes within ±90
+BBOX_PATTERN = rf"^{_LON},{_LAT},{_LON},{_LAT}$"
+#: a unit code: 12 digits (community), 15 (grid) or 18 (micro-grid)
+CODE_PATTERN = r"^[0-9]{12}(?:[0-9]{3}){0,2}$"
+_SIZE_PATTERN = r"^[0-9]+(?:\.[0-9]+)?:[0-9]+(?:\.[0-9]+)?(?::[0-9]+(?:\.[0-9]+)?)?$"
 LEVEL_PATHS: dict[str, str] = {"communities": "community", "grids": "grid", "micro_grids": "micro"}
 
 
@@ -135,9 +144,12 @@ class PlanParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    community_size: str = Field("1000:3000:2000", description="households per community, MIN:MAX[:TARGET]", max_length=64)
-    grid_size: str = Field("300:500:400", description="households per grid, MIN:MAX[:TARGET]", max_length=64)
-    micro_size: str = Field("30:100:50", description="households per micro-grid, MIN:MAX[:TARGET]", max_length=64)
+    community_size: str = Field("1000:3000:2000", max_length=64, pattern=_SIZE_PATTERN,
+                                description="households per community, MIN:MAX[:TARGET] with 0 < MIN <= TARGET <= MAX")
+    grid_size: str = Field("300:500:400", max_length=64, pattern=_SIZE_PATTERN,
+                           description="households per grid, MIN:MAX[:TARGET] with 0 < MIN <= TARGET <= MAX")
+    micro_size: str = Field("30:100:50", max_length=64, pattern=_SIZE_PATTERN,
+                            description="households per micro-grid, MIN:MAX[:TARGET] with 0 < MIN <= TARGET <= MAX")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="the same data and seed give the same plan")
     street_code: str = Field("000000000", pattern=r"^[0-9]{9}$", description="9 digits: 6 county + 3 street office")
     persons_per_household: float = Field(2.62, gt=0, le=100)
@@ -223,13 +235,44 @@ class PlanAccepted(Plan):
     """The plan as queued (202)."""
 
 
+Position = Annotated[list[float], Field(min_length=2, max_length=3)]
+Ring = Annotated[list[Position], Field(min_length=4)]
+
+
+class Polygon(TypedDict):
+    type: Literal["Polygon"]
+    coordinates: list[Ring]
+
+
+class MultiPolygon(TypedDict):
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[Ring]]
+
+
+@with_config(ConfigDict(extra="allow"))
+class UnitProperties(TypedDict, total=False):
+    """What a unit's feature says about it (plans may add more, e.g. a kept community's ``name``)."""
+
+    code: Required[Annotated[str, Field(pattern=CODE_PATTERN)]]
+    parent_code: str
+    households: Required[int]
+    population: int
+    buildings: int
+    area_m2: float
+    perimeter_m: float
+    in_range: bool
+    start_date: str
+
+
 class Feature(BaseModel):
     type: Literal["Feature"]
-    geometry: dict[str, Any] | None
-    properties: dict[str, Any]
+    geometry: Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
+    properties: UnitProperties
 
 
 class FeatureCollection(BaseModel):
+    """The units of one level as GeoJSON (RFC 7946), longitude/latitude in degrees (EPSG:4326)."""
+
     type: Literal["FeatureCollection"]
     features: list[Feature]
 

@@ -3,6 +3,8 @@
 :func:`prepare` collects every problem it finds in the buildings, barriers and communities, then raises
 one :class:`~gridplan.errors.InputError` listing them all, each with the field, the bad value, the fix
 and the first ids. What it estimated, converted or repaired is recorded in ``notes`` for the report.
+A problem with an option names it first, in backticks (``"buildings: `id_field` was 'geometry', …"``), and
+spells its command-line flag in brackets (``(--id-field)``): the service reads the one and drops the other.
 
 Examples
 --------
@@ -18,6 +20,15 @@ Examples
 1           b          80            field
 >>> p.work_crs.to_epsg(), p.notes
 (32650, ('rounded 1 non-integer households values to whole households',))
+
+A field that names the wrong kind of column is refused before anything is planned:
+
+>>> try:
+...     prepare(b, id_field="geometry")
+... except InputError as exc:
+...     print(exc.problems[0])
+buildings: `id_field` was 'geometry', the geometry column, not a column of building ids; name one of
+['building_id'] with id_field= (--id-field)
 """
 from __future__ import annotations
 
@@ -37,6 +48,7 @@ import shapely
 from .barriers import classify_barriers
 from .config import check_choice
 from .coords import convert_gdf
+from ._columns import check_fields, data_columns
 from .errors import InputError, first_ids
 from .households import HouseholdRules, estimate_households
 from .io import read_layer
@@ -145,7 +157,7 @@ def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool,
     if not fix:
         reason = shapely.is_valid_reason(geom[invalid].iloc[0])
         out.problems.append(f"{name}: {int(invalid.sum())} invalid geometries {first_ids(ids[invalid])} (first: "
-                            f"{reason}); repair them or pass fix_geometry=True / --fix-geometry")
+                            f"{reason}); repair them or pass fix_geometry=True (--fix-geometry)")
         return
     repaired = [_polygonal_part(g) for g in shapely.make_valid(np.asarray(geom[invalid].values))]
     gdf.loc[invalid, gdf.geometry.name] = gpd.GeoSeries(repaired, index=geom[invalid].index, crs=gdf.crs)
@@ -167,9 +179,8 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
 
 def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: _Collector) -> pd.Series | None:
     if id_field not in b.columns:
-        cols = [c for c in b.columns if c != b.geometry.name]
-        out.problems.append(f"buildings: no id field {id_field!r} (columns: {first_ids(cols)}); name the id "
-                            "column with id_field= (--id-field)")
+        out.problems.append(f"buildings: `id_field` was {id_field!r}, which is not a column (columns: "
+                            f"{first_ids(data_columns(b))}); name the id column with id_field= (--id-field)")
         return None
     raw = b[id_field]
     null = raw.isna()
@@ -196,11 +207,10 @@ def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
         out.notes.append(f"households estimated for all {n} buildings (estimate='all')")
         return nan, pd.Series(True, index=b.index)
     if field not in b.columns:
-        cols = [c for c in b.columns if c != b.geometry.name]
         if estimate == "never":
-            out.problems.append(f"buildings: no households field {field!r} (columns: {first_ids(cols)}); name it "
-                                "with households_field= (--households-field), or allow an estimate with "
-                                "estimate='auto'")
+            out.problems.append(f"buildings: `households_field` was {field!r}, which is not a column (columns: "
+                                f"{first_ids(data_columns(b))}); name it with households_field= (--households-field), "
+                                "or allow an estimate with estimate='auto' (--estimate auto)")
         else:
             msg = (f"buildings have no households field {field!r}: households estimated for all {n} buildings "
                    f"from footprint area × storeys × {rules.usable_share:g} usable ÷ {rules.dwelling_m2:g} m² per "
@@ -316,7 +326,9 @@ def prepare(
     communities
         Existing community polygons, with optional ``code`` (12 digits) and ``name`` columns.
     id_field, households_field, units_field, levels_field, compound_field
-        The buildings' columns; only ``id_field`` is required.
+        The buildings' columns; only ``id_field`` is required. Each must name a column of its kind (ids;
+        numbers for households, units and levels; labels for compounds), never the geometry; the id column may
+        not have a name the plan gives its own columns (``households``, ``part``, ``grid_code``…).
     estimate
         Households: ``"auto"`` estimates when the field is missing (with a warning); ``"missing"``
         also fills empty values; ``"all"`` ignores the field; ``"never"`` requires it.
@@ -356,13 +368,21 @@ def prepare(
     c = _load(communities, "communities", "communities", out)
     ids = bid = given = to_estimate = None
     if b is not None:
-        bid = _building_ids(b, id_field, out)
+        fields = {"id_field": id_field, "households_field": households_field, "units_field": units_field,
+                  "levels_field": levels_field, "compound_field": compound_field}
+        if estimate == "all":
+            del fields["households_field"]  # not read
+        problems, bad = check_fields(b, fields)
+        out.problems.extend(problems)
+        bid = None if "id_field" in bad else _building_ids(b, id_field, out)
         ids = _ids(b, id_field if bid is not None else None)
         _check_crs(b, "buildings", input_crs, ids, out)
         _check_polygons(b, "buildings", ids, fix_geometry, out)
-        given, to_estimate = _households(b, households_field, estimate, ids, out, rules)
-        units = _optional_number(b, units_field, out)
-        levels = _optional_number(b, levels_field, out)
+        unknown = pd.Series(np.nan, index=b.index)
+        given, to_estimate = ((unknown, unknown.isna()) if "households_field" in bad
+                              else _households(b, households_field, estimate, ids, out, rules))
+        units = unknown if "units_field" in bad else _optional_number(b, units_field, out)
+        levels = unknown if "levels_field" in bad else _optional_number(b, levels_field, out)
     if r is not None:
         _check_crs(r, "barriers", input_crs, _ids(r, "osm_id"), out)
         gone = r.geometry.isna() | r.geometry.is_empty

@@ -203,7 +203,7 @@ def test_missing_id_field(buildings):
     with pytest.raises(InputError) as info:
         prepare(buildings, id_field="BID")
     msg = _problems(info)
-    assert "no id field 'BID'" in msg and "'building_id'" in msg and "--id-field" in msg
+    assert "`id_field` was 'BID', which is not a column" in msg and "'building_id'" in msg and "--id-field" in msg
 
 
 def test_duplicate_and_null_ids(buildings):
@@ -233,7 +233,8 @@ def test_points_are_not_buildings(point_building):
 
 
 def test_households_field_required_with_never(buildings):
-    with pytest.raises(InputError, match=r"no households field 'hh' \(columns: .*--households-field"):
+    with pytest.raises(InputError, match=r"`households_field` was 'hh', which is not a column \(columns: .*"
+                                         r"--households-field"):
         prepare(buildings, households_field="hh", estimate="never")
 
 
@@ -328,3 +329,53 @@ def test_generic_building_rule_uses_residential_land(buildings):
     assert p.buildings["household_source"].tolist() == ["estimate-capped", "non-residential"]
     assert p.buildings["households"].tolist()[1] == 0
     assert any("capped at storeys × 16" in n for n in p.notes)
+
+
+# --- fields that name the wrong column ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("option", "fits"), [
+    ("id_field", "['building_id']"), ("households_field", "['households']"), ("units_field", "no column"),
+    ("levels_field", "['levels']"), ("compound_field", "['compound']"),
+])
+def test_a_field_naming_the_geometry_is_refused(buildings, option, fits):
+    with pytest.raises(InputError) as info:
+        prepare(buildings, **{option: "geometry"})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"buildings: `{option}` was 'geometry', the geometry column, not a column ")
+    assert fits in problem and f"(--{option.replace('_', '-')})" in problem
+
+
+def test_fields_naming_columns_of_the_wrong_kind_are_all_listed(buildings):
+    b = buildings.copy()
+    b["surveyed"] = pd.to_datetime(["2024-05-01"] * 8)
+    b["checked"] = [True] * 8
+    with pytest.raises(InputError) as info:
+        prepare(b, id_field="checked", households_field="compound", units_field="surveyed")
+    problems = info.value.problems
+    assert len(problems) == 3, problems
+    assert problems[0] == ("buildings: `id_field` was 'checked', a column of true/false values, not a column of "
+                           "building ids; name one of ['building_id'] with id_field= (--id-field)")
+    assert problems[1].startswith("buildings: `households_field` was 'compound', a text column (e.g. 'west'), not a "
+                                  "column of household counts; name one of ['households']")
+    assert problems[2].startswith("buildings: `units_field` was 'surveyed', a column of dates")
+    assert problems[2].endswith("it is optional, so a name that is not a column plans without it")
+
+
+def test_an_id_column_may_not_take_a_name_the_plan_uses(buildings):
+    with pytest.raises(InputError, match=r"`id_field` was 'part', a name the plan gives a column of its own"):
+        prepare(buildings.rename(columns={"building_id": "part"}), id_field="part")
+
+
+def test_numbers_given_as_text_are_still_numbers(buildings):
+    b = buildings.copy()
+    b["households"] = ["40"] * 8
+    b["levels"] = ["6"] * 8
+    p = prepare(b, estimate="never")
+    assert p.buildings["households"].tolist() == [40] * 8 and p.buildings["levels"].tolist() == [6.0] * 8
+
+
+def test_households_field_is_not_read_when_every_count_is_estimated(buildings):
+    p = prepare(buildings, households_field="geometry", estimate="all")
+    assert "households estimated for all 8 buildings (estimate='all')" in p.notes
+    assert (p.buildings["household_source"] != "field").all()

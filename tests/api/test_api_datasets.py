@@ -192,3 +192,25 @@ def test_sniff():
     assert sniff(b"fgb\x03\x00") == "fgb"
     assert sniff(b"SQLite format 3\x00" + b"\x00" * 52 + b"GPKG") == "gpkg"
     assert sniff(json.dumps([1, 2]).encode()) is None
+
+
+@pytest.mark.parametrize("form, field, named", [
+    ({"id_field": "geometry"}, "id_field", "the geometry column"),
+    ({"households_field": "building"}, "households_field", "a text column"),
+    ({"levels_field": "geometry"}, "levels_field", "the geometry column"),
+    ({"id_field": "households"}, "id_field", "a name the plan gives a column of its own"),
+])
+def test_a_field_naming_the_wrong_column_is_422_naming_the_form_field(client, sample_files, form, field, named):
+    # these were accepted, and the plan then failed with "internal error while planning"
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
+                             data=form), 422)
+    (error,) = body.errors
+    assert error.field == field and f"`{field}` was {form[field]!r}, {named}" in error.message
+    assert "--" not in body.detail and "--" not in error.message  # the form field, not the command-line flag
+
+
+def test_library_problems_name_form_fields_not_command_line_flags(client, sample_files):
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
+                             data={"id_field": "BID"}), 422)
+    assert [e.field for e in body.errors] == ["id_field"]
+    assert body.errors[0].message.endswith("name the id column with id_field=") and "(--id-field)" not in body.detail

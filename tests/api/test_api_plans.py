@@ -49,7 +49,11 @@ def test_plan_refusals(client, dataset):
     assert body.errors[0].field == "dataset_id"
     body = check(client.post("/v1/plans", json={"dataset_id": dataset.id, "keep_communities": True}), 422)
     assert body.errors[0].field == "keep_communities"
-    check(client.post("/v1/plans", content=b"not json", headers={"content-type": "application/json"}), 422)
+    # a body that is not JSON at all is 400 (as a broken multipart upload is); JSON of the wrong shape is 422
+    body = check(client.post("/v1/plans", content=b"not json", headers={"content-type": "application/json"}), 400)
+    assert "not valid JSON" in body.detail
+    body = check(client.post("/v1/plans", json=[1]), 422)
+    assert body.errors[0].field == "body"
 
 
 @pytest.mark.parametrize("level, length", [("communities", 12), ("grids", 15), ("micro_grids", 18)])
@@ -180,3 +184,30 @@ def test_openapi_is_versioned_and_documents_geojson(client):
     assert all(p.startswith("/v1/") or p == "/healthz" for p in schema["paths"])
     level = schema["paths"]["/v1/plans/{plan_id}/{level}"]["get"]["responses"]
     assert "application/geo+json" in level["200"]["content"] and "422" in level
+    fc = schema["components"]["schemas"]["FeatureCollection"]
+    assert fc["properties"]["type"]["const"] == "FeatureCollection"
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("OPTIONS", "/v1/datasets/{dataset}", "GET, DELETE"), ("PATCH", "/v1/plans/{plan}", "GET, DELETE"),
+    ("PUT", "/v1/plans/{plan}/grids", "GET"), ("DELETE", "/v1/plans", "POST"), ("POST", "/healthz", "GET"),
+])
+def test_a_method_a_path_does_not_answer_is_405_listing_every_one_it_does(client, done_plan, method, path, allow):
+    resp = client.request(method, path.format(dataset=done_plan.dataset_id, plan=done_plan.id))
+    body = check(resp, 405)
+    assert resp.headers["allow"] == allow and body.detail.endswith(f"it answers {allow}")
+
+
+def test_a_code_of_another_level_is_not_found_saying_how_long_codes_are(client, done_plan):
+    grids = check(client.get(f"/v1/plans/{done_plan.id}/grids"), 200, m.FeatureCollection).features
+    community_code = grids[0].properties["code"][:12]
+    body = check(client.get(f"/v1/plans/{done_plan.id}/grids", params={"code": community_code}), 404)
+    assert body.errors[0].field == "code" and "(a grid code has 15 digits)" in body.detail
+    assert check(client.get(f"/v1/plans/{done_plan.id}/communities", params={"code": community_code}), 200,
+                 m.FeatureCollection).features[0].properties["code"] == community_code
+
+
+@pytest.mark.parametrize("bbox", ["118.7,32,118.8", "118.7, 32,118.8,32.1", "1e2,0,1,1", "181,0,182,1", "0,-91,1,0"])
+def test_a_bbox_the_documented_pattern_refuses_is_422(client, done_plan, bbox):
+    body = check(client.get(f"/v1/plans/{done_plan.id}/grids", params={"bbox": bbox}), 422)
+    assert body.errors[0].field == "bbox"

@@ -1,0 +1,104 @@
+"""Whether the columns the options name can serve: ids, numbers, labels, never the geometry.
+
+Part of :func:`gridplan.validate.prepare`: a field that names the geometry, or a column of the wrong kind, is
+refused before anything is planned, naming the option, its value and the columns that would do.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import box
+>>> b = gpd.GeoDataFrame({"building_id": ["a", "b"], "households": [12, 8], "name": ["x", "y"]},
+...                      geometry=[box(0, 0, 1, 1), box(2, 0, 3, 1)])
+>>> column_kind(b["households"]), column_kind(b["name"]), column_kind(b.geometry)
+('number', 'text', 'geometry')
+>>> problems, bad = check_fields(b, {"id_field": "building_id", "households_field": "name"})
+>>> bad, problems[0][:71]
+({'households_field'}, "buildings: `households_field` was 'name', a text column (e.g. 'x'), not")
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import first_ids
+
+__all__ = ["check_fields", "column_kind", "data_columns"]
+
+
+def data_columns(gdf: gpd.GeoDataFrame) -> list[str]:
+    """The columns other than the geometry."""
+    return [c for c in gdf.columns if c != gdf.geometry.name]
+
+
+def column_kind(col: pd.Series) -> str:
+    """What a column holds: geometry, boolean, date, number, numeric text, mixed, text or empty."""
+    if isinstance(col.dtype, gpd.array.GeometryDtype):
+        return "geometry"
+    if pd.api.types.is_bool_dtype(col):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+        return "date"
+    if pd.api.types.is_numeric_dtype(col):
+        return "number"
+    given = col.dropna()
+    if not len(given):
+        return "empty"
+    if given.map(lambda v: isinstance(v, shapely.Geometry)).any():
+        return "geometry"
+    if given.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        return "boolean"
+    try:
+        numeric = pd.to_numeric(given, errors="coerce").notna()
+    except (TypeError, ValueError):
+        return "text"
+    return "numeric text" if numeric.all() else "mixed" if numeric.any() else "text"
+
+
+_NUMBERS = ("number", "numeric text", "mixed", "empty")
+_LABELS = (*_NUMBERS, "text")
+#: option -> (the column kinds it can use, what it must name, whether it may name no column)
+_FIELD_KINDS = {
+    "id_field": (_LABELS, "a column of building ids", False),
+    "households_field": (_NUMBERS, "a column of household counts", False),
+    "units_field": (_NUMBERS, "a column of entrance (单元) counts", True),
+    "levels_field": (_NUMBERS, "a column of storey counts", True),
+    "compound_field": (_LABELS, "a column naming each building's compound", True),
+}
+#: columns a plan writes next to the building ids (its roster, its copy of the input): no id column may be called so
+_PLAN_COLUMNS = ("households", "units", "levels", "compound", "compound_name", "household_source", "building", "name",
+                 "community_code", "grid_code", "micro_code", "part", "entrances", "floors")
+_KIND_NAMES = {"geometry": "a geometry column", "boolean": "a column of true/false values", "date": "a column of dates"}
+
+
+def check_fields(b: gpd.GeoDataFrame, fields: dict[str, str]) -> tuple[list[str], set[str]]:
+    """The problems with the options in ``fields`` (option -> column), and the options that have one.
+
+    Only a column of the wrong kind is a problem here (a column that is missing is the caller's to judge).
+    """
+    problems: list[str] = []
+    bad = set()
+    for option, column in fields.items():
+        if column not in b.columns:
+            continue
+        accepted, need, optional = _FIELD_KINDS[option]
+        kind = "geometry" if column == b.geometry.name else column_kind(b[column])
+        if kind in accepted and not (option == "id_field" and column in _PLAN_COLUMNS):
+            continue
+        bad.add(option)
+        if kind in accepted:
+            problems.append(f"buildings: `id_field` was {column!r}, a name the plan gives a column of its own next "
+                                "to the ids; rename the id column in the file (e.g. to 'building_id') and name it "
+                                "with id_field= (--id-field)")
+            continue
+        what = ("the geometry column" if column == b.geometry.name else
+                f"a text column (e.g. {b[column].dropna().iloc[0]!r})" if kind == "text" else _KIND_NAMES[kind])
+        fit = [c for c in data_columns(b) if c not in fields.values() and column_kind(b[c]) in accepted
+               and (option != "id_field" or (b[c].notna().all() and not b[c].duplicated().any()))]
+        hint = (f"name one of {first_ids(fit)} with {option}=" if fit else
+                f"no column of these buildings would do: add {need} and name it with {option}=")
+        tail = "; it is optional, so a name that is not a column plans without it" if optional else ""
+        problems.append(f"buildings: `{option}` was {column!r}, {what}, not {need}; {hint} "
+                            f"(--{option.replace('_', '-')}){tail}")
+    return problems, bad
