@@ -119,7 +119,7 @@ def _finished_dir(svc: Service, plan_id: str) -> Path:
 def _deliver():
     """``gridplan.deliver.export_plan`` when this gridplan has it (shapefile deliverables), else None."""
     try:
-        from gridplan.deliver import export_plan
+        from gridplan.outputs.deliver import export_plan
     except ImportError:  # pragma: no cover - a gridplan without the delivery formats
         return None
     return export_plan
@@ -346,7 +346,7 @@ def export_plan(svc: Svc, plan_id: PlanId,
     try:
         root = d
         if format == "shp":
-            from gridplan.reader import read_plan
+            from gridplan.outputs.reader import read_plan
 
             root = _deliver()(read_plan(d), tmp / "delivery", formats=["shp"]).path
             name += "-shp"

@@ -130,7 +130,7 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
 
     A plan that fails leaves no folder under ``plans/``; one deleted while it ran is dropped.
     """
-    from gridplan.plan import plan
+    from gridplan.planning.plan import plan
 
     from .uploads import load_layers
 
@@ -155,7 +155,7 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
                 params["start_date"] = str(params["start_date"])
             changes = None
             if mode != "none":  # re-districting: the new plan and its change list against the old communities
-                from gridplan.redistrict import redistrict
+                from gridplan.planning.redistrict import redistrict
 
                 r = redistrict(layers["buildings"], layers["barriers"], layers["communities"], mode=mode, count=count,
                                **spec.options, **params, progress=report)

@@ -2,7 +2,7 @@
 
 The service parses uploads and runs plans in child processes forked by one ``forkserver`` that has imported
 gridplan once (a start costs milliseconds, and no child inherits the server's threads, database connections
-or open files). Every process of the service first calls :func:`gridplan.formats.restrict_gdal`.
+or open files). Every process of the service first calls :func:`gridplan.inputs.formats.restrict_gdal`.
 
 No orphans: the forkserver and every child ask Linux to SIGKILL them when their parent dies
 (``prctl(PR_SET_PDEATHSIG)``), so ``kill -9`` of the server takes the forkserver down, which takes every
@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridplan.formats import restrict_gdal
+from gridplan.inputs.formats import restrict_gdal
 
 __all__ = [
     "Limits", "context", "acquire_forkserver", "release_forkserver", "enter_child", "relax_memory", "Launcher",
@@ -51,9 +51,9 @@ _EXIT_ORPHAN = 13
 #: set (to the server's pid) only while the server starts its forkserver: tells the forkserver who it is
 _FORKSERVER_ENV = "GRIDPLAN_FORKSERVER_OF"
 #: modules the forkserver imports once, so that every child starts with them loaded (this one first)
-PRELOAD = ("api.procs", "api.jobs", "api.parsing", "api.uploads", "gridplan.plan", "gridplan.export",
-           "gridplan.redistrict", "gridplan.diff", "gridplan.inspect", "sqlite3", "sqlalchemy.dialects.sqlite.pysqlite",
-           "psycopg", "sqlalchemy.dialects.postgresql.psycopg")
+PRELOAD = ("api.procs", "api.jobs", "api.parsing", "api.uploads", "gridplan.planning.plan", "gridplan.outputs.export",
+           "gridplan.planning.redistrict", "gridplan.planning.diff", "gridplan.planning.inspect", "sqlite3",
+           "sqlalchemy.dialects.sqlite.pysqlite", "psycopg", "sqlalchemy.dialects.postgresql.psycopg")
 
 _FORKSERVER_PID: int | None = None  # in the forkserver and its children: the forkserver's pid
 _START_VM: int | None = None  # in a child with a memory limit: its address space when it took the limit

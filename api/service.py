@@ -12,7 +12,7 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridplan.formats import restrict_gdal
+from gridplan.inputs.formats import restrict_gdal
 
 from . import procs
 from .db import create_schema, make_engine, mark_interrupted, session_factory

@@ -2,7 +2,7 @@
 
 An upload is copied to the data directory under a name the service chooses (never the client's), its
 type is sniffed from the first bytes (:func:`sniff`), zips are checked for path traversal and
-decompression bombs (:func:`check_zip`, on top of :func:`gridplan.io.read_layer`'s own checks), and the
+decompression bombs (:func:`check_zip`, on top of :func:`gridplan.inputs.io.read_layer`'s own checks), and the
 layers are read, validated and inspected with :func:`gridplan.inspect.inspect_inputs` (what ``gridplan
 inspect`` says), whose summary is returned.
 
@@ -30,10 +30,10 @@ from typing import BinaryIO
 import geopandas as gpd
 
 from gridplan.errors import InputError, first_ids
-from gridplan.formats import sniff_bytes
-from gridplan.io import _unsafe_members, read_layer
-from gridplan.inspect import inspect_inputs
-from gridplan.validate import prepare
+from gridplan.inputs.formats import sniff_bytes
+from gridplan.inputs.io import _unsafe_members, read_layer
+from gridplan.planning.inspect import inspect_inputs
+from gridplan.inputs.validate import prepare
 
 from .errors import PayloadTooLarge, UnsupportedType
 from .storage import scrub
@@ -71,7 +71,7 @@ class StoredFile:
 
 def sniff(head: bytes) -> str | None:
     """The format of an upload from its first bytes (one of :data:`FORMATS`), or None when not one we read
-    (:func:`gridplan.formats.sniff_bytes`; a bare .shp is not an upload: zip it with its .shx/.dbf/.prj)."""
+    (:func:`gridplan.inputs.formats.sniff_bytes`; a bare .shp is not an upload: zip it with its .shx/.dbf/.prj)."""
     kind = sniff_bytes(head)
     return {"bz2": "osm.bz2", "gzip": None, "shp": None}.get(kind, kind)
 
@@ -114,7 +114,7 @@ def save_upload(role: str, filename: str | None, src: BinaryIO, directory: Path,
 def check_zip(path: Path, shown: str, limit: int) -> None:
     """Refuse zips with unsafe member paths, too many members, or members that inflate like a bomb.
 
-    :func:`gridplan.io.read_layer` checks paths and the declared total again, and counts the bytes it
+    :func:`gridplan.inputs.io.read_layer` checks paths and the declared total again, and counts the bytes it
     actually inflates; this check adds the per-member compression ratio and the member count.
     """
     try:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import gridplan
-from gridplan.review_map import write_review_map
+from gridplan.outputs.review_map import write_review_map
 from gridplan.sample import make_city
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

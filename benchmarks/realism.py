@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridplan.households import HouseholdRules, estimate_households
+from gridplan.inputs.households import HouseholdRules, estimate_households
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -51,8 +51,8 @@ def suzhou(data: Path, rules: HouseholdRules) -> dict:
 
 
 def osm_sources(data: Path) -> pd.DataFrame:
-    from gridplan.osm import load_osm
-    from gridplan.validate import prepare
+    from gridplan.inputs.osm import load_osm
+    from gridplan.inputs.validate import prepare
 
     rows = []
     for path in sorted(data.glob("*.osm*")):

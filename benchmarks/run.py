@@ -37,9 +37,9 @@ from scipy.sparse import csgraph
 
 import gridplan
 from gridplan.config import PlanConfig, SizeRange
-from gridplan.partition import UnitGraph, partition
-from gridplan.plan import _Planner
-from gridplan.validate import prepare
+from gridplan.core.partition import UnitGraph, partition
+from gridplan.planning import Planner
+from gridplan.inputs.validate import prepare
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -97,7 +97,7 @@ def build_graph(buildings, barriers=None) -> BenchGraph:
     """Prepare the inputs and build gridplan's cell graph once; drop components without buildings."""
     t0 = time.perf_counter()
     prep = prepare(buildings, barriers)
-    planner = _Planner(prep, PlanConfig(), None)
+    planner = Planner(prep, PlanConfig(), None)
     planner.build_graph()
     g = planner.g
     comp = _components(g.n, g.edges)
@@ -399,7 +399,7 @@ def full_pipeline(buildings, barriers, *, grids_only: bool = False, check: bool 
         with _PeakRss() as rss:
             t0 = time.perf_counter()
             cfg = PlanConfig()
-            pl = _Planner(prepare(buildings, barriers), cfg, None)
+            pl = Planner(prepare(buildings, barriers), cfg, None)
             pl.build_graph()
             grids = pl.plan_level(pl.communities(), cfg.grid, 1, strong_tier=2, use_groups=True)
             secs = time.perf_counter() - t0

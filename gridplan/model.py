@@ -15,6 +15,7 @@ A plan holds three nested layers of units and the building roster, all in the in
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -22,11 +23,23 @@ from pathlib import Path
 import geopandas as gpd
 
 from .config import PlanConfig
+from .errors import PlanWriteError
 
-__all__ = ["Plan", "UNIT_COLUMNS", "LAYER_NAMES"]
+__all__ = ["Plan", "UNIT_COLUMNS", "LAYER_NAMES", "register_writer"]
 
 UNIT_COLUMNS = ("code", "parent_code", "households", "population", "buildings", "area_m2", "perimeter_m", "in_range")
 LAYER_NAMES = {"community": "communities", "grid": "grids", "micro": "micro_grids"}
+
+#: What :meth:`Plan.write` calls: ``writer(plan, directory, map_html=...) -> Path``. The writers depend on the
+#: model, not the other way round: :mod:`gridplan.outputs.export` registers its ``write_plan`` when it is
+#: imported, which ``import gridplan`` (and so any ``import gridplan.…``) does.
+_writer: Callable[..., Path] | None = None
+
+
+def register_writer(writer: Callable[..., Path]) -> None:
+    """Make ``writer(plan, directory, map_html=...)`` the function :meth:`Plan.write` calls."""
+    global _writer
+    _writer = writer
 
 
 @dataclass(frozen=True)
@@ -59,8 +72,8 @@ class Plan:
         """Write the plan directory (see README, "The plan directory"); returns its path.
 
         The directory is written beside its final place and moved in only when complete, so a failure
-        never leaves a half-written plan.
+        never leaves a half-written plan. The writer is :func:`gridplan.outputs.export.write_plan`.
         """
-        from .export import write_plan
-
-        return write_plan(self, directory, map_html=map_html)
+        if _writer is None:  # `import gridplan` registers it
+            raise PlanWriteError("no plan writer is registered; `import gridplan` (it imports gridplan.outputs.export, which registers write_plan)")
+        return _writer(self, directory, map_html=map_html)

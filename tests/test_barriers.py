@@ -7,9 +7,9 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from gridplan.barriers import DEFAULT_TIERS, classify_barriers
+from gridplan.inputs.barriers import DEFAULT_TIERS, classify_barriers
 from gridplan.errors import InputError
-from gridplan.io import read_osm
+from gridplan.inputs.io import read_osm
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")

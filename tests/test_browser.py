@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridplan.reader import read_plan
-from gridplan.review_map import write_review_map
+from gridplan.outputs.reader import read_plan
+from gridplan.outputs.review_map import write_review_map
 from test_deliver import plan_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridplan.codes import MAX_SEQUENCE, reading_order, sequence_codes
+from gridplan.core.codes import MAX_SEQUENCE, reading_order, sequence_codes
 from gridplan.errors import OptionError
 
 COMMUNITY = "320102001001"

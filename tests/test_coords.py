@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from gridplan.coords import bd09_to_wgs84, convert_gdf, gcj02_to_wgs84, wgs84_to_gcj02
+from gridplan.inputs.coords import bd09_to_wgs84, convert_gdf, gcj02_to_wgs84, wgs84_to_gcj02
 from gridplan.errors import InputError, OptionError
 
 A, EE = 6378245.0, 0.00669342162296594323

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 import gridplan
 from gridplan.cli import app
-from gridplan.deliver import FORMATS, export_plan, parse_crs, parse_encoding, parse_formats
+from gridplan.outputs.deliver import FORMATS, export_plan, parse_crs, parse_encoding, parse_formats
 from gridplan.errors import InputError, OptionError, PlanWriteError
-from gridplan.reader import read_plan
+from gridplan.outputs.reader import read_plan
 from gridplan.sample import make_district
 
 OGRINFO = shutil.which("ogrinfo")
@@ -145,7 +145,7 @@ def test_csv_tables_have_a_bom_text_codes_and_the_issue_columns(plan, delivered)
 
 
 def test_validation_report_covers_every_rule_for_every_unit(plan, delivered):
-    from gridplan.rules import RULES
+    from gridplan.outputs.rules import RULES
 
     report = pd.read_csv(delivered["utf-8"].path / "validation.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert set(report["规则 rule"]) == set(RULES)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import gridplan
 from gridplan.cli import app
-from gridplan.diff import diff, four_to
+from gridplan.planning.diff import diff, four_to
 from gridplan.sample import make_district
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from shapely import affinity
 
 from gridplan.config import SizeRange
-from gridplan.divide import BuildingPart, divide_building, entrance_slices
+from gridplan.core.divide import BuildingPart, divide_building, entrance_slices
 
 MICRO = SizeRange(30, 100)
 

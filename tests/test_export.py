@@ -16,10 +16,10 @@ import shapely
 from shapely import affinity
 from shapely.geometry import LineString, box
 
-from gridplan import export
+from gridplan.outputs import export
 from gridplan.config import PlanConfig
 from gridplan.errors import PlanWriteError
-from gridplan.export import PLAN_FILES, to_geojson_layer, write_plan
+from gridplan.outputs.export import PLAN_FILES, to_geojson_layer, write_plan
 from gridplan.model import Plan
 
 CHECKPLAN = Path(__file__).resolve().parents[2] / "shared" / "tools" / "checkplan.py"
@@ -139,7 +139,7 @@ def run_referee(d: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def test_writes_every_file_and_nothing_else(written, tmp_path):
     assert written == (tmp_path / "out" / "plan").absolute()
-    from gridplan.diff import CHANGE_FILES  # written by re-districting commands only
+    from gridplan.planning.diff import CHANGE_FILES  # written by re-districting commands only
 
     assert sorted(p.name for p in written.iterdir()) == sorted(set(PLAN_FILES) - set(CHANGE_FILES))
     assert [p.name for p in written.parent.iterdir()] == ["plan"]  # no temp or backup left beside it

@@ -18,9 +18,9 @@ import pytest
 import shapely
 
 from gridplan.config import SizeRange
-from gridplan.graph import CUT_WEIGHT, cell_graph
-from gridplan.partition import partition
-from gridplan.tessellate import Tessellation, tessellate
+from gridplan.core.graph import CUT_WEIGHT, cell_graph
+from gridplan.core.partition import partition
+from gridplan.core.tessellate import Tessellation, tessellate
 from scene import AREA, X0, box, line, scene_barriers, scene_buildings
 
 BUILDINGS = scene_buildings()

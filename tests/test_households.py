@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import box
 
 from gridplan.errors import InputError
-from gridplan.households import FALLBACK_LEVELS, HouseholdRules, estimate_households
+from gridplan.inputs.households import FALLBACK_LEVELS, HouseholdRules, estimate_households
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")

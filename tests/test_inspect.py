@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from gridplan.cli import app
 from gridplan.config import PlanConfig, SizeRange
-from gridplan.inspect import format_inspection, inspect_inputs
+from gridplan.planning.inspect import format_inspection, inspect_inputs
 
 
 def _river_city():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gridplan.errors import InputError
-from gridplan.io import read_layer, read_osm
+from gridplan.inputs.io import read_layer, read_osm
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")
@@ -159,7 +159,7 @@ def test_read_osm_refuses_other_files(buildings, tmp_path):
 
 
 def test_osm_holes_kept_once_and_clipped_buildings_listed(osm_extract):
-    from gridplan.io import incomplete_ways
+    from gridplan.inputs.io import incomplete_ways
 
     data = read_osm(osm_extract)
     ids = data.buildings["building_id"].tolist()

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from gridplan.errors import InputError
-from gridplan.ledger import join_ledger, read_ledger
-from gridplan.validate import prepare
+from gridplan.inputs.ledger import join_ledger, read_ledger
+from gridplan.inputs.validate import prepare
 
 
 def _no_hh(buildings):

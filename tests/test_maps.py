@@ -9,7 +9,7 @@ import pytest
 
 from gridplan.config import SizeRange
 from gridplan.errors import OptionError
-from gridplan.maps import LAYER_TITLES, STATUS_COLOURS, plan_map, range_status
+from gridplan.outputs.maps import LAYER_TITLES, STATUS_COLOURS, plan_map, range_status
 from test_export import make_plan  # the hand-drawn plan (move to conftest.py when one exists)
 
 

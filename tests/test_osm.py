@@ -9,10 +9,10 @@ import pytest
 import shapely
 from conftest import SHARED, box_m, deg, needs_shared
 
-from gridplan.barriers import classify_barriers
+from gridplan.inputs.barriers import classify_barriers
 from gridplan.errors import InputError, OptionError
-from gridplan.osm import OSM_TAGS, fetch_osm, load_osm, osm_from_features, parse_bbox
-from gridplan.validate import prepare
+from gridplan.inputs.osm import OSM_TAGS, fetch_osm, load_osm, osm_from_features, parse_bbox
+from gridplan.inputs.validate import prepare
 
 
 def test_offline_extract_buildings(osm_extract):
@@ -162,7 +162,7 @@ def test_fetch_nothing_found(osm_extract, offline_osmnx):
 
 
 def test_osm_tags_cover_every_barrier_key():
-    from gridplan.barriers import TAG_KEYS
+    from gridplan.inputs.barriers import TAG_KEYS
 
     assert set(TAG_KEYS) <= set(OSM_TAGS)
 

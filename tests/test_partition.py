@@ -13,7 +13,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from gridplan.config import SizeRange, counts_in_range
-from gridplan.partition import Partition, UnitGraph, as_rng, least_bad_count, partition
+from gridplan.core.partition import Partition, UnitGraph, as_rng, least_bad_count, partition
 
 GRID = SizeRange(300, 500)
 

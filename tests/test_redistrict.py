@@ -14,7 +14,8 @@ import gridplan
 from gridplan.cli import app
 from gridplan.config import SizeRange
 from gridplan.errors import InfeasibleError, OptionError
-from gridplan.redistrict import allocate_counts, redistrict
+from gridplan.planning.redistrict import redistrict
+from gridplan.planning.split import allocate_counts
 from gridplan.sample import make_district, sample_path
 
 CHECKPLAN = Path(__file__).resolve().parents[2] / "shared" / "tools" / "checkplan.py"

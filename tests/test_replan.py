@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import gridplan
 from gridplan.cli import app
 from gridplan.errors import InfeasibleError, OptionError
-from gridplan.replan import replan
+from gridplan.planning.replan import replan
 from gridplan.sample import make_district
 
 from test_redistrict import needs_checkplan, run_checkplan

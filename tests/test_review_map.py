@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from gridplan.cli import app
 from gridplan.config import SizeRange
 from gridplan.errors import OptionError, PlanWriteError
-from gridplan.reader import read_plan
-from gridplan.review_map import CLASS_COLOURS, TIANDITU_KEY_ENV, changed_units, deviation_class, review_map, write_review_map
+from gridplan.outputs.reader import read_plan
+from gridplan.outputs.review_map import CLASS_COLOURS, TIANDITU_KEY_ENV, changed_units, deviation_class, review_map, write_review_map
 from test_deliver import plan_dir
 
 

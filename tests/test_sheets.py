@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from gridplan.cli import app
 from gridplan.errors import PlanWriteError
-from gridplan.reader import read_plan
-from gridplan.sheets import _nice_length, cjk_font, sheet_figure, write_sheets
-from gridplan.tables import code_table, unit_names
+from gridplan.outputs.reader import read_plan
+from gridplan.outputs.sheets import _nice_length, cjk_font, sheet_figure, write_sheets
+from gridplan.outputs.tables import code_table, unit_names
 from test_deliver import plan_dir
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gridplan.tessellate import HARD_CORRIDOR, tessellate
+from gridplan.core.tessellate import HARD_CORRIDOR, tessellate
 from scene import AREA, X0, box, line, scene_buildings
 from scene import scene_barriers as _scene_barriers
 
@@ -167,16 +167,14 @@ def test_sample_pieces_fenced_by_hard_barriers_are_only_the_planted_one():
     """On the bundled sample only the planted 534-household piece is cut off by hard barriers (river,
     railway); every other piece of land with households stays connected to its neighbours (a regression
     test: a change in how cells are clipped once dropped ~10% of the adjacencies)."""
-    import importlib
-
     from gridplan.config import PlanConfig
+    from gridplan.inputs.validate import prepare
+    from gridplan.planning import Planner, components
     from gridplan.sample import sample_path
-    from gridplan.validate import prepare
 
-    planner = importlib.import_module("gridplan.plan")
-    pl = planner._Planner(prepare(sample_path("buildings"), sample_path("roads")), PlanConfig(), None)
+    pl = Planner(prepare(sample_path("buildings"), sample_path("roads")), PlanConfig(), None)
     pl.build_graph()
-    comps = planner._components(pl.g, np.arange(pl.g.n))
+    comps = components(pl.g, np.arange(pl.g.n))
     totals = sorted(int(pl.g.households[c].sum()) for c in comps if pl.g.households[c].sum() > 0)
     assert totals[0] == 534, totals[:5]
     assert totals[1] >= 1000, totals[:5]

@@ -10,9 +10,9 @@ import pyproj
 import pytest
 from shapely.geometry import box
 
-from gridplan.coords import wgs84_to_gcj02
+from gridplan.inputs.coords import wgs84_to_gcj02
 from gridplan.errors import InputError, OptionError
-from gridplan.validate import PreparedInput, prepare
+from gridplan.inputs.validate import PreparedInput, prepare
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone)")

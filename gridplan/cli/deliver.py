@@ -18,8 +18,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import app
-from .errors import GridplanError
+from .base import app
+from ..errors import GridplanError
 
 __all__: list[str] = []
 
@@ -30,7 +30,7 @@ def _fail(exc: GridplanError) -> None:
 
 
 def _read(plan_dir: Path):
-    from .reader import read_plan
+    from ..outputs.reader import read_plan
 
     return read_plan(plan_dir)
 
@@ -45,7 +45,7 @@ def export_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write shapefiles (zipped, with .prj/.cpg and a field alias table), GeoPackage, FlatGeobuf and CSV tables."""
-    from .deliver import export_plan
+    from ..outputs.deliver import export_plan
 
     try:
         d = export_plan(_read(plan_dir), out, formats=format, crs=crs, encoding=encoding)
@@ -64,7 +64,7 @@ def map_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write the review map: one self-contained HTML file that works with no internet access."""
-    from .review_map import TIANDITU_KEY_ENV, write_review_map
+    from ..outputs.review_map import TIANDITU_KEY_ENV, write_review_map
 
     try:
         old = _read(compare) if compare is not None else None
@@ -88,7 +88,7 @@ def sheets_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write one printable A4 sheet per community and per grid (PNG, and one PDF of all)."""
-    from .sheets import write_sheets
+    from ..outputs.sheets import write_sheets
 
     try:
         with warnings.catch_warnings(record=True) as caught:

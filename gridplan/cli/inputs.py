@@ -13,19 +13,19 @@ from typing import Annotated, Optional
 import geopandas as gpd
 import typer
 
-from .cli import (Bbox, CommunitySize, FixGeometry, GridSize, HouseholdsField, IdField, InputCrs, MicroSize, _exit_on_error,
-                  _run, app)
-from .errors import OptionError
+from .base import (Bbox, CommunitySize, FixGeometry, GridSize, HouseholdsField, IdField, InputCrs, MicroSize, exit_on_error,
+                  run, app)
+from ..errors import OptionError
 
 __all__ = ["resolve_inputs", "inspect_cmd"]
 
 
 def _resolve(buildings, barriers, *, osm, place, bbox, ledger, ledger_key, compounds, id_field, households_field,
              compound_field, input_crs) -> dict:
-    from .compounds import assign_compounds, read_compounds, residential_land
-    from .io import read_layer
-    from .ledger import join_ledger
-    from .osm import fetch_osm, load_osm
+    from ..inputs.compounds import assign_compounds, read_compounds, residential_land
+    from ..inputs.io import read_layer
+    from ..inputs.ledger import join_ledger
+    from ..inputs.osm import fetch_osm, load_osm
 
     given = [name for name, v in (("BUILDINGS", buildings), ("--osm", osm), ("--place", place), ("--bbox", bbox))
              if v is not None]
@@ -73,7 +73,7 @@ def resolve_inputs(buildings: Path | None, barriers: Path | None, *, osm: Path |
     barriers (unless ``barriers`` is given) and compounds; ``compounds`` adds outlines; ``ledger`` joins
     households by ``ledger_key`` (default: the id field's name). A problem is printed and exits with code 2.
     """
-    with _exit_on_error():
+    with exit_on_error():
         return _resolve(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
                         compounds=compounds, id_field=id_field, households_field=households_field,
                         compound_field=compound_field, input_crs=input_crs)
@@ -103,20 +103,20 @@ def inspect_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Print what would be planned from INPUT: counts, household sources, barriers, compounds, feasibility, CRS."""
-    from .config import PlanConfig, SizeRange
-    from .inspect import format_inspection, inspect_inputs
-    from .io import _sniff
+    from ..config import PlanConfig, SizeRange
+    from ..planning.inspect import format_inspection, inspect_inputs
+    from ..inputs.io import _sniff
 
     if buildings is not None and osm is None and buildings.is_file() and _sniff(buildings) in ("osm", "bz2"):
         buildings, osm = None, buildings  # an OSM extract given as INPUT
     inputs = resolve_inputs(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
                             compounds=compounds, id_field=id_field, households_field=households_field,
                             compound_field=compound_field, input_crs=input_crs)
-    with _exit_on_error():
+    with exit_on_error():
         cfg = PlanConfig(community=SizeRange.parse(community_size, name="community_size"),
                          grid=SizeRange.parse(grid_size, name="grid_size"), micro=SizeRange.parse(micro_size, name="micro_size"))
     types = inputs["buildings"]["building"] if isinstance(inputs["buildings"], gpd.GeoDataFrame) and \
         "building" in inputs["buildings"].columns else None
-    ins = _run(lambda: inspect_inputs(communities=communities, config=cfg, building_types=types, feasibility=feasibility,
+    ins = run(lambda: inspect_inputs(communities=communities, config=cfg, building_types=types, feasibility=feasibility,
                                       estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, **inputs))
     typer.echo(json.dumps(ins.to_dict(), ensure_ascii=False, indent=2) if as_json else format_inspection(ins))

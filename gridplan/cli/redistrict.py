@@ -15,14 +15,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import CommunitySize, HouseholdsField, IdField, Quiet, _Progress, _run, app
+from .base import CommunitySize, HouseholdsField, IdField, Quiet, Progress, run, app
 
 __all__: list[str] = []
 
 
 def _write_with_changes(result, out: Path, quiet: bool, headline) -> None:
     """Write a plan and its change list into ``out``, then print ``headline()`` and the change summary."""
-    _run(lambda: (result.plan.write(out), result.changes.write(out)))
+    run(lambda: (result.plan.write(out), result.changes.write(out)))
     if not quiet:
         typer.echo(headline())
         typer.echo(_summary(result.changes, out))
@@ -57,10 +57,10 @@ def redistrict_cmd(
 ) -> None:
     """Split the oversized communities (every one with --all) into balanced new ones, plan grids and micro-grids
     inside, and write the plan with its change list."""
-    from .redistrict import redistrict
+    from ..planning.redistrict import redistrict
 
-    bar = _Progress(False if quiet else None)
-    r = _run(lambda: redistrict(
+    bar = Progress(False if quiet else None)
+    r = run(lambda: redistrict(
         buildings, barriers, communities, mode="all" if all_ else "oversized", count=count, community_size=community_size,
         grid_size=grid_size, micro_size=micro_size, id_field=id_field, households_field=households_field, seed=seed,
         street_code=street_code, start_date=start_date, progress=bar))
@@ -87,9 +87,9 @@ def replan_cmd(
     quiet: Quiet = False,
 ) -> None:
     """Rebalance PREVIOUS after the buildings changed, moving as few households as possible."""
-    from .replan import replan
+    from ..planning.replan import replan
 
-    r = _run(lambda: replan(previous, buildings, lock=lock or (), seed=seed, start_date=start_date, households_field=households_field))
+    r = run(lambda: replan(previous, buildings, lock=lock or (), seed=seed, start_date=start_date, households_field=households_field))
     _write_with_changes(r, out, quiet, lambda: f"re-partitioned {len(r.plan.report['replan']['scopes'])} scope(s)")
 
 
@@ -102,10 +102,10 @@ def diff_cmd(
 ) -> None:
     """Write the change list from OLD to NEW (per building, per unit, migration, new communities, retired codes,
     a GeoJSON of the changed units)."""
-    from .diff import diff
-    from .reader import read_plan
+    from ..planning.diff import diff
+    from ..outputs.reader import read_plan
 
-    changes = _run(lambda: diff(read_plan(old), read_plan(new)))
-    _run(lambda: changes.write(out))
+    changes = run(lambda: diff(read_plan(old), read_plan(new)))
+    run(lambda: changes.write(out))
     if not quiet:
         typer.echo(_summary(changes, out))

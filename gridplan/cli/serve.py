@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import app
+from .base import app
 
 __all__: list[str] = []
 

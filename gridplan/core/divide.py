@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from .config import SizeRange
+from ..config import SizeRange
 from .partition import least_bad_count
 
 __all__ = ["BuildingPart", "divide_building", "entrance_slices"]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .config import SizeRange
+from ..config import SizeRange
 
 __all__ = ["polsby_popper", "cv_within_parent", "level_figures"]
 

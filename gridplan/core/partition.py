@@ -45,7 +45,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .config import SizeRange, counts_in_range
+from ..config import SizeRange, counts_in_range
 
 __all__ = ["UnitGraph", "Partition", "PieceIssue", "partition", "least_bad_count", "as_rng"]
 

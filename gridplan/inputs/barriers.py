@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, first_ids
+from ..errors import InputError, first_ids
 
 __all__ = ["DEFAULT_TIERS", "TAG_KEYS", "TIER_NAMES", "classify_barriers"]
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError, first_ids
+from ..errors import InputError, first_ids
 
 __all__ = ["read_compounds", "compounds_from_osm", "assign_compounds", "residential_land", "RESIDENTIAL_KIND"]
 

@@ -20,8 +20,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from .config import check_choice
-from .errors import InputError
+from ..config import check_choice
+from ..errors import InputError
 
 __all__ = ["wgs84_to_gcj02", "gcj02_to_wgs84", "bd09_to_gcj02", "bd09_to_wgs84", "convert_gdf", "SYSTEMS"]
 

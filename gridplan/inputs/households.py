@@ -50,7 +50,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = [
     "HouseholdEstimate", "HouseholdRules", "estimate_households", "DEFAULT_LEVELS", "NON_RESIDENTIAL",

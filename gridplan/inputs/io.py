@@ -36,7 +36,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from .errors import InputError, first_ids
+from ..errors import InputError, first_ids
 from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff_bytes
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from .errors import InputError, first_ids
+from ..errors import InputError, first_ids
 from .households import HouseholdRules, estimate_households
 
 __all__ = ["LedgerJoin", "read_ledger", "join_ledger", "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS"]

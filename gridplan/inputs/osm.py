@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from .compounds import assign_compounds, compounds_from_osm, read_compounds, residential_land
-from .errors import InputError, OptionError, first_ids
+from ..errors import InputError, OptionError, first_ids
 from .io import OsmData, drop_duplicate_buildings, read_osm
 
 __all__ = ["OsmInputs", "load_osm", "fetch_osm", "osm_from_features", "OSM_TAGS", "parse_bbox"]

@@ -46,10 +46,10 @@ import pyproj
 import shapely
 
 from .barriers import classify_barriers
-from .config import check_choice
+from ..config import check_choice
 from .coords import convert_gdf
-from ._columns import check_fields, data_columns
-from .errors import InputError, first_ids
+from ..errors import InputError, first_ids
+from .columns import check_fields, data_columns
 from .households import HouseholdRules, estimate_households
 from .io import read_layer
 

@@ -37,9 +37,9 @@ import pandas as pd
 import pyogrio
 import pyproj
 
-from .errors import OptionError, PlanWriteError, first_ids
-from .export import _replace_dir, _temp_dir_beside
-from .model import LAYER_NAMES, Plan
+from ..errors import OptionError, PlanWriteError, first_ids
+from .export import swap_dir, temp_dir_beside
+from ..model import LAYER_NAMES, Plan
 from .rules import validation_report
 from .tables import FIELDS, ascii_field_names, code_table, field_label, roster, unit_names
 
@@ -277,17 +277,17 @@ def replace_dir(out: str | PathLike, kind: str, build: Callable[[Path], list[str
     ``out`` may be missing, empty, or an earlier directory of the same kind holding only its own files
     (per its ``manifest.json``); anything else raises :class:`PlanWriteError` and is left untouched.
     """
-    from . import __version__
+    from .._version import __version__
 
     target = Path(out).expanduser().absolute()
     _check_out(target, kind)
-    tmp = _temp_dir_beside(target)
+    tmp = temp_dir_beside(target)
     try:
         files = sorted(build(tmp))
         meta = {"generator": f"gridplan {__version__}", "kind": kind, **(extra or {}), "files": files}
         (tmp / _MANIFEST).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         _check_out(target, kind)
-        _replace_dir(tmp, target)
+        swap_dir(tmp, target)
     except (PlanWriteError, OptionError):
         raise
     except Exception as exc:

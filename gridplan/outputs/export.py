@@ -44,10 +44,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from .errors import PlanWriteError, first_ids
-from .model import LAYER_NAMES, UNIT_COLUMNS, Plan
+from ..errors import PlanWriteError, first_ids
+from ..model import LAYER_NAMES, UNIT_COLUMNS, Plan, register_writer
 
-__all__ = ["write_plan", "to_geojson_layer", "PLAN_FILES", "GEOJSON_DECIMALS", "ROSTER_COLUMNS"]
+__all__ = ["write_plan", "to_geojson_layer", "temp_dir_beside", "swap_dir", "PLAN_FILES", "GEOJSON_DECIMALS", "ROSTER_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def write_plan(plan: Plan, directory: str | PathLike, *, map_html: bool = True) 
     target = Path(directory).expanduser().absolute()
     _check_plan(plan)
     _check_target(target)
-    tmp = _temp_dir_beside(target)
+    tmp = temp_dir_beside(target)
     try:
         _write_layers(plan, tmp)
         _write_roster(plan, tmp)
@@ -128,6 +128,9 @@ def write_plan(plan: Plan, directory: str | PathLike, *, map_html: bool = True) 
         target, len(plan.communities), len(plan.grids), len(plan.micro_grids), len(plan.buildings),
     )
     return target
+
+
+register_writer(write_plan)  # Plan.write calls it: the model does not import the writers
 
 
 def to_geojson_layer(gdf: gpd.GeoDataFrame, *, decimals: int = GEOJSON_DECIMALS) -> gpd.GeoDataFrame:
@@ -232,10 +235,10 @@ def _check_target(target: Path) -> None:
 def _move_into_place(tmp: Path, target: Path) -> None:
     """Rename the complete ``tmp`` to ``target``, replacing a previous plan directory."""
     _check_target(target)  # again: the directory may have changed while we wrote
-    _replace_dir(tmp, target)
+    swap_dir(tmp, target)
 
 
-def _temp_dir_beside(target: Path) -> Path:
+def temp_dir_beside(target: Path) -> Path:
     """A new hidden directory beside ``target`` (same file system, so the finished one can be renamed into place)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +247,7 @@ def _temp_dir_beside(target: Path) -> Path:
         raise PlanWriteError(f"could not create a directory beside {str(target)!r}: {exc}; choose another --out") from exc
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
+def swap_dir(tmp: Path, target: Path) -> None:
     """Rename ``tmp`` to ``target``; what ``target`` held is set aside first, put back if the rename fails, else deleted."""
     if not target.exists():
         os.rename(tmp, target)

@@ -17,8 +17,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from .config import SizeRange, check_choice
-from .model import Plan
+from ..config import SizeRange, check_choice
+from ..model import Plan
 
 __all__ = ["plan_map", "range_status", "LAYER_TITLES", "STATUS_COLOURS", "Basemap"]
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
-from .config import PlanConfig, SizeRange
-from .errors import InputError
-from .formats import sniff
-from .model import LAYER_NAMES, Plan
+from ..config import PlanConfig, SizeRange
+from ..errors import InputError
+from ..inputs.formats import sniff
+from ..model import LAYER_NAMES, Plan
 
 __all__ = ["read_plan", "is_plan_dir"]
 

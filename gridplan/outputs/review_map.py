@@ -36,9 +36,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from .config import SizeRange, check_choice
-from .errors import OptionError, PlanWriteError
-from .model import LAYER_NAMES, Plan
+from ..config import SizeRange, check_choice
+from ..errors import OptionError, PlanWriteError
+from ..model import LAYER_NAMES, Plan
 from .tables import metric_crs, unit_names
 
 __all__ = ["review_map", "write_review_map", "deviation_class", "changed_units", "Basemap", "BASEMAPS",

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .metrics import cv_within_parent
-from .model import LAYER_NAMES, Plan
+from ..core.metrics import cv_within_parent
+from ..model import LAYER_NAMES, Plan
 from .tables import metric_crs
 
 __all__ = ["RULES", "validation_report", "summary"]

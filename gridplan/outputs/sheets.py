@@ -21,9 +21,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from .config import check_choice
+from ..config import check_choice
 from .deliver import replace_dir
-from .model import Plan
+from ..model import Plan
 from .tables import code_table, metric_crs, unit_names
 
 __all__ = ["write_sheets", "sheet_figure", "cjk_font", "Sheets"]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .model import LAYER_NAMES, Plan
+from ..model import LAYER_NAMES, Plan
 
 __all__ = ["FIELDS", "SIDES", "four_sides", "unit_names", "code_table", "roster", "field_label", "metric_crs", "ascii_field_names"]
 

@@ -3,24 +3,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from .codes import sequence_codes
-from .divide import divide_building, entrance_slices
-from .metrics import level_figures
-from .graph import CUT_WEIGHT
-from .model import Plan
+from ..config import PlanConfig, SizeRange
+from ..core.codes import sequence_codes
+from ..core.divide import divide_building, entrance_slices
+from ..core.metrics import level_figures
+from ..core.graph import CUT_WEIGHT
+from ..model import Plan
 from .stable_codes import CodeBook, assign_codes
-from .tessellate import GRID_SIZE
-from .units import dissolve, divided_polygons, single_polygon
+from ..core.tessellate import GRID_SIZE
+from ..core.units import dissolve, divided_polygons, single_polygon
+from .planner import Level, Planner, components
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .plan import _Level, _Planner
+__all__ = ["assemble"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _centroids(geoms: np.ndarray) -> np.ndarray:
     return shapely.get_coordinates(shapely.point_on_surface(geoms)) if len(geoms) else np.zeros((0, 2))
 
 
-def _near(pl: _Planner, cells: np.ndarray, k: int = 3) -> list[str]:
+def _near(pl: Planner, cells: np.ndarray, k: int = 3) -> list[str]:
     """Names of the barriers most often along the edge of a set of cells."""
     e = pl.g.edges
     inside = np.zeros(pl.g.n, bool)
@@ -43,7 +43,7 @@ def _near(pl: _Planner, cells: np.ndarray, k: int = 3) -> list[str]:
     return [n for n, _ in Counter(names).most_common(k)]
 
 
-def _strong_pieces(pl: _Planner) -> np.ndarray:
+def _strong_pieces(pl: Planner) -> np.ndarray:
     """The piece of every cell once tier-2 edges are removed (the land between strong roads)."""
     from scipy import sparse
     from scipy.sparse import csgraph
@@ -54,7 +54,7 @@ def _strong_pieces(pl: _Planner) -> np.ndarray:
     return csgraph.connected_components(m, directed=False)[1]
 
 
-def _crossings(pl: _Planner, labels: np.ndarray, codes: np.ndarray, level: str, piece: np.ndarray) -> list[dict]:
+def _crossings(pl: Planner, labels: np.ndarray, codes: np.ndarray, level: str, piece: np.ndarray) -> list[dict]:
     """Every unit that contains a tier-2 edge, the roads it spans, and whether it joins households from both
     sides of them (``households_across``) or only takes in land without households (a traffic island, the
     strip between two carriageways)."""
@@ -70,7 +70,7 @@ def _crossings(pl: _Planner, labels: np.ndarray, codes: np.ndarray, level: str, 
     return out
 
 
-def _issues(pl: _Planner, lev: _Level, codes: np.ndarray, parent_codes: np.ndarray, level: str, skip_cells: set[int]) -> list[dict]:
+def _issues(pl: Planner, lev: Level, codes: np.ndarray, parent_codes: np.ndarray, level: str, skip_cells: set[int]) -> list[dict]:
     out = []
     for i in lev.issues:
         cells = np.asarray(i["cells"])
@@ -89,7 +89,7 @@ def _issues(pl: _Planner, lev: _Level, codes: np.ndarray, parent_codes: np.ndarr
     return out
 
 
-def _row_origin(micro: _Level, rows_unit: list[int]) -> list | None:
+def _row_origin(micro: Level, rows_unit: list[int]) -> list | None:
     """Per micro-grid row, the code it keeps: a kept unit's code, or the k-th part code of a kept divided building."""
     if micro.origin is None:
         return None
@@ -106,12 +106,10 @@ def _row_origin(micro: _Level, rows_unit: list[int]) -> list | None:
     return out
 
 
-def _isolate_heavy(pl: _Planner, micro: _Level) -> None:
+def _isolate_heavy(pl: Planner, micro: Level) -> None:
     """A micro-grid holding one building too big for it, plus buildings with no households, is split:
     the big building keeps its cell and the bare land around it (to be divided by entrance/floor), each
     connected group of the other buildings becomes a micro-grid of its own."""
-    from .plan import _components
-
     cell_of_b = pl.tess.cell_of_building
     hh_b = pl.b["households"].to_numpy()
     heavy = np.flatnonzero(hh_b > pl.cfg.micro.hi)
@@ -123,7 +121,7 @@ def _isolate_heavy(pl: _Planner, micro: _Level) -> None:
         others = cells[(cells != c) & (pl.bld_per_cell[cells] > 0)]
         if not len(others) or (cell_of_b == c).sum() > 1:
             continue
-        for comp in _components(pl.g, cells[cells != c]):
+        for comp in components(pl.g, cells[cells != c]):
             if pl.bld_per_cell[comp].sum() > 0:
                 micro.labels[comp] = len(parent)
                 parent.append(micro.parent[m])
@@ -132,7 +130,7 @@ def _isolate_heavy(pl: _Planner, micro: _Level) -> None:
     micro.parent = np.asarray(parent, dtype=np.int64)
 
 
-def _bridge_parts(pl: _Planner, comm: _Level, c_geom: np.ndarray) -> None:
+def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
     """A community whose cells a hard corridor cuts apart (old communities straddle rivers and railways)
     gets a narrow strip of the land no cell covers, along the shortest line between its parts, so it stays
     one Polygon. Grids never cross the corridor; the strip belongs to no other unit, so nothing overlaps."""
@@ -161,7 +159,7 @@ def _bridge_parts(pl: _Planner, comm: _Level, c_geom: np.ndarray) -> None:
         c_geom[c] = geom
 
 
-def _community_codes(pl: _Planner, comm: _Level, c_geom: np.ndarray, book: CodeBook | None) -> tuple[np.ndarray, np.ndarray]:
+def _community_codes(pl: Planner, comm: Level, c_geom: np.ndarray, book: CodeBook | None) -> tuple[np.ndarray, np.ndarray]:
     cfg, given, n_c = pl.cfg, pl.prep.communities, len(c_geom)
     if comm.origin is not None:
         parents = np.asarray(comm.parent_codes or [cfg.street_code] * n_c, dtype=object)
@@ -173,7 +171,25 @@ def _community_codes(pl: _Planner, comm: _Level, c_geom: np.ndarray, book: CodeB
     return np.asarray(c_codes, dtype=object), np.array([c[:9] for c in c_codes], dtype=object)
 
 
-def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_date: str, version: str, book: CodeBook | None = None) -> Plan:
+def _unit_table(geoms, codes, parents, hh, nb, cfg: PlanConfig, size: SizeRange, crs) -> gpd.GeoDataFrame:
+    g = np.asarray(geoms, dtype=object)
+    return gpd.GeoDataFrame(
+        {
+            "code": pd.array(codes, dtype="string"),
+            "parent_code": pd.array(parents, dtype="string"),
+            "households": np.asarray(hh, dtype=np.int64),
+            "population": np.rint(np.asarray(hh, dtype=float) * cfg.persons_per_household).astype(np.int64),
+            "buildings": np.asarray(nb, dtype=np.int64),
+            "area_m2": np.round(shapely.area(g), 1),
+            "perimeter_m": np.round(shapely.length(g), 1),
+            "in_range": (np.asarray(hh) >= size.lo) & (np.asarray(hh) <= size.hi),
+        },
+        geometry=g,
+        crs=crs,
+    )
+
+
+def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date: str, version: str, book: CodeBook | None = None) -> Plan:
     """The plan from the three levels. With ``book`` (a re-districting or re-plan), units carrying an
     ``origin`` keep that code and the others take the next free sequence numbers."""
     cfg, prep, tess, b = pl.cfg, pl.prep, pl.tess, pl.b
@@ -286,8 +302,6 @@ def assemble(pl: _Planner, comm: _Level, grids: _Level, micro: _Level, *, start_
     roster["households"] = roster["households"].astype(np.int64)
 
     # ---- unit tables
-    from .plan import _unit_table
-
     def nbuild(labels_b, n):
         return np.bincount(labels_b, minlength=n)
 

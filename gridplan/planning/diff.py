@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .tables import four_sides
-from .tessellate import locate
-from .model import LAYER_NAMES, Plan
+from ..outputs.tables import four_sides
+from ..core.tessellate import locate
+from ..model import LAYER_NAMES, Plan
 from .stable_codes import RETIRED_COLUMNS
 
 __all__ = ["diff", "ChangeList", "PlanState", "state_of", "state_from_communities", "four_to", "CHANGE_FILES"]
@@ -68,7 +68,7 @@ def state_of(plan: Plan) -> PlanState:
 def state_from_communities(communities, plan: Plan) -> PlanState:
     """The state before a re-districting: the old community polygons, with ``plan``'s buildings assigned to
     the polygon holding each one's representative point (else the nearest)."""
-    from .io import read_layer
+    from ..inputs.io import read_layer
 
     old = communities if isinstance(communities, gpd.GeoDataFrame) else read_layer(communities, role="communities")
     old = old.to_crs(plan.crs).reset_index(drop=True)
@@ -103,7 +103,7 @@ class ChangeList:
 
     def write(self, directory: str | PathLike) -> Path:
         """Write the files of :data:`CHANGE_FILES` into ``directory`` (created if missing); returns its path."""
-        from .export import to_geojson_layer
+        from ..outputs.export import to_geojson_layer
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)

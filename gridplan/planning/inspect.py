@@ -29,8 +29,9 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .config import PlanConfig, SizeRange, counts_in_range
-from .validate import prepare
+from ..config import PlanConfig, SizeRange, counts_in_range
+from ..inputs.validate import prepare
+from .planner import Planner
 
 __all__ = ["Inspection", "inspect_inputs", "format_inspection"]
 
@@ -75,9 +76,7 @@ def _why(h: int, size: SizeRange, unit: str) -> str:
 
 
 def _fenced(prep, cfg: PlanConfig, given_communities: bool) -> list[dict]:
-    from .plan import _Planner  # the plan's own cells and graph, so the answer matches what plan() sees
-
-    pl = _Planner(prep, cfg, None)
+    pl = Planner(prep, cfg, None)  # the plan's own cells and graph, so the answer matches what plan() sees
     pl.build_graph()
     g = pl.g
     m = sparse.coo_matrix((np.ones(len(g.edges)), (g.edges[:, 0], g.edges[:, 1])), shape=(g.n, g.n))

@@ -32,13 +32,19 @@ from os import PathLike
 import numpy as np
 import shapely
 
-from .config import SizeRange, counts_in_range
+from .._version import __version__
+from ..config import SizeRange, counts_in_range
+from ..core.partition import UnitGraph, partition
+from ..core.tessellate import locate
+from ..errors import InfeasibleError, OptionError, first_ids
+from ..inputs.validate import prepare
+from ..model import Plan
+from ..outputs.reader import read_plan
+from .assemble import assemble
 from .diff import ChangeList, diff
-from .errors import InfeasibleError, OptionError, first_ids
-from .model import Plan
-from .partition import UnitGraph, partition
+from .planner import Level, Planner, components, rng_for
+from .split import bridged_subgraph
 from .stable_codes import CodeBook
-from .tessellate import locate
 
 __all__ = ["replan", "Replanning"]
 
@@ -93,9 +99,7 @@ class _Rebalancer:
 
     def graph(self, cells: np.ndarray, groups: np.ndarray | None, bridge: bool) -> UnitGraph:
         if bridge:
-            from .redistrict import _bridged
-
-            sub = _bridged(self.pl, cells)
+            sub = bridged_subgraph(self.pl, cells)
         else:
             sub, _ = self.pl.g.subgraph(cells)
         return UnitGraph(sub.households, sub.edges, sub.cost, sub.tier, groups)
@@ -149,26 +153,22 @@ class _Rebalancer:
 
     def carve(self, units: list[_Unit], olds: list[frozenset], size: SizeRange, level: str, key: tuple) -> list[_Unit] | None:
         """Keep each previous unit as it was and make the cells of new buildings units of their own, if all fit."""
-        from .plan import _components, _rng
-
         new = np.concatenate([u.cells[self.new_cell[u.cells]] for u in units])
         if not len(new) or not len(counts_in_range(self.hh(new), size)):
             return None
         out = []
         for u, o in zip(units, olds):
             rest = u.cells[~self.new_cell[u.cells]]
-            if not len(rest) or len(_components(self.pl.g, rest)) != 1 or not (self.ok(rest, size, level) or self.members(rest) == o):
+            if not len(rest) or len(components(self.pl.g, rest)) != 1 or not (self.ok(rest, size, level) or self.members(rest) == o):
                 return None
             out.append(_Unit(rest, u.origin, u.old))
-        res = partition(self.graph(new, None, False), size, rng=_rng(self.pl.cfg.seed, 8, *key), strong_tier=None if level == "community" else 2)
+        res = partition(self.graph(new, None, False), size, rng=rng_for(self.pl.cfg.seed, 8, *key), strong_tier=None if level == "community" else 2)
         parts = [new[res.labels == k] for k in range(res.count)]
         if not all(self.ok(c, size, level) for c in parts):
             return None
         return out + [_Unit(c, None, -1) for c in parts]
 
     def partition_scope(self, units: list[_Unit], olds: list[frozenset], codes: list[str], size: SizeRange, level: str, key: tuple, compounds: bool) -> list[_Unit]:
-        from .plan import _rng
-
         cells = np.concatenate([u.cells for u in units])
         h = self.hh(cells)
         carved = self.carve(units, olds, size, level, key)
@@ -180,7 +180,7 @@ class _Rebalancer:
         base = self.pl.g.group[cells] if compounds and self.pl.g.group is not None else None
         result = None
         for groups in (keep_whole, base):  # previous units whole first, then free cuts
-            res = partition(self.graph(cells, groups, level == "community"), size, rng=_rng(self.pl.cfg.seed, 9, *key), strong_tier=None if level == "community" else 2)
+            res = partition(self.graph(cells, groups, level == "community"), size, rng=rng_for(self.pl.cfg.seed, 9, *key), strong_tier=None if level == "community" else 2)
             hh_units = np.bincount(res.labels, weights=self.pl.g.households[cells])
             # a unit is fine in range, or when it is a previous unit unchanged (moving nobody beats fixing an old miss)
             fine = all(self.ok(c, size, level) or self.members(c) in olds for c in (cells[res.labels == k] for k in range(res.count)))
@@ -232,12 +232,6 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         The new plan (its report has a ``replan`` section: scopes re-partitioned, households moved, units
         changed) and the change list against ``previous``.
     """
-    from . import __version__
-    from ._assemble import assemble
-    from .plan import _Level, _Planner
-    from .reader import read_plan
-    from .validate import prepare
-
     prev = previous if isinstance(previous, Plan) else read_plan(previous)
     start_date = start_date or _dt.date.today().isoformat()
     lock = {str(c) for c in lock}
@@ -248,7 +242,7 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
     comms = prev.communities[[c for c in ("code", "name", "geometry") if c in prev.communities.columns]]
     prep = prepare(buildings, prev.input_barriers, comms, id_field=prev.id_field, households_field=households_field,
                    estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry)
-    pl = _Planner(prep, cfg, progress)
+    pl = Planner(prep, cfg, progress)
     roster = prev.buildings.assign(_id=prev.buildings[prev.id_field].astype(str))
     divided = set(roster.loc[roster["part"].astype(int) > 0, "micro_code"].astype(str))
     micro_w = prev.micro_grids.to_crs(prep.work_crs)
@@ -330,11 +324,11 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         m_lab[u.cells] = mi
 
     names = prev.communities["name"].astype(str).tolist() if "name" in prev.communities.columns else [""] * len(c_codes)
-    comm = _Level(c_lab, np.zeros(len(cu), dtype=np.int64), rb.issues["community"], origin=[u.origin for u in cu],
+    comm = Level(c_lab, np.zeros(len(cu), dtype=np.int64), rb.issues["community"], origin=[u.origin for u in cu],
                   parent_codes=[c_codes[u.old][:9] if u.old >= 0 else c_codes[0][:9] for u in cu],
                   names=[names[u.old] if u.old >= 0 and u.origin else "" for u in cu])
-    grids = _Level(g_lab, np.asarray(grid_parent, dtype=np.int64), rb.issues["grid"], origin=[u.origin for u in grid_units])
-    micro = _Level(m_lab, np.asarray(micro_parent, dtype=np.int64), rb.issues["micro"], origin=[u.origin for u in micro_units])
+    grids = Level(g_lab, np.asarray(grid_parent, dtype=np.int64), rb.issues["grid"], origin=[u.origin for u in grid_units])
+    micro = Level(m_lab, np.asarray(micro_parent, dtype=np.int64), rb.issues["micro"], origin=[u.origin for u in micro_units])
     for lev in (comm, grids, micro):
         for i in lev.issues:
             i["parent"] = 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .codes import sequence_codes
+from ..core.codes import sequence_codes
 
 __all__ = ["CodeBook", "assign_codes", "RETIRED_COLUMNS"]
 

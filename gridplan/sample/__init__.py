@@ -39,13 +39,13 @@ import numpy as np
 import pyogrio
 import shapely
 
-from . import _sample_buildings as bld
-from . import _sample_regions as reg
-from . import _sample_streets as st
-from ._sample_assemble import CENTRE, assemble
-from ._sample_names import NameBook
-from .config import check_choice
-from .errors import OptionError
+from . import _buildings as bld
+from . import _regions as reg
+from . import _streets as st
+from ._assemble import CENTRE, assemble
+from ._names import NameBook
+from ..config import check_choice
+from ..errors import OptionError
 
 __all__ = ["SampleDistrict", "make_district", "make_city", "write_sample", "sample_path", "LAYERS", "CENTRE"]
 
@@ -57,7 +57,7 @@ _ZONE_ORDER = ("walkup", "midrise", "mixed", "tower")
 #: Households per km² of superblock a zone can hold when full (measured on generated districts).
 _ZONE_CAPACITY = {"walkup": 9000.0, "midrise": 11500.0, "mixed": 13000.0, "tower": 20000.0}
 _FILE_DATE = "2024-01-01T00:00:00.000Z"
-_BUNDLED = Path(__file__).resolve().parent.parent / "sample_geo"
+_BUNDLED = Path(__file__).resolve().parents[2] / "sample_geo"
 
 
 @dataclass(frozen=True)

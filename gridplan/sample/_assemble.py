@@ -9,9 +9,9 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString
 
-from . import _sample_buildings as bld
-from . import _sample_streets as st
-from ._sample_names import NameBook
+from . import _buildings as bld
+from . import _streets as st
+from ._names import NameBook
 
 __all__ = ["assemble", "CENTRE", "PROJECTED", "COUNTY"]
 

@@ -15,7 +15,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Polygon
 from shapely.ops import substring
 
-from ._sample_names import RAILWAYS, RIVERS, TRUNKS, NameBook
+from ._names import RAILWAYS, RIVERS, TRUNKS, NameBook
 
 __all__ = ["Feature", "Skeleton", "skeleton", "local_streets", "orientation", "CLEARANCE"]
 

@@ -25,7 +25,7 @@ def test_upload_gpkg_inspects(dataset):
 
 
 def test_upload_says_what_gridplan_inspect_says(dataset, sample_files):
-    from gridplan.inspect import inspect_inputs
+    from gridplan.planning.inspect import inspect_inputs
 
     ins = inspect_inputs(gpd.read_file(sample_files["buildings"]), gpd.read_file(sample_files["barriers"]))
     s = dataset.summary

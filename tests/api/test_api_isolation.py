@@ -14,7 +14,7 @@ from servicekit import check, child_probe, upload, wait_for
 import api.uploads
 from api import models as m
 from api import procs
-from gridplan.formats import gdal_restricted
+from gridplan.inputs.formats import gdal_restricted
 
 
 @pytest.fixture

@@ -173,12 +173,12 @@ def test_plan_write_errors_fail_with_a_generic_reason(client, dataset, data_dir)
 def test_a_full_disk_while_writing_fails_the_plan_saying_so_and_leaves_nothing(client, dataset, data_dir, tmp_path,
                                                                               monkeypatch):
     """run_plan, as a worker runs it, here and over a database of its own (no dispatcher), the disk full at the end."""
-    import gridplan.export
+    import gridplan.outputs.export
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(gridplan.export, "_move_into_place", full)
+    monkeypatch.setattr(gridplan.outputs.export, "_move_into_place", full)
     svc = client.app.state.service
     with svc.sessions() as s:
         ds = s.get(api.db.DatasetRecord, dataset.id)

@@ -130,7 +130,7 @@ def test_map_and_exports(client, done_plan):
 
 
 def test_shapefile_export(client, done_plan):
-    pytest.importorskip("gridplan.deliver", reason="this gridplan has no delivery formats (gridplan.deliver)")
+    pytest.importorskip("gridplan.outputs.deliver", reason="this gridplan has no delivery formats (gridplan.outputs.deliver)")
     resp = client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "shp"})
     assert resp.status_code == 200 and resp.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(resp.content)).namelist()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import first_ids
+from ..errors import first_ids
 
 __all__ = ["check_fields", "column_kind", "data_columns"]
 

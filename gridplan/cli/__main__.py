@@ -1,0 +1,4 @@
+"""``python -m gridplan.cli``: the ``gridplan`` command."""
+from . import main
+
+main()
