@@ -7,7 +7,7 @@ Run from the repository root::
 For each case the cell graph is built once with gridplan (buildings → cells → adjacency); every method
 then splits the same graph at the grid level (300–500 households, target 400):
 
-- ``gridplan``: :func:`gridplan.partition.partition` on the whole graph (it handles components itself);
+- ``gridplan``: :func:`gridplan.core.partition.partition` on the whole graph (it handles components itself);
 - ``metis``: pymetis ``part_graph`` with ``contig=1``, per connected component, k ∝ households;
 - ``gerrychain``: ``recursive_tree_part`` per connected component, ε = 0.25 around households / k;
 - ``maxp``: spopt ``MaxPHeuristic`` per connected component, threshold 300 households;

@@ -1,4 +1,4 @@
-"""``gridplan inspect`` and :func:`gridplan.inspect.inspect_inputs`: counts, sources, feasibility, CRS."""
+"""``gridplan inspect`` and :func:`gridplan.planning.inspect.inspect_inputs`: counts, sources, feasibility, CRS."""
 from __future__ import annotations
 
 import json

@@ -9,6 +9,7 @@ cycle until it bites).
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import sys
 from collections.abc import Iterable
@@ -193,3 +194,36 @@ def test_the_model_does_not_import_its_writers(monkeypatch, tmp_path):
     plan = model.Plan(*[None] * 7)
     with pytest.raises(PlanWriteError, match="no plan writer is registered; `import gridplan`"):
         plan.write(tmp_path / "p")
+
+
+def _doc_imports(text: str) -> list[str]:
+    """Modules imported by the examples in ``text`` (``>>> from gridplan.x import y``, notebook cells)."""
+    return re.findall(r"(?:>>>|\.\.\.|\")\s*(?:from|import)\s+((?:gridplan|api)\.[\w.]+)", text)
+
+
+@pytest.mark.parametrize("pattern", ["gridplan/**/*.py", "api/*.py", "notebooks/*.ipynb"])
+def test_examples_import_modules_of_this_tree(pattern):
+    missing = [f"{p.relative_to(ROOT)}: {m}" for p in sorted(ROOT.glob(pattern)) for m in _doc_imports(p.read_text(encoding="utf-8"))
+               if m not in MODULES]
+    assert not missing, f"examples import modules that are not in this tree: {missing[:10]}; use the new paths"
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        if ".".join(parts[:i]) in MODULES:
+            obj = importlib.import_module(".".join(parts[:i]))
+            for attr in parts[i:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+    return False
+
+
+def test_names_in_the_docs_exist():
+    """Every ``gridplan.…`` name the README and docs/ give in backticks is a module or an attribute of one."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md", ROOT / "sample_geo" / "README.md"]
+    names = {(p.name, n.rstrip(".")) for p in docs for n in re.findall(r"`[^`\n]*?\b((?:gridplan|api)\.[A-Za-z_][\w.]*)", p.read_text(encoding="utf-8"))}
+    stale = sorted(f"{doc}: {n}" for doc, n in names if not n.endswith((".gpkg", ".db")) and not _resolves(n))
+    assert not stale, f"the docs name what does not exist: {stale[:10]}"

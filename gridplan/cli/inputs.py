@@ -1,7 +1,7 @@
 """The command line's input options (``--osm``, ``--place``, ``--bbox``, ``--ledger``, ``--compounds``) and
 ``gridplan inspect``.
 
-:func:`resolve_inputs` turns those options into the buildings and barriers :func:`gridplan.plan.plan` takes,
+:func:`resolve_inputs` turns those options into the buildings and barriers :func:`gridplan.plan` takes,
 so ``gridplan plan`` and ``gridplan inspect`` read inputs the same way.
 """
 from __future__ import annotations

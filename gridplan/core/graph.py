@@ -11,7 +11,7 @@ union of adjacent cells is always one polygon). Each edge carries:
 Examples
 --------
 >>> import geopandas as gpd, shapely
->>> from gridplan.tessellate import tessellate
+>>> from gridplan.core.tessellate import tessellate
 >>> b = gpd.GeoSeries([shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10), shapely.box(0, 30, 10, 40)], crs=32650)
 >>> road = gpd.GeoDataFrame({"tier": [2], "name": ["中山路"]}, geometry=[shapely.LineString([(20, -50), (20, 90)])], crs=32650)
 >>> cg = cell_graph(tessellate(b, road), road, households=[10, 20, 30])

@@ -3,7 +3,7 @@
 A compound comes from a ``landuse=residential`` polygon, a closed ``barrier=wall|fence`` ring (OSM), or a
 polygon layer the user gives (``--compounds``). Each building whose representative point lies inside an
 outline gets that outline's id in its ``compound`` column (the smallest outline wins where they nest);
-:func:`gridplan.plan.plan` contracts each compound into one node at the grid level.
+:func:`gridplan.plan` contracts each compound into one node at the grid level.
 
 Examples
 --------
@@ -40,7 +40,7 @@ _ID_COLUMNS = ("compound_id", "compound", "id", "code", "name")
 
 
 def compounds_from_osm(outlines: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    """Compound outlines from :attr:`gridplan.io.OsmData.compounds`: ids ``"landuse:w12"``, ``"wall:w34"``."""
+    """Compound outlines from :attr:`gridplan.inputs.io.OsmData.compounds`: ids ``"landuse:w12"``, ``"wall:w34"``."""
     if outlines is None or outlines.empty:
         return gpd.GeoDataFrame({"compound_id": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
                                  "name": pd.Series(dtype=object)}, geometry=gpd.GeoSeries([], crs=4326))
@@ -56,7 +56,7 @@ def read_compounds(source: gpd.GeoDataFrame | str | PathLike, *, id_field: str |
     Parameters
     ----------
     source
-        A GeoDataFrame or any vector file :func:`gridplan.io.read_layer` reads.
+        A GeoDataFrame or any vector file :func:`gridplan.inputs.io.read_layer` reads.
     id_field
         The compound id column; by default the first of ``compound_id``, ``compound``, ``id``, ``code``,
         ``name`` present, else the row number (``"compound-0"``, …).

@@ -3,9 +3,9 @@
 In order of trust (each building takes the first that applies; ``source`` records which):
 
 1. ``"ledger"`` / ``"ledger-population"``: a household ledger (台账) joined by building id
-   (:func:`gridplan.ledger.join_ledger`); a row giving only population counts population ÷ persons per
+   (:func:`gridplan.inputs.ledger.join_ledger`); a row giving only population counts population ÷ persons per
    household;
-2. ``"field"``: the user's own households column (set by :func:`gridplan.validate.prepare`);
+2. ``"field"``: the user's own households column (set by :func:`gridplan.inputs.validate.prepare`);
 3. ``"flats"``: OSM ``building:flats``;
 4. ``"population"``: a population column ÷ persons per household (a count beats a guess, so it ranks
    above the footprint estimate; it is used only when no households figure is known);
@@ -198,7 +198,7 @@ def estimate_households(
         Column with the building type (OSM ``building``); used for default storeys and the
         non-residential rule.
     residential_field
-        Boolean column: the footprint lies in a ``landuse=residential`` polygon (see :mod:`gridplan.osm`).
+        Boolean column: the footprint lies in a ``landuse=residential`` polygon (see :mod:`gridplan.inputs.osm`).
         Generic footprints (``building=yes``) inside one are homes whatever their size.
 
     Returns

@@ -7,7 +7,7 @@ A ledger is a table (CSV in UTF-8 or GBK, XLSX/ODS, or any table GDAL reads) wit
 - a population column only: households = population ÷ persons per household (``"ledger-population"``);
 - neither: every row is one household (a ledger of 户), counted per key.
 
-The ledger is the most trusted source (see :mod:`gridplan.households`). Rows whose key matches no building
+The ledger is the most trusted source (see :mod:`gridplan.inputs.households`). Rows whose key matches no building
 and buildings with no row are listed, never dropped: the unmatched rows in a note and a warning, the
 buildings kept with their next best count.
 
@@ -58,7 +58,7 @@ class LedgerJoin:
     """Buildings with households from the ledger (and their next best count elsewhere), and what did not match.
 
     ``buildings`` carries ``households`` (int64) and ``household_source`` for every building, and in
-    ``attrs`` the notes and warnings :func:`gridplan.validate.prepare` puts in the report.
+    ``attrs`` the notes and warnings :func:`gridplan.inputs.validate.prepare` puts in the report.
     """
 
     buildings: gpd.GeoDataFrame

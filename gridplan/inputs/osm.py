@@ -1,8 +1,8 @@
 """OpenStreetMap as planning input: an extract on disk, or a place name or bounding box fetched online.
 
 Both paths give the same :class:`OsmInputs`: buildings (with their compound and whether they stand on
-residential land), barrier features (tiered later by :func:`gridplan.barriers.classify_barriers`) and
-compound outlines. Files are read with GDAL's OSM driver (:func:`gridplan.io.read_osm`), which tolerates
+residential land), barrier features (tiered later by :func:`gridplan.inputs.barriers.classify_barriers`) and
+compound outlines. Files are read with GDAL's OSM driver (:func:`gridplan.inputs.io.read_osm`), which tolerates
 clipped extracts; online data comes through osmnx's Overpass query (:func:`fetch_osm`). Only ways with a
 ``highway`` tag become roads: building outlines never do.
 
@@ -33,7 +33,7 @@ __all__ = ["OsmInputs", "load_osm", "fetch_osm", "osm_from_features", "OSM_TAGS"
 
 logger = logging.getLogger(__name__)
 
-#: The tags asked of Overpass: everything :func:`gridplan.io.read_osm` takes from a file.
+#: The tags asked of Overpass: everything :func:`gridplan.inputs.io.read_osm` takes from a file.
 OSM_TAGS: dict[str, bool | list[str]] = {
     "building": True, "highway": True, "railway": True, "waterway": True, "natural": ["water"],
     "landuse": ["residential", "reservoir", "basin"], "barrier": ["wall", "fence"],
@@ -47,7 +47,7 @@ class OsmInputs:
     """What gridplan plans from OSM, in EPSG:4326.
 
     ``buildings``: building_id, building, levels, flats, name, compound, in_residential, geometry.
-    ``barriers``: OSM tag columns for :func:`gridplan.barriers.classify_barriers`.
+    ``barriers``: OSM tag columns for :func:`gridplan.inputs.barriers.classify_barriers`.
     ``compounds``: compound_id, kind, name, geometry. ``notes``: what was left out or assumed.
     """
 
@@ -107,7 +107,7 @@ def load_osm(path: str | PathLike, *, compounds: gpd.GeoDataFrame | str | PathLi
     path
         The extract; its type is told by content.
     compounds
-        Extra compound outlines (a polygon layer; see :func:`gridplan.compounds.read_compounds`); they win
+        Extra compound outlines (a polygon layer; see :func:`gridplan.inputs.compounds.read_compounds`); they win
         over OSM outlines where smaller.
     osm_compounds
         Take compounds from ``landuse=residential`` polygons and closed ``barrier=wall|fence`` rings.
@@ -153,7 +153,7 @@ def _column(features: gpd.GeoDataFrame, key: str) -> pd.Series:
 
 
 def osm_from_features(features: gpd.GeoDataFrame) -> OsmData:
-    """Turn osmnx features (index ``(element, id)``, one column per tag) into :class:`~gridplan.io.OsmData`."""
+    """Turn osmnx features (index ``(element, id)``, one column per tag) into :class:`~gridplan.inputs.io.OsmData`."""
     f = features.to_crs(4326) if features.crs is not None else features.set_crs(4326)
     idx = f.index
     if isinstance(idx, pd.MultiIndex):

@@ -127,7 +127,7 @@ def export_plan(
     Parameters
     ----------
     plan
-        The plan (e.g. :func:`gridplan.reader.read_plan` of a plan directory).
+        The plan (e.g. :func:`gridplan.outputs.reader.read_plan` of a plan directory).
     out
         The delivery directory: new, empty, or an earlier delivery (which is replaced).
     formats

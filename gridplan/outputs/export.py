@@ -15,7 +15,7 @@ The plan directory is a contract (API clients, ``checkplan.py`` and later re-pla
 ``input_buildings.gpkg``  the buildings as planned (id field and ``households``)
 ``input_barriers.gpkg``   the barrier lines as used; an empty LineString layer with a ``tier``
                           column when there were none, so ``checkplan.py --barriers`` still runs
-``map.html``              the review map (:func:`gridplan.maps.plan_map`), unless ``map_html=False``
+``map.html``              the review map (:func:`gridplan.outputs.maps.plan_map`), unless ``map_html=False``
 ========================  =====================================================================
 
 GeoJSON coordinates are snapped to :data:`GEOJSON_DECIMALS` decimal places of a degree (about 0.1 mm)

@@ -1,7 +1,7 @@
 """A folium map of a plan, for notebooks: communities, grids and micro-grids as toggleable layers.
 
 folium loads Leaflet from a CDN, so this map needs the internet; the plan directory's ``map.html`` and
-``gridplan map`` use the self-contained review map of :mod:`gridplan.review_map` instead.
+``gridplan map`` use the self-contained review map of :mod:`gridplan.outputs.review_map` instead.
 
 Grids are filled by how their households compare with the grid range (under / in range / over);
 communities are thick outlines, micro-grids thin ones (off until switched on). Every unit has a

@@ -226,7 +226,7 @@ def _names(layer: gpd.GeoDataFrame) -> dict[str, str]:
 
 
 def four_to(polygon: shapely.Geometry, barriers: gpd.GeoDataFrame) -> dict[str, str]:
-    """The 四至 of one polygon (in the barriers' CRS): :func:`gridplan.tables.four_sides` with every side
+    """The 四至 of one polygon (in the barriers' CRS): :func:`gridplan.outputs.tables.four_sides` with every side
     named after the feature beyond most of it, however little (approval documents name all four)."""
     unit = gpd.GeoDataFrame({"code": ["_"]}, geometry=[polygon], crs=barriers.crs)
     return {k: str(v) for k, v in four_sides(unit, barriers, min_share=0.0).iloc[0].items()}

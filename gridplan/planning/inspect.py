@@ -1,6 +1,6 @@
 """What would be planned, before planning: counts, household sources, barriers, and feasibility.
 
-:func:`inspect_inputs` validates the inputs as :func:`gridplan.plan.plan` would, then reports the buildings
+:func:`inspect_inputs` validates the inputs as :func:`gridplan.plan` would, then reports the buildings
 by type and by source of households, the barriers by tier, the compounds, the CRS areas are measured in,
 and what no plan can fix: pieces fenced in by tier-1 lines (motorways, railways, rivers, water) whose
 households no count of grids (or communities) fits, and buildings bigger than a micro-grid.
@@ -118,7 +118,7 @@ def inspect_inputs(
     Parameters
     ----------
     buildings, barriers, communities
-        As for :func:`gridplan.plan.plan`.
+        As for :func:`gridplan.plan`.
     config
         The ranges to check (default :class:`~gridplan.config.PlanConfig`).
     building_types
@@ -126,7 +126,7 @@ def inspect_inputs(
     feasibility
         Build the plan's cells to find fenced-in pieces (takes seconds on a district).
     **prepare_options
-        Passed to :func:`gridplan.validate.prepare` (``id_field``, ``estimate``, ``input_crs``, ...).
+        Passed to :func:`gridplan.inputs.validate.prepare` (``id_field``, ``estimate``, ``input_crs``, ...).
 
     Returns
     -------

@@ -62,7 +62,7 @@ def plan(
     ----------
     buildings
         Building footprints (or land parcels) with households: a GeoDataFrame or a path to any vector
-        file gridplan reads (see :func:`gridplan.io.read_layer`).
+        file gridplan reads (see :func:`gridplan.inputs.io.read_layer`).
     barriers
         Roads, railways, rivers and water areas (OSM tags or a ``tier`` column), or None.
     communities
@@ -79,14 +79,14 @@ def plan(
         Population = households × this (2.62, the 7th census).
     estimate, input_crs, fix_geometry
         How households are filled in, coordinate conversion, geometry repair: see
-        :func:`gridplan.validate.prepare`.
+        :func:`gridplan.inputs.validate.prepare`.
     start_date
         ISO date recorded as every unit's start date (default: today).
     redistrict
         With ``communities``: ``'keep'`` keeps every given community; ``'oversized'`` splits those
         above the community range into balanced, contiguous new ones (the others keep their boundaries
         and codes); ``'all'`` re-splits every community. New communities take the next free codes of
-        their street office; see :func:`gridplan.redistrict.redistrict` for the change list.
+        their street office; see :func:`gridplan.planning.redistrict.redistrict` for the change list.
     community_count
         With ``redistrict``: the number of communities wanted in total (e.g. 35); an infeasible count
         raises :class:`~gridplan.errors.InfeasibleError` listing the feasible ones.
