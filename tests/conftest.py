@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
-from gridplan.formats import restrict_gdal
+from gridplan.inputs.formats import restrict_gdal
 
 # The suite opens files as the CLI and every process of the service do: with GDAL restricted to the allow-list
 restrict_gdal()

@@ -1,7 +1,7 @@
 """The allow-list of input formats: every attack of issue 9 on the library and the CLI, and broken files.
 
 Each attack file is a GDAL VRT (which reads the file or URL it names) dressed as a format gridplan reads. The
-suite runs with GDAL restricted (``tests/conftest.py`` calls :func:`gridplan.formats.restrict_gdal`, as the CLI
+suite runs with GDAL restricted (``tests/conftest.py`` calls :func:`gridplan.inputs.formats.restrict_gdal`, as the CLI
 and every process of the service do); the CLI tests run in fresh processes, restricted or not by the flag.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 from shapely.geometry import box
 
 from gridplan.errors import InputError
-from gridplan.formats import ALLOWED_DRIVERS, gdal_restricted, restrict_gdal, sniff, sniff_bytes
-from gridplan.io import read_layer, read_osm
+from gridplan.inputs.formats import ALLOWED_DRIVERS, gdal_restricted, restrict_gdal, sniff, sniff_bytes
+from gridplan.inputs.io import read_layer, read_osm
 
 GRIDPLAN = Path(sys.executable).with_name("gridplan")
 
@@ -163,8 +163,8 @@ def test_the_cli_refuses_a_vrt_unless_the_user_opts_in(tmp_path, buildings_file)
 
 
 def test_a_plan_directory_and_a_ledger_are_opened_by_the_allow_list_too(tmp_path, buildings_file):
-    from gridplan.ledger import read_ledger
-    from gridplan.reader import read_plan
+    from gridplan.inputs.ledger import read_ledger
+    from gridplan.outputs.reader import read_plan
 
     plan_dir = tmp_path / "plan"
     plan_dir.mkdir()

@@ -67,7 +67,7 @@ def _gdal_guard(
         "--allow-any-format", help="open input files of any format GDAL reads, a VRT included (which can read other "
                                    "files and URLs): only for files of your own")] = False,
 ) -> None:
-    """Every command opens its input files with gridplan's allow-list of formats (gridplan.formats)."""
+    """Every command opens its input files with gridplan's allow-list of formats (gridplan.inputs.formats)."""
     from ..inputs.formats import allow_any_format as allow, restrict_gdal
 
     if allow_any_format:

@@ -100,7 +100,7 @@ _ANY_FORMAT: contextvars.ContextVar[bool] = contextvars.ContextVar("gridplan_all
 
 
 def allow_any_format(allowed: bool = True) -> contextvars.Token:
-    """Let :func:`gridplan.io.read_layer` open any format GDAL reads (a VRT too) in this context: the CLI's
+    """Let :func:`gridplan.inputs.io.read_layer` open any format GDAL reads (a VRT too) in this context: the CLI's
     ``--allow-any-format``, for a user's own files. Returns the token to undo it with ``reset``.
 
     Examples
