@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 #: Largest size a zip or bzip2 input may decompress to; override per call or with the
 #: ``GRIDPLAN_MAX_UNCOMPRESSED_BYTES`` environment variable. [proposal]
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
-#: Zip members read as layers: the allow-listed formats only (see :mod:`gridplan.formats`)
+#: Zip members read as layers: the allow-listed formats only (see :mod:`gridplan.inputs.formats`)
 _VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".osm", ".pbf")
 _FORMAT_NAMES = "GeoPackage, GeoJSON, Shapefile (or zipped shapefile), FlatGeobuf or OSM (.osm, .osm.pbf, .osm.bz2)"
 _WATER = {("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"), ("landuse", "basin")}
@@ -101,7 +101,7 @@ def _limit(max_uncompressed: int | None) -> int:
 
 
 def _sniff(path: Path) -> str:
-    """'zip', 'bz2', 'gzip', 'osm' (XML or PBF), 'dir', a format of :data:`gridplan.formats.FORMATS`, or
+    """'zip', 'bz2', 'gzip', 'osm' (XML or PBF), 'dir', a format of :data:`gridplan.inputs.formats.FORMATS`, or
     'unknown' (content that is none of them)."""
     if path.is_dir():
         return "dir"
@@ -481,7 +481,7 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
     path
         GeoPackage, GeoJSON, Shapefile (or a folder of them), zip (.zip/.shp.zip), FlatGeobuf or OSM (.osm,
         .osm.pbf, .osm.bz2, .osm.gz). The type is told by content, not by name, and must be one of these
-        (:data:`gridplan.formats.FORMATS`); GDAL must read it with that format's driver.
+        (:data:`gridplan.inputs.formats.FORMATS`); GDAL must read it with that format's driver.
     layer
         The layer (or zip member) to read; needed when there is more than one.
     role
@@ -491,7 +491,7 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
         Largest size a zip or bzip2 file may decompress to (default :data:`MAX_UNCOMPRESSED_BYTES`).
     allow_any_format
         Open any format GDAL reads, a VRT included (which can read other files and URLs): only for files of
-        your own. Default: :func:`gridplan.formats.any_format_allowed` (False unless the CLI's
+        your own. Default: :func:`gridplan.inputs.formats.any_format_allowed` (False unless the CLI's
         ``--allow-any-format`` said so).
 
     Returns
