@@ -12,7 +12,7 @@ Examples
 >>> d = make_district(households=3000, communities=1)
 >>> p = gridplan.plan(d.buildings, d.roads, seed=1)
 >>> roster = posts(p, down_to="building")
->>> (roster["post"] == "grid_worker").sum() == len(p.grids)
+>>> int((roster["post"] == "grid_worker").sum()) == len(p.grids)
 True
 >>> roster.columns.tolist()[:4]
 ['post', 'post_zh', 'scope', 'community_code']

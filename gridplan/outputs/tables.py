@@ -176,8 +176,6 @@ def part_label(rows: Iterable[tuple[tuple[int, int] | None, tuple[int, int] | No
     '1–15层'
     >>> part_label([((1, 1), (1, 16)), ((1, 1), (17, 31)), ((2, 2), (1, 10))], units=3, levels=31)
     '1单元、2单元 1–10层'
-    >>> part_label([((1, 1), (1, 16)), ((1, 1), (17, 31))], units=1, levels=31)
-    ''
     """
     rows = list(rows)
     top = max([r[1] for r, _ in rows if r is not None] + [units or 0, 1])
@@ -222,19 +220,13 @@ def building_shapes(plan: Plan) -> pd.DataFrame:
     """Per input building (index: its id as text): ``households``, ``units`` and ``levels`` (``None`` when unknown)
     and their ``units_source``/``levels_source`` when the input carries them (else ``''``)."""
     b = plan.input_buildings
-    n = len(b)
-
-    def col(name: str, counts: bool) -> list:
-        if name not in b.columns:
-            return [None if counts else ""] * n
-        return [_count(v) for v in b[name]] if counts else b[name].astype(object).where(b[name].notna(), "").astype(str).tolist()
-
     index = pd.Index(b[plan.id_field].astype(str), name="building_id")
-    return pd.DataFrame({
-        "households": pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy(),
-        **{c: pd.Series(col(c, True), index=index, dtype=object) for c in ("units", "levels")},
-        **{c: pd.Series(col(c, False), index=index, dtype=object) for c in ("units_source", "levels_source")},
-    }, index=index)
+    out = pd.DataFrame({"households": pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy()}, index=index)
+    for c in ("units", "levels", "units_source", "levels_source"):
+        values = b[c].to_numpy() if c in b.columns else [None] * len(b)
+        out[c] = pd.Series([_count(v) for v in values] if c in ("units", "levels") else
+                           ["" if pd.isna(v) else str(v) for v in values], index=index, dtype=object)
+    return out
 
 
 def _roster_parts(plan: Plan) -> pd.DataFrame:
