@@ -56,7 +56,7 @@ def test_every_format_is_written_with_a_manifest(delivered):
     names = set(d.files)
     assert {f"{n}.shp.zip" for n in LEVEL_FILES} | {f"{n}.fgb" for n in LEVEL_FILES} <= names
     assert {"gridplan.gpkg", "grid_codes.csv", "community_codes.csv", "micro_grid_codes.csv", "buildings.csv",
-            "validation.csv", "shapefile_fields.csv"} <= names
+            "posts.csv", "validation.csv", "shapefile_fields.csv"} <= names
     meta = json.loads((d.path / "manifest.json").read_text(encoding="utf-8"))
     assert meta["kind"] == "delivery" and meta["crs"] == "EPSG:4490" and set(meta["files"]) == names
 
@@ -140,8 +140,23 @@ def test_csv_tables_have_a_bom_text_codes_and_the_issue_columns(plan, delivered)
         assert col in table.columns
     assert table["编码 code"].tolist() == sorted(plan.grids["code"].astype(str))
     assert (table["网格员姓名 worker_name"] == "").all() and (table["启用日期 start_date"] == "2026-01-01").all()
-    roster = pd.read_csv(path / "buildings.csv", encoding="utf-8-sig", dtype=str)
+    roster = pd.read_csv(path / "buildings.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert len(roster) == len(plan.buildings) and roster["微网格编码 micro_code"].str.len().eq(18).all()
+    divided = roster["分部(0=整栋) part"] != "0"
+    assert divided.any() and (roster.loc[divided, "分部 part_label"] != "").all() and (roster.loc[~divided, "分部 part_label"] == "").all()
+    micro = pd.read_csv(path / "micro_grid_codes.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    held = set(micro.loc[micro["分部楼栋 parts"] != "", "编码 code"])
+    assert held == set(roster.loc[divided, "微网格编码 micro_code"])  # every micro-grid holding a part says so
+
+
+def test_csv_delivery_holds_the_post_roster(plan, delivered):
+    raw = (delivered["utf-8"].path / "posts.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    posts = pd.read_csv(delivered["utf-8"].path / "posts.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(posts.columns[:3]) == ["岗位 post", "岗位名称 post_zh", "负责范围 scope"]
+    workers = posts[posts["岗位 post"] == "grid_worker"]
+    assert sorted(workers["网格编码 grid_code"]) == sorted(plan.grids["code"].astype(str))
+    assert (posts["姓名 holder_name"] == "").all() and posts["网格编码 grid_code"].str.len().eq(15).all()
 
 
 def test_validation_report_covers_every_rule_for_every_unit(plan, delivered):

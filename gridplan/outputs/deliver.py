@@ -10,8 +10,9 @@
 ``gpkg``   ``gridplan.gpkg``: layers communities, grids, micro_grids, buildings
 ``fgb``    ``communities.fgb``, ``grids.fgb``, ``micro_grids.fgb``, ``buildings.fgb``
 ``csv``    ``community_codes.csv``, ``grid_codes.csv``, ``micro_grid_codes.csv`` (code tables with
-           四至), ``buildings.csv`` (the roster), ``validation.csv`` (every rule, pass/warn/fail per
-           unit); UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese text
+           四至), ``buildings.csv`` (the roster), ``posts.csv`` (the post roster: 网格员, 楼栋长, 单元长,
+           楼层长), ``validation.csv`` (every rule, pass/warn/fail per unit); UTF-8 with a byte-order
+           mark, so spreadsheet programs read the Chinese text
 =========  ====================================================================================
 
 Unit layers carry the code table's columns; the buildings layer the roster's. Codes and ids are
@@ -21,7 +22,6 @@ directory is replaced only when it is empty or an earlier delivery.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import shutil
@@ -41,7 +41,8 @@ from ..errors import OptionError, PlanWriteError, first_ids
 from .export import swap_dir, temp_dir_beside
 from ..model import LAYER_NAMES, Plan
 from .rules import validation_report
-from .tables import FIELDS, ascii_field_names, code_table, field_label, roster, unit_names
+from .posts import posts
+from .tables import FIELDS, ascii_field_names, code_table, roster, unit_names, write_csv
 
 __all__ = ["export_plan", "Delivery", "Format", "FORMATS", "parse_crs", "parse_encoding", "parse_formats",
            "write_csv", "replace_dir"]
@@ -113,11 +114,6 @@ def parse_encoding(value: str) -> str:
     return enc
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """``df`` as CSV, UTF-8 with a byte-order mark, headers ``'<Chinese name> <key>'``."""
-    df.rename(columns=field_label).to_csv(path, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
-
-
 def export_plan(
     plan: Plan, out: str | PathLike, *, formats: str | Iterable[str] = FORMATS, crs: str | int = 4490,
     encoding: str = "utf-8",
@@ -178,8 +174,9 @@ def export_plan(
                 write_csv(table, tmp / _CSV_NAMES[lv])
                 files.append(_CSV_NAMES[lv])
             write_csv(people, tmp / "buildings.csv")
+            write_csv(posts(plan), tmp / "posts.csv")
             write_csv(validation_report(plan), tmp / "validation.csv")
-            files += ["buildings.csv", "validation.csv"]
+            files += ["buildings.csv", "posts.csv", "validation.csv"]
         return files
 
     path, files = replace_dir(out, "delivery", build, extra={"crs": epsg, "encoding": enc, "formats": list(fmts)})

@@ -11,6 +11,9 @@ The plan directory is a contract (API clients, ``checkplan.py`` and later re-pla
                           ``households``, ``community_code``, ``grid_code``, ``micro_code``, ``part``, ...
 ``plan.gpkg``             layers ``communities``, ``grids``, ``micro_grids``, ``buildings`` in the
                           plan's CRS (the input's)
+``posts.csv``             the post roster (:func:`gridplan.outputs.posts.posts`): one row per grid worker,
+                          building head, entrance head and floor head, with its unit codes and empty
+                          name/phone columns; UTF-8 with a byte-order mark, headers ``'岗位 post'``
 ``report.json``           :attr:`Plan.report` (UTF-8, indented)
 ``input_buildings.gpkg``  the buildings as planned (id field and ``households``)
 ``input_barriers.gpkg``   the barrier lines as used; an empty LineString layer with a ``tier``
@@ -46,6 +49,8 @@ import shapely
 
 from ..errors import PlanWriteError, first_ids
 from ..model import LAYER_NAMES, UNIT_COLUMNS, Plan, register_writer
+from .posts import posts
+from .tables import write_csv
 
 __all__ = ["write_plan", "to_geojson_layer", "temp_dir_beside", "swap_dir", "PLAN_FILES", "GEOJSON_DECIMALS", "ROSTER_COLUMNS"]
 
@@ -62,6 +67,7 @@ PLAN_FILES = (
     "grids.geojson",
     "micro_grids.geojson",
     "buildings.csv",
+    "posts.csv",
     "plan.gpkg",
     "report.json",
     "input_buildings.gpkg",
@@ -111,6 +117,7 @@ def write_plan(plan: Plan, directory: str | PathLike, *, map_html: bool = True) 
     try:
         _write_layers(plan, tmp)
         _write_roster(plan, tmp)
+        _write_posts(plan, tmp)
         _write_gpkg(plan, tmp)
         _write_report(plan, tmp)
         _write_inputs(plan, tmp)
@@ -302,6 +309,10 @@ def _write_roster(plan: Plan, directory: Path) -> None:
     cols = _attributes(plan.buildings, (plan.id_field, *ROSTER_COLUMNS))
     roster = pd.DataFrame(_texted(plan.buildings, plan.id_field)[cols])
     roster.to_csv(directory / "buildings.csv", index=False, encoding="utf-8")
+
+
+def _write_posts(plan: Plan, directory: Path) -> None:
+    write_csv(posts(plan), directory / "posts.csv")
 
 
 def _write_gpkg(plan: Plan, directory: Path) -> None:
