@@ -18,8 +18,8 @@ from gridplan.cli import app
 from gridplan.sample import make_district
 
 PLAN_FILES = (
-    "communities.geojson", "grids.geojson", "micro_grids.geojson", "buildings.csv", "plan.gpkg", "report.json",
-    "input_buildings.gpkg", "input_barriers.gpkg", "map.html",
+    "communities.geojson", "grids.geojson", "micro_grids.geojson", "buildings.csv", "posts.csv", "plan.gpkg",
+    "report.json", "input_buildings.gpkg", "input_barriers.gpkg", "map.html",
 )
 START = "2024-01-01"
 SCRIPT = Path(sys.executable).with_name("gridplan")
