@@ -31,7 +31,7 @@ import geopandas as gpd
 
 from gridplan.errors import InputError, first_ids
 from gridplan.inputs.formats import sniff_bytes
-from gridplan.inputs.io import _unsafe_members, read_layer
+from gridplan.inputs.io import unsafe_members, read_layer
 from gridplan.planning.inspect import inspect_inputs
 from gridplan.inputs.validate import prepare
 
@@ -124,7 +124,7 @@ def check_zip(path: Path, shown: str, limit: int) -> None:
         raise InputError(f"{shown}: not a readable zip ({exc}); re-create the archive") from None
     if len(infos) > _MAX_ZIP_MEMBERS:
         raise InputError(f"{shown}: the zip holds {len(infos):,} members, more than {_MAX_ZIP_MEMBERS}; zip only the layer to plan")
-    unsafe = _unsafe_members(infos)
+    unsafe = unsafe_members(infos)
     if unsafe:
         raise InputError(f"{shown}: the zip holds absolute or '..' paths {first_ids(unsafe)}; re-create it with relative paths only")
     bombs = [i.filename for i in infos if i.file_size > _CHUNK and i.file_size > _MAX_RATIO * max(i.compress_size, 1)]

@@ -20,12 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gridplan", "api")
 
-#: Private names still imported across modules: they live in ``gridplan/inputs/io.py``, which other
-#: branches are editing; give them public names there, then empty this set.
-KNOWN_PRIVATE_IMPORTS = {
-    ("api.uploads", "gridplan.inputs.io", "_unsafe_members"),
-    ("gridplan.cli.inputs", "gridplan.inputs.io", "_sniff"),
-}
+#: Private names still imported across modules (none: a new one is a public name to make, or a module to move).
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
 
 
 def _modules(root: Path, packages: Iterable[str]) -> dict[str, Path]:

@@ -105,9 +105,9 @@ def inspect_cmd(
     """Print what would be planned from INPUT: counts, household sources, barriers, compounds, feasibility, CRS."""
     from ..config import PlanConfig, SizeRange
     from ..planning.inspect import format_inspection, inspect_inputs
-    from ..inputs.io import _sniff
+    from ..inputs.io import sniff_kind
 
-    if buildings is not None and osm is None and buildings.is_file() and _sniff(buildings) in ("osm", "bz2"):
+    if buildings is not None and osm is None and buildings.is_file() and sniff_kind(buildings) in ("osm", "bz2"):
         buildings, osm = None, buildings  # an OSM extract given as INPUT
     inputs = resolve_inputs(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
                             compounds=compounds, id_field=id_field, households_field=households_field,

@@ -40,7 +40,7 @@ from ..errors import InputError, first_ids
 from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff_bytes
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
-           "incomplete_ways"]
+           "incomplete_ways", "sniff_kind", "unsafe_members"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _limit(max_uncompressed: int | None) -> int:
     return int(os.environ.get("GRIDPLAN_MAX_UNCOMPRESSED_BYTES", MAX_UNCOMPRESSED_BYTES))
 
 
-def _sniff(path: Path) -> str:
+def sniff_kind(path: Path) -> str:
     """'zip', 'bz2', 'gzip', 'osm' (XML or PBF), 'dir', a format of :data:`gridplan.inputs.formats.FORMATS`, or
     'unknown' (content that is none of them)."""
     if path.is_dir():
@@ -118,7 +118,7 @@ def _unsupported(what: str, shown: object, detail: str = "") -> InputError:
     )
 
 
-def _unsafe_members(infos: list[zipfile.ZipInfo]) -> list[str]:
+def unsafe_members(infos: list[zipfile.ZipInfo]) -> list[str]:
     """The members of a zip with an absolute path, a drive letter or a '..' part."""
     return [i.filename for i in infos
             if i.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", i.filename)
@@ -153,7 +153,7 @@ def _zip_member(path: Path, layer: str | None, limit: int, what: str) -> tuple[s
             infos = zf.infolist()
     except zipfile.BadZipFile as exc:
         raise InputError(f"{what} {path}: not a readable zip ({exc}); re-create the archive") from exc
-    unsafe = _unsafe_members(infos)
+    unsafe = unsafe_members(infos)
     if unsafe:
         raise InputError(f"{what} {path}: the zip holds absolute or '..' paths {first_ids(unsafe)}; "
                          "re-create it with relative paths only")
@@ -408,7 +408,7 @@ def incomplete_ways(path: str | PathLike) -> set[str]:
 def _osm_source(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path:
     if kind in ("bz2", "gzip"):
         path = _decompress(path, kind, tmp, limit, what)
-        if _sniff(path) != "osm":
+        if sniff_kind(path) != "osm":
             raise InputError(f"{what} {path.name}: a compressed file that is not OSM XML; decompress it and "
                              "give the file inside")
     return path
@@ -460,7 +460,7 @@ def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> Os
     what = "OSM file"
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file; check the path")
-    kind = _sniff(path)
+    kind = sniff_kind(path)
     if kind not in ("osm", "bz2", "gzip"):
         raise InputError(f"{what} {path}: not an OSM extract (XML or PBF); give an .osm, .osm.pbf, .osm.bz2 or "
                          ".osm.gz file")
@@ -510,7 +510,7 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
         raise InputError(f"{what} {path}: no such file; check the path")
     trusted = any_format_allowed() if allow_any_format is None else bool(allow_any_format)
     limit = _limit(max_uncompressed)
-    kind = _sniff(path)
+    kind = sniff_kind(path)
     expect = DRIVER_OF.get(kind)
     with tempfile.TemporaryDirectory(prefix="gridplan-read-") as tmpdir:
         tmp = Path(tmpdir)
@@ -525,7 +525,7 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
                 source, expect = f"/vsizip/{path.resolve().as_posix()}/{member}", DRIVER_OF.get(member_kind)
         elif kind in ("bz2", "gzip"):
             source = _decompress(path, kind, tmp, limit, what)
-            kind = _sniff(Path(source))
+            kind = sniff_kind(Path(source))
             if kind not in ("osm",) and not trusted:
                 raise _unsupported(what, path, f" (a {kind if kind != 'unknown' else 'compressed'} file that is not "
                                                "OpenStreetMap XML inside)")
