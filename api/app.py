@@ -27,9 +27,9 @@ import gridplan
 from . import limits
 from . import models as m
 from .db import DatasetRecord, PlanRecord, lock_dataset, utcnow
-from .errors import Conflict, InvalidParameter, NotFound, error_body, install_handlers
+from .errors import Conflict, InvalidParameter, NotFound, install_handlers
 from .jobs import STAGES
-from .limits import is_no_space, no_space, too_many
+from .limits import BodyLimit, is_no_space, no_space, too_many
 from .openapi import ID_IN_BODY, RESULTS, error_responses, links, operation_id, upload_encoding
 from .openapi import install as install_openapi
 from .results import parse_bbox
@@ -420,57 +420,6 @@ def get_level(
     return GeoJSONResponse({"type": "FeatureCollection", "features": layer.select(bbox=box, code=code)})
 
 
-# ---- the upload limit -------------------------------------------------------------------------------------
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class BodyLimit:
-    """Refuse request bodies past ``limit`` bytes with 413, by Content-Length or while streaming."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def _reject(self, send) -> None:
-        body = json.dumps(error_body(f"the request is larger than the upload limit of {self.limit:,} bytes; upload "
-                                     "smaller files or raise GRIDPLAN_MAX_UPLOAD_BYTES")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._reject(send)
-        received, rejected = 0, False
-
-        async def limited_receive():
-            nonlocal received, rejected
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit and not rejected:
-                    rejected = True
-                    await self._reject(send)
-                    raise _TooLarge
-            return message
-
-        async def guarded_send(message) -> None:
-            if not rejected:
-                await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not rejected:
-                raise
-
-
 # ---- the app ------------------------------------------------------------------------------------------------
 
 
@@ -493,7 +442,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "it, then read its units as GeoJSON, look up a building, open the map or download the files.",
     )
     app.state.service = svc
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, uploads=settings.max_concurrent_uploads,
+                       min_free=settings.min_free_bytes, root=svc.layout.root)
     install_handlers(app, scrub=svc.scrub)
     install_openapi(app)
 

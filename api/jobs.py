@@ -256,6 +256,19 @@ def exit_reason(exitcode: int | None, memory_limit: int | None) -> str:
 class _Job:
     proc: object
     started: float
+    timed_out: bool = False
+
+
+def timeout_reason(limit_s: float) -> str:
+    """The reason recorded for a plan killed past ``GRIDPLAN_PLAN_TIMEOUT_S``.
+
+    Examples
+    --------
+    >>> timeout_reason(60).split(";")[0]
+    'the plan ran longer than GRIDPLAN_PLAN_TIMEOUT_S (60 s) and was stopped'
+    """
+    return (f"the plan ran longer than GRIDPLAN_PLAN_TIMEOUT_S ({limit_s:g} s) and was stopped; plan a smaller area, "
+            "or ask the operator to raise the limit")
 
 
 class JobRunner:
@@ -335,25 +348,33 @@ class JobRunner:
                 time.sleep(1)
             with self._lock:
                 sentinels = [j.proc.sentinel for j in self._jobs.values() if j.proc.pid is not None]
-            ready = wait([self._wake_r, *sentinels], timeout=_POLL_S)
+            ready = wait([self._wake_r, *sentinels], timeout=min(_POLL_S, self.settings.plan_timeout_s))
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
 
     def _reap(self) -> None:
+        now = time.monotonic()
         with self._lock:
+            for plan_id, job in self._jobs.items():  # past the time limit: stopped, then reaped below or next round
+                if (not job.timed_out and job.proc.pid is not None and job.proc.is_alive()
+                        and now - job.started > self.settings.plan_timeout_s):
+                    logger.error("plan %s ran past GRIDPLAN_PLAN_TIMEOUT_S; stopping its process", plan_id)
+                    job.timed_out = True
+                    job.proc.kill()
             done = {pid: j for pid, j in self._jobs.items() if j.proc.pid is not None and not j.proc.is_alive()}
             for pid in done:
                 del self._jobs[pid]
         for plan_id, job in done.items():
             job.proc.join(timeout=5)
-            self._ended(plan_id, job.proc.exitcode)
+            self._ended(plan_id, job.proc.exitcode, timed_out=job.timed_out)
 
-    def _ended(self, plan_id: str, exitcode: int | None) -> None:
+    def _ended(self, plan_id: str, exitcode: int | None, *, timed_out: bool = False) -> None:
         with self.sessions() as s:
             rec = s.get(PlanRecord, plan_id)
             status = rec.status if rec else None
             if status in ("queued", "running"):
-                reason = exit_reason(exitcode, self.settings.plan_memory_bytes)
+                reason = (timeout_reason(self.settings.plan_timeout_s) if timed_out
+                          else exit_reason(exitcode, self.settings.plan_memory_bytes))
                 logger.error("the process of plan %s ended without an outcome (%s)", plan_id,
                              procs.exit_description(exitcode))
                 s.execute(update(PlanRecord).where(PlanRecord.id == plan_id, PlanRecord.status.in_(("queued", "running")))

@@ -13,14 +13,15 @@ False
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
 
-from .errors import ServiceError
+from .errors import ServiceError, error_body
 
-__all__ = ["InsufficientStorage", "too_many", "is_no_space", "no_space", "free_bytes", "check_free_space"]
+__all__ = ["InsufficientStorage", "too_many", "is_no_space", "no_space", "free_bytes", "check_free_space", "BodyLimit"]
 
 _NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _NO_SPACE_TEXT = ("no space left on device", "database or disk is full", "disk quota exceeded")
@@ -69,3 +70,76 @@ def check_free_space(path: Path, minimum: int, what: str) -> None:
         raise InsufficientStorage(
             f"the service's disk has {free:,} bytes free, less than GRIDPLAN_MIN_FREE_BYTES ({minimum:,}), so it "
             f"refuses {what}: free space in the data directory (GRIDPLAN_DATA_DIR), or lower the setting")
+
+
+# ---- the request-body limits (a middleware) -------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse request bodies past ``limit`` bytes with 413, by Content-Length or while streaming; refuse an upload
+    with 429 while ``uploads`` others stream in, and with 507 while the disk has less than ``min_free`` bytes free
+    (a body is spooled to disk, in the data directory, before any route sees it)."""
+
+    def __init__(self, app, limit: int, uploads: int = 4, min_free: int = 0, root: Path | None = None):
+        self.app, self.limit, self.uploads, self.min_free, self.root = app, limit, uploads, min_free, root
+        self.streaming = 0
+
+    async def _reject(self, send, status: int = 413, detail: str | None = None,
+                      headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        body = json.dumps(error_body(detail or f"the request is larger than the upload limit of {self.limit:,} bytes; "
+                                               "upload smaller files or raise GRIDPLAN_MAX_UPLOAD_BYTES")).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close"), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._reject(send)
+        if scope.get("path") == "/v1/datasets":
+            try:
+                if self.root is not None:
+                    check_free_space(self.root, self.min_free, "new uploads")
+            except InsufficientStorage as exc:
+                return await self._reject(send, 507, exc.detail)
+            if self.streaming >= self.uploads:
+                return await self._reject(send, 429, f"{self.streaming} uploads are streaming in already, the limit "
+                                                     "(GRIDPLAN_MAX_CONCURRENT_UPLOADS); try again shortly",
+                                          ((b"retry-after", b"5"),))
+            self.streaming += 1
+            try:
+                return await self._limited(scope, receive, send)
+            finally:
+                self.streaming -= 1
+        return await self._limited(scope, receive, send)
+
+    async def _limited(self, scope, receive, send) -> None:
+        received, rejected = 0, False
+
+        async def limited_receive():
+            nonlocal received, rejected
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit and not rejected:
+                    rejected = True
+                    await self._reject(send)
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message) -> None:
+            if not rejected:
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridplan.errors import InputError
+from gridplan.inputs.io import check_geopackage
 
 from . import procs
 from .errors import PayloadTooLarge
@@ -84,6 +85,8 @@ def _count_before(directory: Path, files: Mapping[str, Mapping], caps: Caps) -> 
         if meta["format"] not in _COUNTED:
             continue
         path = directory / meta["stored"]
+        if meta["format"] == "gpkg":
+            check_geopackage(path, what=f"{role} file", shown=meta["filename"])  # before GDAL runs anything in it
         try:
             layers = pyogrio.list_layers(path)
             if len(layers) != 1:

@@ -40,11 +40,19 @@ class Settings(BaseSettings):
                                      "starts with (RLIMIT_AS); past it the plan fails saying so")
     max_queued_plans: int = Field(
         20, ge=1, description="plans one client may have queued at once, counted per client address (the proxy's "
-                              "address behind a reverse proxy, unless uvicorn is told to trust its headers); POST "
+                              "address behind a reverse proxy, unless it is in trusted_proxies); POST "
                               "/v1/plans answers 429 past it")
     parse_slots: int = Field(2, ge=1, le=64, description="uploads read and inspected at once, each in its own process")
     parse_wait_s: float = Field(
         10.0, ge=0, description="how long an upload waits for a free parse slot before POST /v1/datasets answers 429")
+    max_concurrent_uploads: int = Field(
+        4, ge=1, le=256, description="uploads (POST /v1/datasets) whose bodies may stream in at once; more get 429")
+    trusted_proxies: str = Field(
+        "", description="addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, as "
+                        "uvicorn's forwarded_allow_ips); empty: the client is the address that connects")
+    plan_timeout_s: float = Field(
+        4 * 3600.0, gt=0, description="longest a plan may run (its process is then killed and the plan fails saying "
+                                      "so); the 1,000,000-household city plans in about 2 minutes")
     parse_timeout_s: float = Field(
         60.0, gt=0, description="longest an upload may take to read and inspect (its process is then killed): 422")
     parse_memory_bytes: int = Field(

@@ -106,7 +106,7 @@ def test_a_geopackage_whose_layer_is_a_view_is_refused(tmp_path, buildings_file)
     con.execute("INSERT INTO gpkg_geometry_columns VALUES ('slow', 'geom', 'POLYGON', 4326, 0, 0)")
     con.commit()
     con.close()
-    with pytest.raises(InputError, match=r"layers \['slow'\] are SQL views"):
+    with pytest.raises(InputError, match=r"SQL views or virtual tables \['slow'\]"):
         read_layer(path, layer="slow")
 
 
@@ -177,3 +177,54 @@ def test_a_plan_directory_and_a_ledger_are_opened_by_the_allow_list_too(tmp_path
     ledger = ledger.rename(tmp_path / "ledger.dbf")  # a GeoJSON under a DBF name: read by GDAL, not a ledger driver
     with pytest.raises(InputError, match="is not a ledger gridplan reads"):
         read_ledger(ledger)
+
+
+def _gpkg_with(tmp_path, buildings_file, name: str, *sql: str) -> Path:
+    path = tmp_path / name
+    gpd.read_file(buildings_file).to_file(path, layer="real")
+    con = sqlite3.connect(path)
+    for statement in sql:
+        con.execute(statement)
+    con.commit()
+    con.close()
+    return path
+
+
+_SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT fid, geom, x AS households FROM real, c"
+
+
+@pytest.mark.parametrize("sql", [
+    # a view registered under another case than its name (SQLite names ignore case)
+    (f"CREATE VIEW v AS {_SLOW}",
+     "INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES ('V', 'features', 'V', 4326)"),
+    # gpkg_contents itself replaced by a view
+    ("ALTER TABLE gpkg_contents RENAME TO c2", "CREATE VIEW gpkg_contents AS SELECT * FROM c2"),
+    # a virtual table backed by a module that is not an R-tree index
+    ("CREATE VIRTUAL TABLE t USING fts5(x)",),
+])
+def test_views_and_virtual_tables_are_refused_however_registered(tmp_path, buildings_file, sql):
+    path = _gpkg_with(tmp_path, buildings_file, "b.gpkg", *sql)
+    with pytest.raises(InputError, match="SQL views or virtual tables"):
+        read_layer(path, layer="real")
+    zipped = tmp_path / "b.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(path, "b.gpkg")
+    with pytest.raises(InputError, match="SQL views or virtual tables"):
+        read_layer(zipped, layer="real")
+
+
+def test_a_zipped_geopackage_is_read(tmp_path, buildings_file):
+    path = _gpkg_with(tmp_path, buildings_file, "b.gpkg")
+    zipped = tmp_path / "b.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(path, "b.gpkg")
+    assert sorted(read_layer(zipped)["building_id"]) == ["a", "b"]  # its R-tree index is a virtual table: allowed
+
+
+def test_a_decompression_past_the_limit_says_so_once(tmp_path):
+    path = tmp_path / "b.osm.bz2"
+    path.write_bytes(bz2.compress(b"<osm version='0.6'>" + b" " * 100_000 + b"</osm>"))
+    with pytest.raises(InputError) as caught:
+        read_layer(path, max_uncompressed=1000)
+    assert len(caught.value.problems) == 1 and "decompresses to more than 1,000 bytes" in caught.value.problems[0]
+    assert "problem with the input" not in caught.value.problems[0]

@@ -379,3 +379,16 @@ def test_households_field_is_not_read_when_every_count_is_estimated(buildings):
     p = prepare(buildings, households_field="geometry", estimate="all")
     assert "households estimated for all 8 buildings (estimate='all')" in p.notes
     assert (p.buildings["household_source"] != "field").all()
+
+
+def test_absurd_ids_and_households_are_input_errors_not_crashes():
+    from gridplan.inputs.validate import MAX_HOUSEHOLDS_PER_BUILDING, prepare
+
+    geoms = [box(118.78 + i * 0.001, 32.04, 118.7805 + i * 0.001, 32.0405) for i in range(3)]
+    big_ids = gpd.GeoDataFrame({"building_id": [1e30 + i for i in range(3)], "households": [40, 50, 60]},
+                               geometry=geoms, crs=4326)
+    with pytest.raises(InputError, match="used more than once"):  # 1e30 + i are one float: not ids
+        prepare(big_ids)
+    huge = gpd.GeoDataFrame({"building_id": ["a", "b", "c"], "households": [40, 1e308, 1e30]}, geometry=geoms, crs=4326)
+    with pytest.raises(InputError, match=rf"2 values of 'households' above {MAX_HOUSEHOLDS_PER_BUILDING:,}.*\['b', 'c'\]"):
+        prepare(huge)

@@ -38,4 +38,6 @@ def serve_cmd(
     logging.getLogger("api").setLevel(log_level.upper())
     settings = Settings()
     typer.echo(f"gridplan service on http://{host}:{port} (data in {settings.data_dir}, {settings.workers} workers)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    proxies = settings.trusted_proxies.strip()  # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: not here
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None)

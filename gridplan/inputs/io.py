@@ -40,7 +40,7 @@ from ..errors import InputError, first_ids
 from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff_bytes
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
-           "incomplete_ways", "sniff_kind", "unsafe_members"]
+           "incomplete_ways", "sniff_kind", "unsafe_members", "check_geopackage"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,9 @@ def _decompress(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path
                         "or raise the limit (max_uncompressed= or GRIDPLAN_MAX_UNCOMPRESSED_BYTES)"
                     )
                 dst.write(chunk)
+    except InputError:
+        out.unlink(missing_ok=True)
+        raise
     except (OSError, EOFError, ValueError) as exc:  # a corrupt or truncated stream
         out.unlink(missing_ok=True)
         raise InputError(f"{what} {path}: a {kind} file that cannot be decompressed ({exc}); check the download "
@@ -205,20 +208,31 @@ def _gdal_error(what: str, shown: object, exc: Exception) -> InputError:
                       f"export it again); gridplan reads {_FORMAT_NAMES} files")
 
 
-def _check_gpkg(path: Path, what: str, shown: object) -> None:
-    """Refuse a GeoPackage whose layers are SQL views (a view can run any query when read)."""
+def check_geopackage(path: str | PathLike, *, what: str = "file", shown: object = None) -> None:
+    """Refuse a GeoPackage that holds SQL views or virtual tables other than R-tree indexes.
+
+    A view is a query that runs when a layer is read (a recursive one burns CPU for minutes), and a virtual
+    table can be backed by any module SQLite or GDAL registers (``VirtualOGR`` reads other files): neither
+    belongs in a file of footprints. Checked with Python's ``sqlite3`` on the file as it is, read-only, before
+    GDAL opens it. Names are compared as SQLite does, without regard to case.
+    """
     import sqlite3
 
+    path = Path(path)
+    shown = path if shown is None else shown
     try:
         with contextlib_closing(sqlite3.connect(f"file:{path.as_posix()}?mode=ro&immutable=1", uri=True)) as con:
-            views = [r[0] for r in con.execute(
-                "SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m ON m.name = c.table_name "
-                "WHERE m.type = 'view'")]
+            rows = con.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
         raise _gdal_error(what, shown, exc) from None
-    if views:
-        raise InputError(f"{what} {shown}: layers {first_ids(views)} are SQL views, which gridplan does not read "
-                         "from files it is given; save them as tables (e.g. ogr2ogr -f GPKG out.gpkg IN)")
+    views = [name for kind, name, _ in rows if kind == "view"]
+    virtual = [name for kind, name, sql in rows if kind == "table" and sql
+               and re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE", sql, re.IGNORECASE)
+               and not re.search(r"\bUSING\s+rtree\b", sql, re.IGNORECASE)]
+    if views or virtual:
+        raise InputError(f"{what} {shown}: holds SQL views or virtual tables {first_ids(views + virtual)}, which "
+                         "gridplan does not read from files it is given (they run queries or open other files when "
+                         "read); save the layers as plain tables (e.g. ogr2ogr -f GPKG out.gpkg IN)")
 
 
 def _read_gdal(source: str, layer: str | None, what: str, shown: Path, expect: str | None = None) -> gpd.GeoDataFrame:
@@ -521,6 +535,10 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
             member_kind = _member_format(path, member, what) if not trusted else None
             if member.lower().endswith((".osm", ".pbf")) or member_kind in ("osm", "osm.pbf"):
                 source, kind = _extract(path, member, tmp, limit, what), "osm"
+            elif member_kind == "gpkg" or member.lower().endswith(".gpkg"):  # checked as a file, then read as one
+                source, expect = _extract(path, member, tmp, limit, what), None if trusted else "GPKG"
+                if not trusted:
+                    check_geopackage(source, what=what, shown=f"{path} (member {member})")
             else:
                 source, expect = f"/vsizip/{path.resolve().as_posix()}/{member}", DRIVER_OF.get(member_kind)
         elif kind in ("bz2", "gzip"):
@@ -533,7 +551,7 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
         elif kind == "dir":
             expect = "ESRI Shapefile"  # a folder of shapefiles
         elif kind == "gpkg":
-            _check_gpkg(path, what, path)
+            check_geopackage(path, what=what)
         elif kind == "unknown" and not trusted:
             raise _unsupported(what, path)
         if kind == "osm":

@@ -104,6 +104,11 @@ def _load(value: Layer | None, name: str, role: str, out: _Collector) -> gpd.Geo
     return value.copy()
 
 
+#: More households than any building holds (the largest towers hold a few thousand): a value above it is a
+#: mistake in the data, not a building to plan (and would overflow the figures).
+MAX_HOUSEHOLDS_PER_BUILDING = 100_000
+
+
 def _ids(gdf: gpd.GeoDataFrame, id_field: str | None) -> pd.Series:
     if id_field and id_field in gdf.columns:
         return gdf[id_field].where(gdf[id_field].notna(), [f"row {i}" for i in range(len(gdf))])
@@ -188,8 +193,8 @@ def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: _Collector) -> pd.Ser
         rows = [f"row {i}" for i in np.flatnonzero(null.to_numpy())]
         out.problems.append(f"buildings: {int(null.sum())} empty ids in {id_field!r} {first_ids(rows)}; "
                             "give every building an id")
-    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all():
-        raw = raw.astype("Int64")
+    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all() and (raw.dropna().abs() < 2**53).all():
+        raw = raw.astype("Int64")  # whole numbers that a float holds exactly
     ids = raw.astype(object).where(raw.isna(), raw.astype(str))
     dup = ids.notna() & ids.duplicated(keep=False)
     if dup.any():
@@ -230,6 +235,11 @@ def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
     if negative.any():
         out.problems.append(f"buildings: {int(negative.sum())} negative values of {field!r}, e.g. "
                             f"{num[negative].iloc[0]:g} {first_ids(ids[negative])}; households must be >= 0")
+    absurd = (num > MAX_HOUSEHOLDS_PER_BUILDING).fillna(False)
+    if absurd.any():
+        out.problems.append(f"buildings: {int(absurd.sum())} values of {field!r} above {MAX_HOUSEHOLDS_PER_BUILDING:,}, "
+                            f"e.g. {num[absurd].iloc[0]:g} {first_ids(ids[absurd])}; no building holds that many "
+                            "households: check the column (is it population, or an area?)")
     if missing.any() and estimate != "missing":
         out.problems.append(f"buildings: {int(missing.sum())} buildings have no {field!r} value "
                             f"{first_ids(ids[missing])}; fill them in, or pass estimate='missing' "
@@ -257,8 +267,8 @@ def _codes(c: gpd.GeoDataFrame, out: _Collector) -> pd.Series:
     if "code" not in c.columns:
         return pd.Series(None, index=c.index, dtype=object)
     raw = c["code"]
-    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all():
-        raw = raw.astype("Int64")
+    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all() and (raw.dropna().abs() < 2**53).all():
+        raw = raw.astype("Int64")  # whole numbers that a float holds exactly
     codes = raw.astype(object).where(raw.isna(), raw.astype(str).str.strip())
     codes = codes.where(codes.notna(), None)
     given = codes.notna()

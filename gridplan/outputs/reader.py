@@ -22,6 +22,7 @@ import pyogrio
 from ..config import PlanConfig, SizeRange
 from ..errors import InputError
 from ..inputs.formats import sniff
+from ..inputs.io import check_geopackage
 from ..model import LAYER_NAMES, Plan
 
 __all__ = ["read_plan", "is_plan_dir"]
@@ -64,6 +65,7 @@ def read_plan(directory: str | PathLike) -> Plan:
         if sniff(d / name) != "gpkg":  # a plan directory from elsewhere is opened by the allow-list too
             raise InputError(f"{d / name}: not a GeoPackage; this plan directory is damaged or was not written by "
                              "gridplan: write it again with `gridplan plan --out`")
+        check_geopackage(d / name, what="plan file")
     gpkg = d / "plan.gpkg"
     layers = {name: _texted(pyogrio.read_dataframe(gpkg, layer=name), id_field) for name in (*LAYER_NAMES.values(), "buildings")}
     inputs_b = _texted(pyogrio.read_dataframe(d / "input_buildings.gpkg"), id_field)

@@ -102,6 +102,15 @@ def test_a_plan_past_its_memory_limit_fails_saying_so(tmp_path, sample_files):
         assert not (tmp_path / "data" / "plans" / plan.id).exists()
 
 
+def test_a_plan_past_its_time_limit_is_stopped_and_fails_saying_so(tmp_path, sample_files):
+    with make_client(tmp_path / "data", plan_timeout_s=0.2) as c:
+        ds = upload(c, {"buildings": sample_files["buildings"], "barriers": sample_files["barriers"]})
+        plan = wait_for(c, check(c.post("/v1/plans", json={"dataset_id": ds.id}), 202, m.PlanAccepted).id)
+        assert plan.status == "failed" and "GRIDPLAN_PLAN_TIMEOUT_S (0.2 s)" in plan.reason, plan.reason
+        assert not (tmp_path / "data" / "plans" / plan.id).exists()
+        assert c.app.state.service.jobs.pids() == {}
+
+
 def test_plans_queue_up_to_the_workers_and_reads_keep_answering(client, dataset, done_plan):
     ids = [check(client.post("/v1/plans", json={"dataset_id": dataset.id, "seed": s}), 202, m.PlanAccepted).id
            for s in (11, 12, 13)]

@@ -30,7 +30,8 @@ def postgres_url():
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL is not installed (initdb/pg_ctl not found); on Debian: apt-get install postgresql")
     prefix: list[str] = []
-    root = tempfile.mkdtemp(prefix="gridplan-pg-")
+    # in /tmp (where an unprivileged user may enter), whatever TMPDIR says
+    root = tempfile.mkdtemp(prefix="gridplan-pg-", dir="/tmp" if os.path.isdir("/tmp") else None)
     if os.geteuid() == 0:  # postgres refuses to run as root: run it as an unprivileged user
         runuser = shutil.which("runuser")
         user = next((u for u in ("postgres", "nobody") if _has_user(u)), None)

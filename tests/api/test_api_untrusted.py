@@ -91,3 +91,70 @@ def test_broken_files_are_a_4xx_naming_the_problem(client, filename, body):
 def test_a_good_upload_still_plans(client, sample_files):
     ds = upload(client, {"buildings": sample_files["buildings"], "barriers": sample_files["barriers"]})
     assert ds.summary.buildings == 44
+
+
+def test_a_geopackage_with_a_view_is_refused_before_gdal_runs_it(client, tmp_path, sample_files):
+    import sqlite3
+    import time
+
+    path = tmp_path / "view.gpkg"
+    path.write_bytes(sample_files["buildings"].read_bytes())
+    con = sqlite3.connect(path)
+    layer = con.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+    con.execute(f"CREATE VIEW v AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                f"SELECT * FROM {layer}, c")
+    con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES ('V', 'features', 'V', 4326)")
+    con.commit()
+    con.close()
+    start = time.monotonic()
+    resp = client.post("/v1/datasets", files={"buildings": ("view.gpkg", path.read_bytes())})
+    err = check(resp, 422)
+    assert "SQL views or virtual tables" in err.detail
+    assert time.monotonic() - start < 30  # refused by the check, not by the parse time limit (60 s)
+
+
+def test_too_many_uploads_streaming_at_once_is_429_and_a_low_disk_is_507(tmp_path):
+    import asyncio
+
+    from api.limits import BodyLimit
+
+    async def app(scope, receive, send):  # the app behind the middleware: 200 to everything
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def status_of(mw) -> int:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"x", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/v1/datasets", "headers": []}
+        asyncio.run(mw(scope, receive, send))
+        return sent[0]["status"]
+
+    mw = BodyLimit(app, limit=100, uploads=1, min_free=1, root=tmp_path)
+    assert status_of(mw) == 200 and mw.streaming == 0
+    mw.streaming = 1  # one upload is streaming in
+    assert status_of(mw) == 429
+    mw.streaming = 0
+    assert status_of(BodyLimit(app, limit=100, uploads=1, min_free=2**62, root=tmp_path)) == 507
+
+
+def test_serve_does_not_trust_forwarded_headers_unless_told(monkeypatch):
+    from typer.testing import CliRunner
+
+    import uvicorn
+
+    from gridplan.cli import app
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setenv("GRIDPLAN_DATA_DIR", "/nonexistent-gridplan-test")
+    assert CliRunner().invoke(app, ["serve"]).exit_code == 0
+    assert seen["proxy_headers"] is False
+    monkeypatch.setenv("GRIDPLAN_TRUSTED_PROXIES", "10.0.0.5")
+    assert CliRunner().invoke(app, ["serve"]).exit_code == 0
+    assert seen["proxy_headers"] is True and seen["forwarded_allow_ips"] == "10.0.0.5"
