@@ -31,7 +31,7 @@ from .partition import least_bad_count
 from .tessellate import GRID_SIZE
 from .units import largest_polygon
 
-__all__ = ["BuildingPart", "PartLand", "divide_building", "entrance_slices", "part_land"]
+__all__ = ["BuildingPart", "PartLand", "divide_building", "entrance_slices", "part_land", "part_polygons"]
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def part_land(land: shapely.Geometry, footprint: shapely.Geometry, units: int,
     --------
     >>> pl = part_land(shapely.box(-20, -20, 80, 40), shapely.box(0, 0, 60, 12), 3, [(1, 1), (2, 3)])
     >>> [round(s.area) for s in pl.strips], [round(s.area) for s in pl.slices]
-    [(2400, 3600), (240, 480)]
+    ([2400, 3600], [240, 480])
     """
     groups = groups or [(e, e) for e in range(1, units + 1)]
     land = shapely.set_precision(land, grid_size)
@@ -218,3 +218,46 @@ def part_land(land: shapely.Geometry, footprint: shapely.Geometry, units: int,
     if any(sl.is_empty for sl in slices):
         return None
     return PartLand(tuple(kept), tuple(slices))
+
+
+def part_polygons(land: shapely.Geometry, footprint: shapely.Geometry, units: int, parts: list[BuildingPart]
+                  ) -> tuple[list[shapely.Geometry], list[shapely.Geometry]] | None:
+    """Polygons of the micro-grids of one divided building, and the footprint slice of each part.
+
+    ``land`` is the building's micro-grid (its cell and any bare land joined to it). With entrance groups
+    the land is cut into strips (:func:`~gridplan.core.divide.part_land`): each group's lowest part (floor
+    1, or the whole group) holds its strip, every upper floor part the group's footprint slice. Where the
+    strips cannot be drawn, or the building is divided by floor only, the first part holds all the land and
+    every other part its slice. So the parts overlap only on the footprint and together tile the land.
+    None when the footprint does not lie on the land (nothing to draw the upper parts on).
+
+    Examples
+    --------
+    A tower of 2 entrances × 2 floor runs on its land: entrance 1's ground part holds the west strip,
+    its upper part the footprint's west half; the same for entrance 2.
+
+    >>> parts = divide_building(256, units=2, levels=32, size=SizeRange(30, 100))
+    >>> polys, slices = part_polygons(shapely.box(0, 0, 100, 40), shapely.box(20, 10, 80, 30), 2, parts)
+    >>> [round(p.area) for p in polys]
+    [2000, 600, 2000, 600]
+    """
+    groups = list(dict.fromkeys(p.entrances or (1, units) for p in parts))
+    on_land = largest_polygon(shapely.intersection(footprint, land, grid_size=GRID_SIZE))
+    if on_land.is_empty:
+        return None
+    pl = part_land(land, footprint, units, groups) if len(groups) > 1 else None
+    if pl is not None:
+        strips, slices = list(pl.strips), list(pl.slices)
+    else:
+        cut = entrance_slices(footprint, units)
+        slices = [largest_polygon(shapely.intersection(shapely.union_all(cut[a - 1 : b]), land, grid_size=GRID_SIZE)) for a, b in groups]
+        slices = [sl if not sl.is_empty else on_land for sl in slices]
+        strips = [land] + [None] * (len(groups) - 1)
+    polys, part_slices, grounded = [], [], set()
+    for p in parts:
+        g = groups.index(p.entrances or (1, units))
+        ground = strips[g] is not None and g not in grounded
+        grounded.add(g)
+        polys.append(strips[g] if ground else slices[g])
+        part_slices.append(slices[g])
+    return polys, part_slices

@@ -11,13 +11,13 @@ import shapely
 
 from ..config import PlanConfig, SizeRange
 from ..core.codes import sequence_codes
-from ..core.divide import BuildingPart, divide_building, entrance_slices, part_land
+from ..core.divide import divide_building, part_polygons
 from ..core.metrics import level_figures
 from ..core.graph import CUT_WEIGHT
 from ..model import Plan
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
-from ..core.units import close_gaps, dissolve, drop_slivers, largest_polygon, single_polygon
+from ..core.units import close_gaps, dissolve, drop_slivers, single_polygon
 from .planner import Level, Planner, components
 
 __all__ = ["assemble"]
@@ -130,39 +130,6 @@ def _isolate_heavy(pl: Planner, micro: Level) -> None:
     micro.parent = np.asarray(parent, dtype=np.int64)
 
 
-def _part_geoms(land: shapely.Geometry, footprint: shapely.Geometry, units: int, parts: list[BuildingPart]
-                ) -> tuple[list[shapely.Geometry], list[shapely.Geometry]] | None:
-    """Polygons of the micro-grids of one divided building, and the footprint slice of each part.
-
-    ``land`` is the building's micro-grid (its cell and any bare land joined to it). With entrance groups
-    the land is cut into strips (:func:`~gridplan.core.divide.part_land`): each group's lowest part (floor
-    1, or the whole group) holds its strip, every upper floor part the group's footprint slice. Where the
-    strips cannot be drawn, or the building is divided by floor only, the first part holds all the land and
-    every other part its slice. So the parts overlap only on the footprint and together tile the land.
-    None when the footprint does not lie on the land (nothing to draw the upper parts on).
-    """
-    groups = list(dict.fromkeys(p.entrances or (1, units) for p in parts))
-    on_land = largest_polygon(shapely.intersection(footprint, land, grid_size=GRID_SIZE))
-    if on_land.is_empty:
-        return None
-    pl = part_land(land, footprint, units, groups) if len(groups) > 1 else None
-    if pl is not None:
-        strips, slices = list(pl.strips), list(pl.slices)
-    else:
-        cut = entrance_slices(footprint, units)
-        slices = [largest_polygon(shapely.intersection(shapely.union_all(cut[a - 1 : b]), land, grid_size=GRID_SIZE)) for a, b in groups]
-        slices = [sl if not sl.is_empty else on_land for sl in slices]
-        strips = [land] + [None] * (len(groups) - 1)
-    polys, part_slices, grounded = [], [], set()
-    for p in parts:
-        g = groups.index(p.entrances or (1, units))
-        ground = strips[g] is not None and g not in grounded
-        grounded.add(g)
-        polys.append(strips[g] if ground else slices[g])
-        part_slices.append(slices[g])
-    return polys, part_slices
-
-
 def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
     """A community whose cells a hard corridor cuts apart (old communities straddle rivers and railways)
     gets a narrow strip of the land no cell covers, along the shortest line between its parts, so it stays
@@ -272,7 +239,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             parts = divide_building(hh_b[bi], units=b["units"].iloc[bi], levels=b["levels"].iloc[bi], size=cfg.micro)
             why = "no entrance (units) or floor (levels) data to divide it by"
             u = int(b["units"].iloc[bi]) if np.isfinite(b["units"].iloc[bi]) else 1
-            drawn = _part_geoms(m_geom[m], b.geometry.iloc[bi], u, parts) if parts else None
+            drawn = part_polygons(m_geom[m], b.geometry.iloc[bi], u, parts) if parts else None
             if parts and drawn is None:
                 parts, why = [], "its footprint does not lie on its micro-grid's land, so its parts cannot be drawn"
             if not parts:
