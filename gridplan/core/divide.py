@@ -5,6 +5,11 @@ Whole entrances are grouped while each group stays in range; an entrance that is
 by floors. Without entrance or floor data nothing can be divided: the building stays one micro-grid and
 the report says so.
 
+Geometry (:func:`part_polygons`): a division by entrance slices the footprint and cuts the building's land
+into strips along the same lines (:func:`part_land`); a division by floor shares the footprint. Each
+entrance group's ground part holds its strip, its upper floors the footprint slice, so the parts overlap
+only on the footprint and together tile the land.
+
 Examples
 --------
 A 6-entrance walk-up of 180 households: three groups of two entrances.

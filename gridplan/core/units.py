@@ -106,6 +106,12 @@ def _fill(geom: shapely.Geometry, keep) -> shapely.Geometry:
     return shapely.MultiPolygon(out) if out else geom
 
 
+def _ring_counts(geoms: np.ndarray) -> np.ndarray:
+    """Interior rings of each geometry, over all its Polygon parts (shapely counts none for a MultiPolygon)."""
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    return np.bincount(idx, weights=shapely.get_num_interior_rings(parts), minlength=len(geoms)).astype(np.int64)
+
+
 def drop_slivers(geoms: np.ndarray, *, min_area: float = MIN_HOLE_AREA) -> np.ndarray:
     """Each unit without its interior rings under ``min_area`` m², unless another unit lies in the ring.
 
@@ -120,11 +126,13 @@ def drop_slivers(geoms: np.ndarray, *, min_area: float = MIN_HOLE_AREA) -> np.nd
     >>> out = drop_slivers(np.array([ring, island], dtype=object))
     >>> len(out[0].interiors), round(out[0].area, 2), out[1].area
     (1, 99.36, 0.64...)
+    >>> multi = shapely.MultiPolygon([ring, shapely.box(20, 0, 30, 10)])  # rings of every part
+    >>> len(drop_slivers(np.array([multi, island], dtype=object))[0].geoms[0].interiors)
+    1
     """
     geoms = np.asarray(geoms, dtype=object)
     out = geoms.copy()
-    rings = shapely.get_num_interior_rings(geoms)
-    todo = np.flatnonzero(rings > 0) if len(geoms) else np.array([], dtype=np.int64)
+    todo = np.flatnonzero(_ring_counts(geoms) > 0)
     if not len(todo):
         return out
     tree = shapely.STRtree(geoms)
@@ -137,21 +145,38 @@ def drop_slivers(geoms: np.ndarray, *, min_area: float = MIN_HOLE_AREA) -> np.nd
             near = near[near != k]
             return bool(len(near)) and bool((shapely.area(shapely.intersection(geoms[near], hole)) > 1e-9).any())
         out[k] = _fill(geoms[k], keep)
-    n = int(shapely.get_num_interior_rings(geoms[todo]).sum() - shapely.get_num_interior_rings(out[todo]).sum())
+    n = int(_ring_counts(geoms[todo]).sum() - _ring_counts(out[todo]).sum())
     if n:
         log.debug("filled %d interior rings under %g m2", n, min_area)
     return out
 
 
-def close_gaps(children: np.ndarray, parent_of: np.ndarray, parents: np.ndarray | None = None, *,
-               eligible: np.ndarray | None = None, min_area: float = MIN_HOLE_AREA) -> np.ndarray:
+def _close_once(out: np.ndarray, kids: np.ndarray, parent: shapely.Geometry, min_area: float) -> int:
+    """Give each gap under ``min_area`` of ``parent`` − ∪ ``out[kids]`` to the kid with the longest contact
+    (``out`` is changed in place); the number given."""
+    gap = shapely.difference(parent, shapely.union_all(out[kids], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
+    given = 0
+    for piece in shapely.get_parts(gap):
+        if piece.geom_type != "Polygon" or not 0 < piece.area < min_area:
+            continue
+        contact = shapely.length(shapely.intersection(shapely.boundary(out[kids]), shapely.buffer(piece, GRID_SIZE, quad_segs=1)))
+        if contact.max() <= 0:
+            continue
+        k = kids[int(np.argmax(contact))]
+        out[k] = single_polygon(shapely.union(out[k], piece, grid_size=GRID_SIZE))
+        given += 1
+    return given
+
+
+def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parents: np.ndarray | None = None, *,
+               min_area: float = MIN_HOLE_AREA) -> np.ndarray:
     """The children with every gap under ``min_area`` m² inside their parent given to one of them.
 
     A gap is a piece of ``parents[p]`` that none of its children covers (``parent_of[i]`` is child
-    ``i``'s parent). Each goes to the ``eligible`` child (default: all) of that parent with the longest
-    contact, on the :data:`GRID_SIZE` grid, so the children tile the parent and never overlap.
-    Larger gaps are left as they are (real land no child holds). With ``parents`` None the children
-    have one parent: their union with its small holes filled (gaps between top-level units).
+    ``i``'s parent). Each goes to the child of that parent with the longest contact, on the
+    :data:`GRID_SIZE` grid, so the children tile the parent and never overlap. Larger gaps are left as
+    they are (real land no child holds). With ``parents`` None the children share one parent: their
+    union with its small holes filled (the gaps between top-level units).
 
     Examples
     --------
@@ -160,30 +185,21 @@ def close_gaps(children: np.ndarray, parent_of: np.ndarray, parents: np.ndarray 
     >>> [round(g.area, 2) for g in out], out[0].union(out[1]).area
     ([50.1, 49.9], 100.0)
     """
-    out = np.asarray(children, dtype=object).copy()
-    parent_of = np.asarray(parent_of, dtype=np.int64)
-    ok = np.ones(len(out), bool) if eligible is None else np.asarray(eligible, bool)
+    children = np.asarray(children, dtype=object)
+    out = children.copy()
     if parents is None:
         whole = shapely.union_all(out, grid_size=GRID_SIZE) if len(out) else shapely.Polygon()
         parents, parent_of = drop_slivers(np.array([whole], dtype=object), min_area=min_area), np.zeros(len(out), dtype=np.int64)
+    parent_of = np.asarray(parent_of, dtype=np.int64)
     order = np.argsort(parent_of, kind="stable")
     bounds = np.searchsorted(parent_of[order], np.arange(len(parents) + 1))
     given = 0
     for p in range(len(parents)):
         kids = order[bounds[p] : bounds[p + 1]]
-        kids = kids[ok[kids] & ~shapely.is_empty(out[kids])]
+        kids = kids[~shapely.is_empty(out[kids])]
         if not len(kids) or shapely.is_empty(parents[p]):
             continue
-        gap = shapely.difference(parents[p], shapely.union_all(np.asarray(children, dtype=object)[order[bounds[p] : bounds[p + 1]]], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
-        for piece in shapely.get_parts(gap):
-            if piece.geom_type != "Polygon" or not 0 < piece.area < min_area:
-                continue
-            contact = shapely.length(shapely.intersection(shapely.boundary(out[kids]), shapely.buffer(piece, GRID_SIZE, quad_segs=1)))
-            if contact.max() <= 0:
-                continue
-            k = kids[int(np.argmax(contact))]
-            out[k] = single_polygon(shapely.union(out[k], piece, grid_size=GRID_SIZE))
-            given += 1
+        given += _close_once(out, kids, parents[p], min_area)
     if given:
         log.debug("closed %d gaps under %g m2 between children", given, min_area)
     return out

@@ -204,13 +204,13 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     c_geom = dissolve(cells, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
     given = prep.communities
     _bridge_parts(pl, comm, c_geom)
-    c_geom = drop_slivers(close_gaps(c_geom, np.zeros(n_c, dtype=np.int64)))
+    c_geom = close_gaps(c_geom)
     c_codes, c_parent = _community_codes(pl, comm, c_geom, book)
 
     # ---- grids
     n_g = len(grids.parent)
     g_geom = dissolve(cells, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
-    g_geom = drop_slivers(close_gaps(g_geom, grids.parent, c_geom))
+    g_geom = close_gaps(g_geom, grids.parent, c_geom)
     g_parent = c_codes[grids.parent]
     if book is None:
         g_codes = sequence_codes(g_parent, _centroids(g_geom), shapely.area(g_geom))
@@ -221,7 +221,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     _isolate_heavy(pl, micro)
     n_m = len(micro.parent)
     m_geom = dissolve(cells, np.where(micro.labels >= 0, micro.labels, n_m), n_m + 1)[:n_m]
-    m_geom = drop_slivers(close_gaps(m_geom, micro.parent, g_geom))
+    m_geom = close_gaps(m_geom, micro.parent, g_geom)
     b_micro = micro.labels[cell_of_b]
     valid = micro.labels >= 0
     m_hh = np.bincount(micro.labels[valid], weights=hh_cell[valid], minlength=n_m)
