@@ -17,7 +17,7 @@ from ..core.graph import CUT_WEIGHT
 from ..model import Plan
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
-from ..core.units import close_gaps, dissolve, drop_slivers, single_polygon
+from ..core.units import close_gaps, dissolve, single_polygon
 from .planner import Level, Planner, components
 
 __all__ = ["assemble"]
