@@ -1,4 +1,5 @@
-"""Dividing a building too big for one micro-grid, by entrance and floor; entrance slices of a footprint."""
+"""Dividing a building too big for one micro-grid, by entrance and floor; entrance slices of a footprint; the land
+and polygons of its parts (strips tile the land, parts overlap only on the footprint)."""
 from __future__ import annotations
 
 import itertools
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from shapely import affinity
 
 from gridplan.config import SizeRange
-from gridplan.core.divide import BuildingPart, divide_building, entrance_slices
+from gridplan.core.divide import BuildingPart, divide_building, entrance_slices, part_land, part_polygons
 
 MICRO = SizeRange(30, 100)
 
@@ -146,3 +147,107 @@ def test_slices_are_equal_and_in_order_along_the_long_axis():
     assert along == sorted(along) or along == sorted(along, reverse=True)
     for a, b in zip(slices, slices[1:]):  # neighbouring entrances share a wall
         assert shapely.intersection(a, b).length == pytest.approx(12.0, rel=1e-6)
+
+
+# ---- land and polygons of the parts ----------------------------------------------------------------
+
+#: land with a C-shaped notch open to the east: the band east of x = 50 falls into two pieces::
+#:
+#:   100 ┌──────────────┐
+#:       │      ┊       │   the top-right piece (x 50–100, y 70–100) joins the west strip
+#:    70 │      ┊  ┌────┘
+#:       │      ┊  │
+#:    30 │      ┊  └────┐
+#:       │ ▭▭▭▭▭┊▭▭▭▭▭  │   ▭ the footprint (x 10–90, y 5–25), 2 entrances cut at x = 50
+#:     0 └──────┴───────┘
+C_LAND = shapely.difference(shapely.box(0, 0, 100, 100), shapely.box(40, 30, 100, 70))
+C_FOOT = shapely.box(10, 5, 90, 25)
+
+LAND_CASES = {
+    "rectangle": (shapely.box(0, 0, 100, 40), shapely.box(20, 10, 80, 30), 3, None),
+    "across-the-block": (shapely.box(0, 20, 100, 40), shapely.box(10, 19, 70, 41), 2, None),  # pokes over both streets
+    "rotated": (affinity.rotate(shapely.box(0, 0, 120, 50), 25, origin=(0, 0)),
+                affinity.rotate(shapely.box(20, 15, 100, 35), 25, origin=(0, 0)), 4, [(1, 2), (3, 3), (4, 4)]),
+    "c-shaped": (C_LAND, C_FOOT, 2, None),
+}
+
+
+def assert_no_small_rings(geoms) -> None:
+    for g in geoms:
+        for part in shapely.get_parts(g):
+            assert all(shapely.Polygon(r).area >= 1.0 for r in part.interiors)
+
+
+@pytest.mark.parametrize("case", list(LAND_CASES))
+def test_strips_tile_the_land_and_slices_lie_on_them(case):
+    land, foot, units, groups = LAND_CASES[case]
+    pl = part_land(land, foot, units, groups)
+    assert pl is not None
+    assert len(pl.strips) == len(pl.slices) == len(groups or range(units))
+    assert all(s.geom_type == "Polygon" and s.area > 0 for s in (*pl.strips, *pl.slices))
+    assert shapely.union_all(pl.strips).symmetric_difference(land).area < 0.01
+    for a, b in itertools.combinations(pl.strips, 2):
+        assert shapely.intersection(a, b).area < 1e-6
+    for strip, sl in zip(pl.strips, pl.slices):
+        assert shapely.difference(sl, shapely.intersection(strip, foot)).area < 1e-3
+    # the slices are the footprint on the land, cut where entrance_slices cuts it
+    assert sum(sl.area for sl in pl.slices) == pytest.approx(shapely.intersection(foot, land).area, abs=0.1)  # snapped to 1 mm
+    assert_no_small_rings(pl.strips)
+
+
+def test_a_strip_that_falls_apart_keeps_the_piece_under_its_slice():
+    pl = part_land(C_LAND, C_FOOT, 2)
+    assert pl.strips[1].equals(shapely.box(50, 0, 100, 30))
+    assert pl.strips[0].area == pytest.approx(C_LAND.area - 1500)  # the top-right piece joined the west strip
+    assert pl.slices[0].equals(shapely.box(10, 5, 50, 25))
+
+
+def test_no_strips_when_a_group_has_no_footprint_on_the_land():
+    """The footprint's east half lies beyond the land: no strip for entrance 2."""
+    assert part_land(shapely.box(0, 0, 50, 40), shapely.box(20, 10, 80, 30), 2) is None
+
+
+#: (land, footprint, households, units, levels); every case is divided (households > 100)
+PART_CASES = {
+    "entrance-and-floor": (shapely.box(0, 0, 100, 40), shapely.box(20, 10, 80, 30), 256, 2, 32),
+    "entrance": (shapely.box(0, 0, 100, 40), shapely.box(10, 10, 90, 30), 180, 6, 6),
+    "floor": (shapely.box(0, 0, 40, 40), shapely.box(10, 10, 30, 30), 200, 1, 20),
+    "across-the-block": (shapely.box(0, 20, 100, 40), shapely.box(10, 19, 70, 41), 256, 2, 32),
+    "c-shaped": (C_LAND, C_FOOT, 256, 2, 32),
+    "strips-fail": (shapely.box(0, 0, 50, 40), shapely.box(20, 10, 80, 30), 256, 2, 32),  # entrance 2 off the land
+}
+
+
+@pytest.mark.parametrize("case", list(PART_CASES))
+def test_parts_tile_the_land_and_overlap_only_on_the_footprint(case):
+    land, foot, hh, units, levels = PART_CASES[case]
+    parts = divide_building(hh, units=units, levels=levels, size=MICRO)
+    assert len(parts) > 1
+    polys, slices = part_polygons(land, foot, units, parts)
+    assert len(polys) == len(slices) == len(parts)
+    assert all(g.geom_type == "Polygon" and g.area > 0 for g in (*polys, *slices))
+    assert shapely.union_all(polys).symmetric_difference(land).area < 0.01
+    on_land = shapely.intersection(foot, land)
+    for a, b in itertools.combinations(polys, 2):
+        assert shapely.difference(shapely.intersection(a, b), on_land).area < 1e-3  # never the land around it
+    # the rest of the land belongs to exactly one part
+    bare = shapely.difference(land, on_land)
+    assert sum(shapely.intersection(p, bare).area for p in polys) == pytest.approx(bare.area, abs=0.01)
+    assert all(shapely.difference(sl, on_land).area < 1e-3 for sl in slices)
+    assert_no_small_rings(polys)
+
+
+def test_entrance_parts_hold_their_own_strip_and_floors_share_the_slice():
+    land, foot, hh, units, levels = PART_CASES["entrance-and-floor"]
+    parts = divide_building(hh, units=units, levels=levels, size=MICRO)
+    polys, slices = part_polygons(land, foot, units, parts)
+    assert [(p.entrances, p.floors) for p in parts] == [((1, 1), (1, 16)), ((1, 1), (17, 32)), ((2, 2), (1, 16)), ((2, 2), (17, 32))]
+    assert polys[0].equals(shapely.box(0, 0, 50, 40)) and polys[2].equals(shapely.box(50, 0, 100, 40))
+    assert polys[1].equals(shapely.box(20, 10, 50, 30)) and polys[3].equals(shapely.box(50, 10, 80, 30))
+    assert slices[0].equals(slices[1]) and slices[2].equals(polys[3])
+
+
+def test_no_parts_are_drawn_when_the_footprint_is_off_its_land():
+    """Issue 12: a floor-divided building whose land does not overlap its footprint gave an empty slice."""
+    parts = divide_building(200, units=1, levels=20, size=MICRO)
+    assert part_polygons(shapely.box(0, 0, 40, 40), shapely.box(60, 10, 80, 30), 1, parts) is None

@@ -314,6 +314,18 @@ def _referee(p, directory: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _figures(res: subprocess.CompletedProcess) -> dict[str, str]:
+    """The referee's ``  name: value`` lines."""
+    return dict(line.strip().split(": ", 1) for line in res.stdout.splitlines() if line.startswith("  ") and ": " in line)
+
+
+def _assert_no_slivers(res: subprocess.CompletedProcess) -> None:
+    figs = _figures(res)
+    slivers = {k: v for k, v in figs.items() if k.endswith("_slivers")}
+    assert set(slivers) == {"communities_slivers", "grids_slivers", "micro_grids_slivers"}, figs
+    assert set(slivers.values()) == {"0"}, slivers
+
+
 @needs_referee
 @pytest.mark.parametrize("which", ["small", "sample_given", "sample_topdown"])
 def test_referee_passes(which, request, tmp_path):
@@ -321,6 +333,124 @@ def test_referee_passes(which, request, tmp_path):
     res = _referee(p, tmp_path / "plan")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "checkplan: PASS" in res.stdout
+    _assert_no_slivers(res)
+
+
+# ---- a hand-drawn tower divided between micro-grids ---------------------------------------------------
+
+
+def _tower_scene() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A tower of 2 entrances × 32 floors (256 households) filling its block from street to street, a
+    6-entrance slab (180) and five walk-ups of 40, in EPSG:32650 (metres from the scene's origin)::
+
+        y 95 ┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈▭ w4
+          70  ▭▭▭▭▭▭ slab        ┃ ▭ w1     ▭ w3
+          41  ┌────────────┐     ┃
+          40 ━│━━ tower ━━━│━━━━━╋━━━━━━━━━━━━━━━  tier-3 streets at y = 20 and y = 40, x = 95
+          20 ━│━━━━━━━━━━━━│━━━━━╋━━━━━━━━━━━━━━━  (the tower pokes 1 m over both)
+          19  └────────────┘     ┃ ▭ w0     ▭ w2
+              10           70   95
+    """
+    from scene import box, line
+
+    rows = [("tower", box(10, 19, 60, 22), 256, 2, 32), ("slab", box(20, 70, 72, 12), 180, 6, 6)]
+    rows += [(f"w{i}", box(x, y, 20, 12), 40, 2, 5) for i, (x, y) in enumerate([(110, 5), (110, 60), (150, 5), (150, 60), (130, 95)])]
+    b = gpd.GeoDataFrame({"building_id": [r[0] for r in rows], "households": [r[2] for r in rows],
+                          "units": [r[3] for r in rows], "levels": [r[4] for r in rows]}, geometry=[r[1] for r in rows], crs=32650)
+    roads = gpd.GeoDataFrame({"tier": [3, 3, 3]}, geometry=[line((-50, 20), (250, 20)), line((-50, 40), (250, 40)),
+                                                           line((95, -50), (95, 170))], crs=32650)
+    return b, roads
+
+
+TOWER_SIZES = {"grid_size": "200:400", "community_size": "300:1000"}
+
+
+@pytest.fixture(scope="module")
+def tower():
+    b, roads = _tower_scene()
+    return make_plan(b, roads, seed=0, start_date=START, **TOWER_SIZES), b
+
+
+def test_tower_is_divided_by_entrance_and_floor(tower):
+    p, _ = tower
+    by = {d["building_id"]: d for d in p.report["divided_buildings"]}
+    assert by["tower"]["by"] == "entrance and floor" and by["tower"]["parts"] == 6
+    assert by["slab"]["by"] == "entrance" and by["slab"]["parts"] == 4
+    rows = _roster(p).query("building_id == 'tower'")
+    assert rows["entrances"].tolist() == ["1-1"] * 3 + ["2-2"] * 3
+    assert rows["floors"].tolist() == ["1-11", "12-22", "23-32"] * 2
+
+
+def test_parts_of_a_building_overlap_only_on_its_footprint(tower):
+    """Every overlap between micro-grids lies on the footprint of the building both hold parts of; the
+    land around it belongs to exactly one of them (the ground part of each entrance)."""
+    p, b = tower
+    m = p.micro_grids.set_index("code").geometry
+    r = _roster(p)
+    foot = b.set_index("building_id").geometry
+    g = m.values
+    i, j = shapely.STRtree(g).query(g, predicate="intersects")
+    pairs = [(a, c) for a, c in zip(i, j) if a < c and shapely.intersection(g[a], g[c]).area > 1e-3]
+    assert pairs  # floor parts do share their entrance's slice
+    for a, c in pairs:
+        held = set(r.loc[r["micro_code"] == m.index[a], "building_id"]) & set(r.loc[r["micro_code"] == m.index[c], "building_id"])
+        assert len(held) == 1, (m.index[a], m.index[c])
+        rest = shapely.difference(shapely.intersection(g[a], g[c]), foot[held.pop()])
+        assert rest.area < 0.01, (m.index[a], m.index[c], rest.area)
+    codes = r.loc[r["building_id"] == "tower", "micro_code"]
+    parts = m.loc[codes].values
+    land = shapely.union_all(parts)
+    bare = shapely.difference(land, foot["tower"])
+    assert sum(shapely.intersection(x, bare).area for x in parts) == pytest.approx(bare.area, rel=1e-6)
+    assert all(x.geom_type == "Polygon" and not x.is_empty for x in parts)
+
+
+@needs_referee
+def test_tower_scene_passes_the_referee_without_slivers(tower, tmp_path):
+    p, _ = tower
+    d = p.write(tmp_path / "plan", map_html=False)
+    res = subprocess.run(
+        [sys.executable, str(CHECKPLAN), "--plan", str(d), "--buildings", str(d / "input_buildings.gpkg"),
+         "--barriers", str(d / "input_barriers.gpkg"), "--grid", "200:400", "--community", "300:1000"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert int(_figures(res)["micro_grids_sharing_a_building"]) == 6  # 3 floor runs of each entrance, pairwise
+    _assert_no_slivers(res)
+
+
+def test_tower_scene_gives_the_same_bytes(tower, tmp_path):
+    p1, _ = tower
+    b, roads = _tower_scene()
+    p2 = make_plan(b, roads, seed=0, start_date=START, **TOWER_SIZES)
+    d1, d2 = p1.write(tmp_path / "a", map_html=False), p2.write(tmp_path / "b", map_html=False)
+    for f in ("communities.geojson", "grids.geojson", "micro_grids.geojson", "buildings.csv", "report.json"):
+        assert (d1 / f).read_bytes() == (d2 / f).read_bytes(), f
+
+
+@pytest.mark.shared
+@needs_data
+@needs_referee
+def test_nanjing_high_rise_passes_the_referee_without_slivers(tmp_path):
+    """Central Nanjing as plain files, households = footprint × storeys × 0.75 ÷ 90 m² on every building
+    (storeys from OSM, else by type): 70 buildings are divided between micro-grids. Before issue 11 their
+    parts shared their whole land cells (9 overlapping pairs, 113,626 m²)."""
+    from gridplan.inputs.households import HouseholdRules, estimate_households
+    from gridplan.inputs.io import read_layer
+
+    osm = DATA / "nanjing_xinjiekou.osm"
+    b = read_layer(osm)
+    b["levels"] = np.asarray(estimate_households(b, rules=HouseholdRules(dwelling_m2=90)).levels)
+    area = b.to_crs(b.estimate_utm_crs()).area.to_numpy()
+    b["households"] = np.rint(area * b["levels"].to_numpy(float) * 0.75 / 90).astype(int)
+    b.to_file(tmp_path / "buildings.gpkg")
+    read_layer(osm, role="barriers").to_file(tmp_path / "barriers.gpkg")
+    p = make_plan(tmp_path / "buildings.gpkg", tmp_path / "barriers.gpkg", start_date=START)
+    assert len(p.report["divided_buildings"]) >= 50
+    res = _referee(p, tmp_path / "plan")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert int(_figures(res)["micro_grids_sharing_a_building"]) > 0
+    _assert_no_slivers(res)
 
 
 def _suzhou() -> gpd.GeoDataFrame:

@@ -11,13 +11,13 @@ import shapely
 
 from ..config import PlanConfig, SizeRange
 from ..core.codes import sequence_codes
-from ..core.divide import divide_building, entrance_slices
+from ..core.divide import divide_building, part_polygons
 from ..core.metrics import level_figures
 from ..core.graph import CUT_WEIGHT
 from ..model import Plan
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
-from ..core.units import dissolve, divided_polygons, single_polygon
+from ..core.units import close_gaps, dissolve, single_polygon
 from .planner import Level, Planner, components
 
 __all__ = ["assemble"]
@@ -204,11 +204,13 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     c_geom = dissolve(cells, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
     given = prep.communities
     _bridge_parts(pl, comm, c_geom)
+    c_geom = close_gaps(c_geom)
     c_codes, c_parent = _community_codes(pl, comm, c_geom, book)
 
     # ---- grids
     n_g = len(grids.parent)
     g_geom = dissolve(cells, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
+    g_geom = close_gaps(g_geom, grids.parent, c_geom)
     g_parent = c_codes[grids.parent]
     if book is None:
         g_codes = sequence_codes(g_parent, _centroids(g_geom), shapely.area(g_geom))
@@ -219,6 +221,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     _isolate_heavy(pl, micro)
     n_m = len(micro.parent)
     m_geom = dissolve(cells, np.where(micro.labels >= 0, micro.labels, n_m), n_m + 1)[:n_m]
+    m_geom = close_gaps(m_geom, micro.parent, g_geom)
     b_micro = micro.labels[cell_of_b]
     valid = micro.labels >= 0
     m_hh = np.bincount(micro.labels[valid], weights=hh_cell[valid], minlength=n_m)
@@ -234,21 +237,18 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             bi = members[0]
             heavy_cells.add(int(cell_of_b[bi]))
             parts = divide_building(hh_b[bi], units=b["units"].iloc[bi], levels=b["levels"].iloc[bi], size=cfg.micro)
+            why = "no entrance (units) or floor (levels) data to divide it by"
+            u = int(b["units"].iloc[bi]) if np.isfinite(b["units"].iloc[bi]) else 1
+            drawn = part_polygons(m_geom[m], b.geometry.iloc[bi], u, parts) if parts else None
+            if parts and drawn is None:
+                parts, why = [], "its footprint does not lie on its micro-grid's land, so its parts cannot be drawn"
             if not parts:
                 undivided_heavy.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]),
-                                        "reason": "no entrance (units) or floor (levels) data to divide it by", "resolution": "kept as one micro-grid above the maximum"})
+                                        "reason": why, "resolution": "kept as one micro-grid above the maximum"})
         if parts:
-            fp = b.geometry.iloc[bi]
-            u = int(b["units"].iloc[bi]) if np.isfinite(b["units"].iloc[bi]) else 1
-            slices = entrance_slices(fp, u)
-            groups = list(dict.fromkeys(p.entrances or (1, u) for p in parts))
-            # slices stay on the building's own land (a footprint may poke across a street line)
-            slice_geoms = [single_polygon(shapely.intersection(shapely.union_all(slices[a - 1 : bb]), m_geom[m], grid_size=GRID_SIZE)) for a, bb in groups]
-            slice_geoms = [sg if sg.geom_type == "Polygon" else m_geom[m] for sg in slice_geoms]
-            per_slice = [sum(1 for p in parts if (p.entrances or (1, u)) == grp) for grp in groups]
-            polys = divided_polygons(m_geom[m], slice_geoms, per_slice)
+            polys, part_slices = drawn
             rows_part = []
-            for k, (p, poly) in enumerate(zip(parts, polys), start=1):
+            for p, poly, sl in zip(parts, polys, part_slices):
                 rows_geom.append(poly)
                 rows_grid.append(micro.parent[m])
                 rows_hh.append(p.households)
@@ -256,7 +256,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
                 rows_unit.append(m)
                 ent = f"{p.entrances[0]}-{p.entrances[1]}" if p.entrances else ""
                 fl = f"{p.floors[0]}-{p.floors[1]}" if p.floors else ""
-                rows_part.append((len(rows_geom) - 1, slice_geoms[groups.index(p.entrances or (1, u))], p.households, ent, fl))
+                rows_part.append((len(rows_geom) - 1, sl, p.households, ent, fl))
             parts_of_b[bi] = rows_part
             divided.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]), "parts": len(parts),
                             "by": "entrance and floor" if any(p.floors for p in parts) else "entrance",
