@@ -7,7 +7,7 @@ from ..config import SizeRange
 from .unitgraph import UnitGraph
 
 
-def _refine(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[int], *, rounds: int = 30, balance: bool = True) -> int:
+def refine_labels(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[int], *, rounds: int = 30, balance: bool = True) -> int:
     """Move boundary nodes between neighbouring units to bring units into range, then to balance them.
 
     A move takes node ``v`` from unit A to a unit B it touches through a block or soft-street edge (never

@@ -10,11 +10,11 @@ from scipy.sparse import csgraph
 from .unitgraph import UnitGraph
 
 #: Pieces up to this many nodes use the plain-Python spanning tree (scipy's overhead dominates below).
-_SMALL = 300
+SMALL = 300
 
 
 @dataclass(frozen=True)
-class _Tree:
+class Tree:
     root: int
     order: np.ndarray  # breadth-first order from the root
     pred: np.ndarray  # parent of each node (-9999 at the root)
@@ -22,7 +22,7 @@ class _Tree:
     matrix: sparse.csr_matrix | None  # the tree's edges (None for small trees)
 
 
-def _small_tree(n: int, edges: np.ndarray, weight: np.ndarray, root: int) -> _Tree:
+def small_tree(n: int, edges: np.ndarray, weight: np.ndarray, root: int) -> Tree:
     """Minimum spanning tree of a small graph in plain Python (Kruskal), rooted at ``root``.
 
     For a few dozen nodes this is many times faster than going through scipy.sparse.
@@ -61,10 +61,10 @@ def _small_tree(n: int, edges: np.ndarray, weight: np.ndarray, root: int) -> _Tr
                 order.append(y)
     if len(order) != n:
         raise RuntimeError(f"internal: piece of {n} nodes is not connected ({len(order)} reached)")
-    return _Tree(root, np.asarray(order, dtype=np.int64), np.asarray(pred, dtype=np.int64), np.asarray(depth, dtype=np.int64), None)
+    return Tree(root, np.asarray(order, dtype=np.int64), np.asarray(pred, dtype=np.int64), np.asarray(depth, dtype=np.int64), None)
 
 
-def _tree_cut_figures(sub: UnitGraph, tree: _Tree) -> tuple[np.ndarray, np.ndarray]:
+def tree_cut_figures(sub: UnitGraph, tree: Tree) -> tuple[np.ndarray, np.ndarray]:
     """For every node x: households in x's subtree, the cost of the graph cut made by cutting x–parent,
     and the number of nodes with households in the subtree.
 
@@ -110,10 +110,10 @@ def _tree_cut_figures(sub: UnitGraph, tree: _Tree) -> tuple[np.ndarray, np.ndarr
     return acc[:, 0], acc[:, 1], acc[:, 2]
 
 
-def _subtree_mask(tree: _Tree, node: int) -> np.ndarray:
+def subtree_mask(tree: Tree, node: int) -> np.ndarray:
     """Boolean mask of the subtree rooted at ``node``: cut node–parent and keep node's side."""
     n = len(tree.pred)
-    if n <= _SMALL:  # parents come before children in breadth-first order
+    if n <= SMALL:  # parents come before children in breadth-first order
         mask = np.zeros(n, bool)
         mask[node] = True
         pred = tree.pred.tolist()

@@ -45,9 +45,9 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..config import SizeRange
-from ._refine import _refine
-from ._trees import _SMALL, _small_tree, _subtree_mask, _Tree, _tree_cut_figures
-from .unitgraph import Partition, PieceIssue, UnitGraph, _gap, as_rng, least_bad_count
+from ._refine import refine_labels
+from ._trees import SMALL, small_tree, subtree_mask, Tree, tree_cut_figures
+from .unitgraph import Partition, PieceIssue, UnitGraph, gap, as_rng, least_bad_count
 
 __all__ = ["UnitGraph", "Partition", "PieceIssue", "partition", "least_bad_count", "as_rng"]
 
@@ -117,13 +117,13 @@ class _Partitioner:
         while changed:
             changed = False
             for r in sorted(total, key=lambda r: (total[r], r)):
-                if r not in total or _gap(total[r], self.size) == 0.0:
+                if r not in total or gap(total[r], self.size) == 0.0:
                     continue
                 best = None
-                before_r = _gap(total[r], self.size)
+                before_r = gap(total[r], self.size)
                 for q in sorted(nbr[r]):
-                    merged = _gap(total[r] + total[q], self.size)
-                    if merged < before_r + _gap(total[q], self.size) - 1e-12 and (best is None or (merged, total[q]) < best[:2]):
+                    merged = gap(total[r] + total[q], self.size)
+                    if merged < before_r + gap(total[q], self.size) - 1e-12 and (best is None or (merged, total[q]) < best[:2]):
                         best = (merged, total[q], q)
                 if best is None:
                     continue
@@ -247,7 +247,7 @@ class _Partitioner:
         while tries < self.trees or (best is None or best[0] >= len(steps) - 1) and tries < 4 * self.trees:
             tries += 1
             tree = self.spanning_tree(sub)
-            hh_below, cut, pos_below = _tree_cut_figures(sub, tree)
+            hh_below, cut, pos_below = tree_cut_figures(sub, tree)
             k1 = np.clip(np.rint(hh_below / s), 1, k - 1).astype(np.int64)
             win_lo = np.maximum(lo * k1, total - hi * (k - k1))
             win_hi = np.minimum(hi * k1, total - lo * (k - k1))
@@ -265,17 +265,17 @@ class _Partitioner:
             if best is None or cand[:3] < best[:3]:
                 best = cand
         _, violation, _, node, k1, tree = best
-        return _subtree_mask(tree, node), k1, violation
+        return subtree_mask(tree, node), k1, violation
 
-    def spanning_tree(self, sub: UnitGraph) -> _Tree:
+    def spanning_tree(self, sub: UnitGraph) -> Tree:
         n = sub.n
         base = np.select([sub.tier == 0, sub.tier == 3], [_TREE_BASE[0], _TREE_BASE[3]], _TREE_BASE[2])
         # inside each band, an edge that is cheap to cut tends to join the tree late, so it is more
         # often the edge a cut removes: r ** (cost / median cost) leans towards 1 for cheap edges
         rel = sub.cost / max(float(np.median(sub.cost)), 1e-9) if len(sub.cost) else sub.cost
         weight = base + self.rng.random(len(sub.edges)) ** np.clip(rel, 0.5, 2.0) * 0.999 + 1e-6
-        if n <= _SMALL:
-            return _small_tree(n, sub.edges, weight, int(self.rng.integers(n)))
+        if n <= SMALL:
+            return small_tree(n, sub.edges, weight, int(self.rng.integers(n)))
         m = sparse.coo_matrix((weight, (sub.edges[:, 0], sub.edges[:, 1])), shape=(n, n)).tocsr()
         mst = csgraph.minimum_spanning_tree(m)
         root = int(self.rng.integers(n))
@@ -283,7 +283,7 @@ class _Partitioner:
         if len(order) != n:
             raise RuntimeError(f"internal: piece of {n} nodes is not connected ({len(order)} reached)")
         depth = csgraph.dijkstra(mst, directed=False, indices=root, unweighted=True).astype(np.int64)
-        return _Tree(root, order, pred, depth, mst)
+        return Tree(root, order, pred, depth, mst)
 
 
 
@@ -365,12 +365,12 @@ def partition(
     worker = _Partitioner(contracted, size, rng, trees, strong_tier, balance)
     worker.run()
     fixed = {int(worker.labels[i.nodes[0]]) for i in worker.issues if i.reason.startswith("one indivisible")}
-    moves = _refine(contracted, worker.labels, size, set(fixed), balance=refine)
+    moves = refine_labels(contracted, worker.labels, size, set(fixed), balance=refine)
     labels = worker.labels[node_of]
     if contracted is not graph:
         # a compound kept whole may leave a unit out of range: repair ranges on the buildings themselves,
         # splitting a compound only where that brings units into range
-        moves += _refine(graph, labels, size, set(fixed), balance=False)
+        moves += refine_labels(graph, labels, size, set(fixed), balance=False)
     log.debug("refinement: %d moves", moves)
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # units that joined a neighbour leave gaps
     issues = tuple(

@@ -133,7 +133,7 @@ def least_bad_count(total: float, size: SizeRange) -> tuple[int, float]:
     return best
 
 
-def _gap(total: float, size: SizeRange) -> float:
+def gap(total: float, size: SizeRange) -> float:
     """How far ``total`` is from being splittable in range (0 when feasible); empty pieces count as 1."""
     return 1.0 if total <= 0 else least_bad_count(total, size)[1]
 
