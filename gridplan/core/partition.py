@@ -46,10 +46,13 @@ from scipy.sparse import csgraph
 
 from ..config import SizeRange
 from ._refine import refine_labels
-from ._trees import SMALL, small_tree, subtree_mask, Tree, tree_cut_figures
-from .unitgraph import Partition, PieceIssue, UnitGraph, gap, as_rng, least_bad_count
+from ._shortfall import StepBudget, prove_pieces
+from ._trees import SMALL, Tree, small_tree, subtree_mask, tree_cut_figures
+from .balance import choose_counts, cv_bound
+from .exact import ExactLimits
+from .unitgraph import PROOF_KINDS, Partition, PieceIssue, ProofKind, UnitGraph, as_rng, gap, least_bad_count
 
-__all__ = ["UnitGraph", "Partition", "PieceIssue", "partition", "least_bad_count", "as_rng"]
+__all__ = ["UnitGraph", "Partition", "PieceIssue", "ProofKind", "PROOF_KINDS", "ExactLimits", "partition", "least_bad_count", "as_rng"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ _TREE_BASE = {0: 0.0, 3: 1.0, 2: 2.0}
 _BALANCE_STEPS = (0.04, 0.08, 0.15, 0.3, math.inf)
 #: A cut that misses its window by more than this share of a unit is refused; one unit fewer is tried.
 _MAX_VIOLATION = 0.25
+#: A piece whose units vary by more than this CV is drawn again (up to ``retries`` times).
+_CV_REDRAW = 0.10
 
 
 class _Partitioner:
@@ -77,6 +82,9 @@ class _Partitioner:
         self.labels = np.full(graph.n, -1, dtype=np.int64)
         self.next = 0
         self.issues: list[PieceIssue] = []
+        self.piece_of = np.full(graph.n, -1, dtype=np.int64)  # the piece of every node (-1: heavy or empty)
+        self.infeasible_pieces: set[int] = set()  # pieces no count of units fits (counting proofs)
+        self.cv_bound = 0.0
 
     def new_label(self, nodes: np.ndarray) -> None:
         self.labels[nodes] = self.next
@@ -146,9 +154,9 @@ class _Partitioner:
         heavy = all_nodes[g.households > size.hi]
         for v in heavy:
             self.new_label(np.array([v]))
-            self.issues.append(PieceIssue((int(v),), float(g.households[v]), f"one indivisible unit holds {g.households[v]:g} households, above the maximum {size.hi:g}", "made a unit of its own"))
+            self.issues.append(PieceIssue((int(v),), float(g.households[v]), f"one indivisible unit holds {g.households[v]:g} households, above the maximum {size.hi:g}", "made a unit of its own", "counting"))
         rest = all_nodes[g.households <= size.hi]
-        empty = []
+        empty, all_pieces = [], []
         for comp in self.components(rest, all_edges):
             h = float(g.households[comp].sum())
             if h <= 0:
@@ -157,8 +165,15 @@ class _Partitioner:
             pieces = [comp] if self.strong_tier is None else self.components(comp, all_edges, drop_tier=self.strong_tier)
             if len(pieces) > 1:
                 pieces = self.merge_pieces(pieces, all_edges)
-            for piece in pieces:
-                self.plan_piece(piece)
+            all_pieces += pieces
+        # the counts of all pieces are chosen together, so the units of the whole graph are even
+        totals = [float(g.households[p].sum()) for p in all_pieces]
+        counts = choose_counts(totals, size)
+        self.cv_bound = cv_bound(totals + g.households[heavy].tolist(), counts + [1] * len(heavy),
+                                 [g.households[p].tolist() for p in all_pieces] + [[h] for h in g.households[heavy].tolist()])
+        for i, (piece, k) in enumerate(zip(all_pieces, counts)):
+            self.piece_of[piece] = i
+            self.plan_piece(piece, k, i)
         for comp in empty:
             self.attach_or_label(comp)
 
@@ -174,12 +189,13 @@ class _Partitioner:
             self.labels[comp] = self.labels[other[0]]
         else:
             self.new_label(comp)
-            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, "a piece with no households, fenced in on all sides", "made a unit of its own"))
+            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, "a piece with no households, fenced in on all sides", "made a unit of its own", "counting"))
 
-    def plan_piece(self, nodes: np.ndarray) -> None:
+    def plan_piece(self, nodes: np.ndarray, k: int, piece: int) -> None:
         h = float(self.g.households[nodes].sum())
-        k, dev = least_bad_count(h, self.size)
+        dev = least_bad_count(h, self.size)[1]
         if dev > 0:
+            self.infeasible_pieces.add(piece)
             if h <= 0:
                 reason = "no households"
             elif k == 1 and h < self.size.lo:
@@ -192,9 +208,10 @@ class _Partitioner:
                     else f"{h:g} households fit no count of units in {self.size}"
                 )
             avg = h / k
-            self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)"))
-        # a feasible piece whose cuts leave a unit out of range is drawn again (up to `retries` times);
-        # the best draw is kept: fewest households out of range, then the most even
+            self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)", "counting"))
+        # a feasible piece whose cuts leave a unit out of range, or units that vary by a CV above 0.10,
+        # is drawn again (up to `retries` times); the best draw is kept: fewest households out of range,
+        # then the most even
         start, best = self.next, None
         for attempt in range(1 + (self.retries if dev == 0 else 0)):
             self.next = start
@@ -204,7 +221,7 @@ class _Partitioner:
             score = (out, float(np.std(unit_hh)))
             if best is None or score < best[0]:
                 best = (score, self.labels[nodes].copy(), self.next)
-            if out == 0:
+            if out == 0 and score[1] <= _CV_REDRAW * h / len(unit_hh):
                 break
         self.labels[nodes], self.next = best[1], best[2]
 
@@ -331,14 +348,16 @@ def partition(
     strong_tier: int | None = 2,
     refine: bool = True,
     balance: float = 0.04,
+    exact: ExactLimits | None = ExactLimits(),
 ) -> Partition:
     """Split ``graph`` into contiguous units of ``size`` households (see the module docstring).
 
     Parameters
     ----------
     graph
-        Nodes with households; edges with cut cost and barrier tier. Keep-together groups in
-        ``graph.group`` are never split when they fit in one unit.
+        Nodes with households (or whatever the ranges count); edges with cut cost and barrier tier.
+        Keep-together groups in ``graph.group`` are never split when they fit in one unit, unless only
+        splitting one brings a unit into range.
     size
         The range of households per unit, and the target inside it.
     rng
@@ -354,11 +373,15 @@ def partition(
     refine
         After bisection, move boundary nodes between neighbouring units to repair ranges (always) and
         to balance households (when True).
+    exact
+        Step budgets of the exact search run on every piece still holding a unit out of range (its
+        plan replaces the heuristic's; else it proves the shortfall); ``None``: no exact search.
 
     Returns
     -------
     Partition
-        Labels 0..count-1, numbered in the order units were made, and the infeasible pieces.
+        Labels 0..count-1, the infeasible pieces, each with the kind of its proof (``counting``,
+        ``exact`` or ``limit``), and the CV bound the atoms allow.
     """
     rng = as_rng(rng)
     contracted, node_of = _contract(graph, size)
@@ -366,15 +389,27 @@ def partition(
     worker.run()
     fixed = {int(worker.labels[i.nodes[0]]) for i in worker.issues if i.reason.startswith("one indivisible")}
     moves = refine_labels(contracted, worker.labels, size, set(fixed), balance=refine)
+    verdicts: dict[int, tuple[str, str]] = {}
+    budget = StepBudget(exact.call_steps) if exact is not None else None
+    skip = set(worker.infeasible_pieces)
+    if exact is not None:
+        verdicts, replaced = prove_pieces(contracted, worker.labels, worker.piece_of, size, fixed=fixed, skip=skip, limits=exact, budget=budget)
+        if replaced and refine:
+            moves += refine_labels(contracted, worker.labels, size, set(fixed), balance=True)
     labels = worker.labels[node_of]
+    piece_of = worker.piece_of[node_of]
     if contracted is not graph:
         # a compound kept whole may leave a unit out of range: repair ranges on the buildings themselves,
         # splitting a compound only where that brings units into range
         moves += refine_labels(graph, labels, size, set(fixed), balance=False)
+        if exact is not None:
+            fine, _ = prove_pieces(graph, labels, piece_of, size, fixed=fixed, skip=skip | {p for p, v in verdicts.items() if v[0] == "counting"},
+                                   limits=exact, budget=budget)
+            verdicts.update(fine)
     log.debug("refinement: %d moves", moves)
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # units that joined a neighbour leave gaps
     issues = tuple(
-        PieceIssue(tuple(int(x) for x in np.flatnonzero(np.isin(node_of, list(i.nodes)))), i.households, i.reason, i.resolution)
+        PieceIssue(tuple(int(x) for x in np.flatnonzero(np.isin(node_of, list(i.nodes)))), i.households, i.reason, i.resolution, i.kind)
         for i in worker.issues
     )
     # every unit still out of range is reported, also when its piece was feasible on paper
@@ -382,7 +417,9 @@ def partition(
     unit_hh = np.bincount(labels, weights=graph.households)
     for u in np.flatnonzero((unit_hh < size.lo) | (unit_hh > size.hi)):
         if int(u) not in covered:
-            nodes = tuple(int(x) for x in np.flatnonzero(labels == u))
-            issues = (*issues, PieceIssue(nodes, float(unit_hh[u]), f"{unit_hh[u]:g} households: no contiguous cut of the buildings here fits {size}", "kept as the closest unit found"))
-    return Partition(labels, issues)
-
+            nodes = np.flatnonzero(labels == u)
+            kind, why = verdicts.get(int(piece_of[nodes[0]]), (
+                "limit", "no contiguous cut of the buildings here was found" + ("" if exact is None else " (no exact search ran: the step budget was spent)")))
+            issues = (*issues, PieceIssue(tuple(int(x) for x in nodes), float(unit_hh[u]), f"{unit_hh[u]:g} households, outside {size}: {why}",
+                                          "kept as the closest unit found", kind))
+    return Partition(labels, issues, worker.cv_bound)

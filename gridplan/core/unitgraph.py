@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import SizeRange, counts_in_range
 
-__all__ = ["UnitGraph", "Partition", "PieceIssue", "ProofKind", "least_bad_count", "as_rng"]
+__all__ = ["UnitGraph", "Partition", "PieceIssue", "ProofKind", "PROOF_KINDS", "least_bad_count", "as_rng", "gap"]
 
 def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     """A Generator from a seed, a Generator or None (seed 0): never the global RNG."""
@@ -81,29 +81,40 @@ class UnitGraph:
 
 
 
+#: How a shortfall is proven: ``counting`` (no count of units fits the households, an atom is above the
+#: maximum, or the atoms' weights cannot be grouped in range), ``exact`` (an exact search of the piece
+#: found no contiguous partition in range) or ``limit`` (neither finished within its step budget).
+ProofKind = Literal["counting", "exact", "limit"]
+PROOF_KINDS: tuple[str, ...] = ("counting", "exact", "limit")
+
+
 @dataclass(frozen=True)
 class PieceIssue:
-    """A piece that could not be planned as asked, with the reason and what was done."""
+    """A piece that could not be planned as asked: the reason, what was done, and the kind of proof."""
 
     nodes: tuple[int, ...]
     households: float
     reason: str
     resolution: str
-
+    kind: ProofKind = "counting"
 
 
 @dataclass(frozen=True)
 class Partition:
-    """``labels[i]`` is the unit of node ``i`` (0..count-1); ``issues`` lists every infeasible piece."""
+    """``labels[i]`` is the unit of node ``i`` (0..count-1); ``issues`` lists every infeasible piece.
+
+    ``cv_bound`` is the lowest coefficient of variation of unit households the pieces and their atoms
+    allow (each piece water-filled over its unit count, contiguity ignored: a lower bound).
+    """
 
     labels: np.ndarray
     issues: tuple[PieceIssue, ...] = field(default_factory=tuple)
+    cv_bound: float = 0.0
 
     @property
     def count(self) -> int:
         """Number of units."""
         return int(self.labels.max()) + 1 if len(self.labels) else 0
-
 
 
 def least_bad_count(total: float, size: SizeRange) -> tuple[int, float]:
