@@ -35,7 +35,8 @@ class StepBudget:
 
 def _out_units(labels: np.ndarray, hh: np.ndarray, size: SizeRange, fixed: set[int]) -> list[int]:
     unit_hh = np.bincount(labels, weights=hh)
-    bad = np.flatnonzero((unit_hh < size.lo - 1e-9) | (unit_hh > size.hi + 1e-9))
+    used = np.bincount(labels) > 0  # a unit that joined a neighbour leaves its label unused
+    bad = np.flatnonzero(used & ((unit_hh < size.lo - 1e-9) | (unit_hh > size.hi + 1e-9)))
     return [int(u) for u in bad if int(u) not in fixed]
 
 

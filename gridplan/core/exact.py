@@ -76,8 +76,48 @@ class ExactResult:
     method: str = "dfs"
 
 
+#: Connected sets the search sorts at a time (nearest the mean first) before it tries them.
+BATCH = 256
+
+
 class _OutOfSteps(Exception):
     pass
+
+
+def _rim_order(graph: UnitGraph) -> np.ndarray:
+    """Nodes breadth-first from a node farthest from node 0 (component by component), so that the
+    lowest-numbered node left is always on the rim of what is left."""
+    n = graph.n
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for a, b in graph.edges.tolist():
+        adj[a].append(b)
+        adj[b].append(a)
+
+    def bfs(start: int, seen: list[bool]) -> list[int]:
+        out, seen[start] = [start], True
+        for x in out:
+            for y in sorted(adj[x]):
+                if not seen[y]:
+                    seen[y] = True
+                    out.append(y)
+        return out
+
+    order: list[int] = []
+    done = [False] * n
+    for s in range(n):
+        if done[s]:
+            continue
+        far = bfs(s, [False] * n)[-1]
+        order += bfs(far, done)
+    return np.asarray(order, dtype=np.int64)
+
+
+def _first_seen(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0.. in the order they first appear."""
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inv.ravel()]
 
 
 def _fits(total: float, size: SizeRange) -> bool:
@@ -106,9 +146,12 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
         return ExactResult("skipped", None, 0)
     if n == 0:
         return ExactResult("found", np.zeros(0, dtype=np.int64), 0)
-    w = [float(x) for x in graph.households]
+    order = _rim_order(graph)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    w = [float(x) for x in graph.households[order]]
     nbr = [0] * n
-    for a, b in graph.edges.tolist():
+    for a, b in rank[graph.edges].tolist():
         nbr[a] |= 1 << b
         nbr[b] |= 1 << a
     lo, hi = size.lo - 1e-9, size.hi + 1e-9
@@ -146,16 +189,51 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
             mask &= ~comp
         return out
 
-    def candidates(mask: int) -> list[tuple[float, int]]:
-        """Every connected set in ``mask`` holding its lowest node, with weight in range, and its weight."""
+    def dead_end(rest: int, cand: int, excl: int, ws: float) -> bool:
+        """Whether no set grown from here can work: a part of ``rest`` that can no longer change fails
+        the counting check, or too few households are left within reach to make the set's minimum."""
+        live, frontier, free = cand, cand, rest & ~excl
+        while frontier:
+            low = frontier & -frontier
+            frontier ^= low
+            new = nbr[low.bit_length() - 1] & free & ~live
+            live |= new
+            frontier |= new
+        if ws < lo and ws + weight(live) < lo:
+            return True
+        dead = rest & ~live
+        while dead:
+            seed = dead & -dead
+            comp, frontier, touches = seed, seed, False
+            while frontier:
+                low = frontier & -frontier
+                frontier ^= low
+                around = nbr[low.bit_length() - 1] & rest
+                touches = touches or bool(around & live)
+                new = around & dead & ~comp
+                comp |= new
+                frontier |= new
+            dead &= ~comp
+            if not touches and not _fits(weight(comp), size):
+                return True
+        return False
+
+    def candidates(mask: int, mean: float):
+        """Every connected set in ``mask`` holding its lowest node, with weight in range: in batches of
+        :data:`BATCH`, each nearest ``mean`` first."""
         v = mask & -mask
         found: list[tuple[float, int]] = []
         stack = [(v, w[v.bit_length() - 1], nbr[v.bit_length() - 1] & mask, 0)]
         while stack:
             tick()
             s, ws, cand, excl = stack.pop()
+            if dead_end(mask & ~s, cand, excl, ws):
+                continue
             if ws >= lo:
                 found.append((ws, s))
+                if len(found) >= BATCH:
+                    yield from sorted(found, key=lambda c: (abs(c[0] - mean), c[1]))
+                    found = []
             while cand:
                 u = cand & -cand
                 cand ^= u
@@ -164,7 +242,7 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
                     grown = cand | (nbr[u.bit_length() - 1] & mask & ~s & ~excl & ~u)
                     stack.append((s | u, ws + wu, grown, excl))
                 excl |= u
-        return found
+        yield from sorted(found, key=lambda c: (abs(c[0] - mean), c[1]))
 
     def solve(mask: int) -> list[int] | None:
         """Units (bitmasks) partitioning the connected ``mask``, or None when there are none."""
@@ -178,7 +256,7 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
             return None
         ks = counts_in_range(total, size)
         mean = total / min(ks, key=lambda k: (abs(total / k - size.target), k))
-        for ws, s in sorted(candidates(mask), key=lambda c: (abs(c[0] - mean), c[1])):
+        for ws, s in candidates(mask, mean):
             rest = components(mask & ~s)
             if not all(_fits(weight(c), size) for c in rest):
                 continue
@@ -204,12 +282,13 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
             units += sub
     except _OutOfSteps:
         return ExactResult("limit", None, budget)
-    labels = np.empty(n, dtype=np.int64)
-    for u, m in enumerate(sorted(units, key=lambda m: (m & -m))):
+    ranked = np.empty(n, dtype=np.int64)
+    for u, m in enumerate(units):
         for i in range(n):
             if m >> i & 1:
-                labels[i] = u
-    return ExactResult("found", labels, steps[0])
+                ranked[i] = u
+    labels = ranked[rank]
+    return ExactResult("found", _first_seen(labels), steps[0])
 
 
 def grouping_feasible(weights: np.ndarray, size: SizeRange, *, budget: int = 100_000) -> bool | None:
