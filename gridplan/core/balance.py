@@ -52,16 +52,18 @@ def _cv(sizes: Sequence[float], weights: Sequence[int] | None = None) -> float:
 def choose_counts(piece_totals: Sequence[float], size: SizeRange, *, max_combinations: int = MAX_COMBINATIONS) -> list[int]:
     """The unit count of every piece of one parent, chosen together for the most even units.
 
-    Every piece keeps a count that fits it in range (its least-bad count when none does). Among those,
+    Every piece keeps a count that fits it in range (its least-bad count when none does), one of the two
+    counts next to households / target, so the number of units stays what the target asks. Among those,
     the combination whose even splits give the lowest coefficient of variation wins (to three decimals),
     then the one nearest households / target in every piece.
     """
     totals = [float(t) for t in piece_totals]
-    options = []
-    for t in totals:
-        ok = list(counts_in_range(t, size))
-        options.append(ok if ok else [least_bad_count(t, size)[0]])
     alone = [least_bad_count(t, size)[0] for t in totals]
+    options = []
+    for t, k in zip(totals, alone):
+        near = {math.floor(t / size.target), math.ceil(t / size.target), k}
+        ok = [c for c in counts_in_range(t, size) if c in near]
+        options.append(ok if ok else [k])
     if len(totals) <= 1 or math.prod(len(o) for o in options) > max_combinations:
         return alone
     best = None

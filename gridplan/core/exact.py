@@ -3,9 +3,10 @@
 :func:`search` partitions a small connected graph into contiguous units whose households all lie in a
 :class:`~gridplan.config.SizeRange`, by depth-first search over connected sets: the unit holding the
 lowest-numbered unplaced node is chosen among every connected set of in-range weight that holds it
-(nearest the piece's mean first); what is left falls apart into components, each of which must pass the
-counting check (some count of units fits its households) and is then solved on its own; components
-proved impossible are remembered by their node bitmask. The search is complete, so ``"none"`` is a proof
+(nearest the piece's mean first, then along the cheapest boundary); what is left falls apart into
+components, each of which must pass the counting check (some count of units fits its households) and
+is then solved on its own; components proved impossible are remembered by their node bitmask. A branch
+stops early when a part of what is left can no longer change and fails the counting check. The search is complete, so ``"none"`` is a proof
 that no contiguous in-range partition exists. It counts its steps and stops at a budget (never a clock),
 so the same graph gives the same answer on any machine.
 
@@ -151,9 +152,12 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
     rank[order] = np.arange(n)
     w = [float(x) for x in graph.households[order]]
     nbr = [0] * n
-    for a, b in rank[graph.edges].tolist():
+    edge_cost: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for (a, b), c in zip(rank[graph.edges].tolist(), graph.cost.tolist()):
         nbr[a] |= 1 << b
         nbr[b] |= 1 << a
+        edge_cost[a].append((1 << b, c))
+        edge_cost[b].append((1 << a, c))
     lo, hi = size.lo - 1e-9, size.hi + 1e-9
     steps = [0]
     budget = limits.steps
@@ -188,6 +192,16 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
             out.append(comp)
             mask &= ~comp
         return out
+
+    def order_key(c: tuple[float, int], mean: float) -> tuple[int, float, int]:
+        """Nearest the mean first (in steps of 5 % of it), then the cheapest boundary, then by nodes."""
+        ws, s = c
+        cut, m = 0.0, s
+        while m:
+            low = m & -m
+            m ^= low
+            cut += sum(cost for bit, cost in edge_cost[low.bit_length() - 1] if not bit & s)
+        return int(abs(ws - mean) // (0.05 * mean)), cut, s
 
     def dead_end(rest: int, cand: int, excl: int, ws: float) -> bool:
         """Whether no set grown from here can work: a part of ``rest`` that can no longer change fails
@@ -232,7 +246,7 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
             if ws >= lo:
                 found.append((ws, s))
                 if len(found) >= BATCH:
-                    yield from sorted(found, key=lambda c: (abs(c[0] - mean), c[1]))
+                    yield from sorted(found, key=lambda c: order_key(c, mean))
                     found = []
             while cand:
                 u = cand & -cand
@@ -242,7 +256,7 @@ def search(graph: UnitGraph, size: SizeRange, *, limits: ExactLimits = ExactLimi
                     grown = cand | (nbr[u.bit_length() - 1] & mask & ~s & ~excl & ~u)
                     stack.append((s | u, ws + wu, grown, excl))
                 excl |= u
-        yield from sorted(found, key=lambda c: (abs(c[0] - mean), c[1]))
+        yield from sorted(found, key=lambda c: order_key(c, mean))
 
     def solve(mask: int) -> list[int] | None:
         """Units (bitmasks) partitioning the connected ``mask``, or None when there are none."""

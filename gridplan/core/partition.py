@@ -61,8 +61,6 @@ _TREE_BASE = {0: 0.0, 3: 1.0, 2: 2.0}
 _BALANCE_STEPS = (0.04, 0.08, 0.15, 0.3, math.inf)
 #: A cut that misses its window by more than this share of a unit is refused; one unit fewer is tried.
 _MAX_VIOLATION = 0.25
-#: A piece whose units vary by more than this CV is drawn again (up to ``retries`` times).
-_CV_REDRAW = 0.10
 
 
 class _Partitioner:
@@ -166,9 +164,10 @@ class _Partitioner:
             if len(pieces) > 1:
                 pieces = self.merge_pieces(pieces, all_edges)
             all_pieces += pieces
-        # the counts of all pieces are chosen together, so the units of the whole graph are even
+        # the counts of the pieces of one parent are chosen together, so its units are even (not at the
+        # community level, whose pieces are the street's separate components: there, alone)
         totals = [float(g.households[p].sum()) for p in all_pieces]
-        counts = choose_counts(totals, size)
+        counts = choose_counts(totals, size) if self.strong_tier is not None else [least_bad_count(t, size)[0] for t in totals]
         self.cv_bound = cv_bound(totals + g.households[heavy].tolist(), counts + [1] * len(heavy),
                                  [g.households[p].tolist() for p in all_pieces] + [[h] for h in g.households[heavy].tolist()])
         for i, (piece, k) in enumerate(zip(all_pieces, counts)):
@@ -209,9 +208,8 @@ class _Partitioner:
                 )
             avg = h / k
             self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)", "counting"))
-        # a feasible piece whose cuts leave a unit out of range, or units that vary by a CV above 0.10,
-        # is drawn again (up to `retries` times); the best draw is kept: fewest households out of range,
-        # then the most even
+        # a feasible piece whose cuts leave a unit out of range is drawn again (up to `retries` times);
+        # the best draw is kept: fewest households out of range, then the most even
         start, best = self.next, None
         for attempt in range(1 + (self.retries if dev == 0 else 0)):
             self.next = start
@@ -221,7 +219,7 @@ class _Partitioner:
             score = (out, float(np.std(unit_hh)))
             if best is None or score < best[0]:
                 best = (score, self.labels[nodes].copy(), self.next)
-            if out == 0 and score[1] <= _CV_REDRAW * h / len(unit_hh):
+            if out == 0:
                 break
         self.labels[nodes], self.next = best[1], best[2]
 
