@@ -15,6 +15,7 @@ from gridplan.config import SizeRange
 from gridplan.core.balance import choose_counts, cv_bound, water_fill
 from gridplan.core.exact import ExactLimits, grouping_feasible, search
 from gridplan.core.partition import PROOF_KINDS, UnitGraph, partition
+from gridplan.outputs.rules import shortfall_detail
 
 GRID = SizeRange(300, 500)
 
@@ -168,7 +169,7 @@ def test_a_budget_that_runs_out_is_a_limit():
     star = graph([10, 200, 200, 200, 200], [[0, 1], [0, 2], [0, 3], [0, 4]])
     result = partition(star, GRID, rng=3, exact=ExactLimits(steps=1))
     assert {i.kind for i in result.issues} == {"limit"}
-    assert "within the limit" in result.issues[0].reason
+    assert "stopped at its limit of 1 steps" in result.issues[0].reason
 
 
 def test_an_exact_plan_replaces_a_heuristic_that_missed():
@@ -262,3 +263,18 @@ def test_partition_reports_its_cv_bound():
     assert result.cv_bound == 0.0
     hh = np.bincount(result.labels, weights=g.households)
     assert sorted(hh.tolist()) == [400.0] * 5
+
+
+# ---- proof kinds in the validation report --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("entry", "detail"), [
+    ({"kind": "counting", "reason": "550 households: 1 unit(s) would be too big, 2 too small"},
+     "counting proof: 550 households: 1 unit(s) would be too big, 2 too small"),
+    ({"kind": "exact", "reason": "an exact search of the 4 atoms"}, "exact search: no contiguous plan in range exists: an exact search of the 4 atoms"),
+    ({"kind": "limit", "reason": "stopped"}, "no plan found within the limit: stopped"),
+    ({"kind": "limit"}, "no plan found within the limit"),  # an out_of_range entry carries only its kind
+    ({"reason": "written before proof kinds"}, "written before proof kinds"),  # an old plan still reads
+])
+def test_shortfall_detail_names_the_kind(entry, detail):
+    assert shortfall_detail(entry) == detail

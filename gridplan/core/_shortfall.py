@@ -99,8 +99,8 @@ def prove_pieces(graph: UnitGraph, labels: np.ndarray, piece_of: np.ndarray, siz
                 verdicts[p] = ("exact", f"an exact search of the {n} atoms of this piece ({total:g} households, {res.steps:,} steps) "
                                         f"proved that no contiguous partition into units of {size} exists")
             else:
-                verdicts[p] = ("limit", f"no plan found within the limit: an exact search of the {n} atoms of this piece "
-                                        f"({total:g} households) stopped after {res.steps:,} steps")
+                verdicts[p] = ("limit", f"an exact search of the {n} atoms of this piece ({total:g} households) "
+                                        f"stopped at its limit of {res.steps:,} steps with no plan and no proof")
             continue
         # too big for a proof: search the out-of-range units and their neighbours
         tried = []
@@ -119,6 +119,6 @@ def prove_pieces(graph: UnitGraph, labels: np.ndarray, piece_of: np.ndarray, siz
                 replaced += 1
                 tried = []
         if any(piece_of[np.flatnonzero(labels == u)[0]] == p for u in _out_units(labels, hh, size, fixed)):
-            verdicts[p] = ("limit", f"no plan found within the limit: this piece has {n} atoms ({total:g} households), more than an exact "
-                                    f"search takes ({limits.max_atoms}); a search of the unit and its neighbours (≤ {limits.max_atoms} atoms) found none")
+            verdicts[p] = ("limit", f"this piece has {n} atoms ({total:g} households), more than an exact search takes "
+                                    f"({limits.max_atoms}); a search of the unit and its neighbours (≤ {limits.max_atoms} atoms) found no plan")
     return verdicts, replaced

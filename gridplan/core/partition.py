@@ -14,7 +14,15 @@ units whose households fall inside a :class:`~gridplan.config.SizeRange`:
    spanning tree is drawn (blocks first, then soft roads, then strong ones), every tree edge is scored
    by the households on each side and the exact cost of the graph cut it makes, and the cheapest cut that
    keeps both sides feasible and balanced is taken. Both sides of a tree cut are connected, so every unit
-   is contiguous by construction, and every unit is inside its range whenever the cut exists.
+   is contiguous by construction, and every unit is inside its range whenever the cut exists. The
+   counts of the pieces of one parent are chosen together (:func:`~gridplan.core.balance.choose_counts`),
+   so the parent's units are even;
+4. boundary moves repair ranges and balance neighbours (:mod:`gridplan.core._refine`);
+5. every piece still holding a unit out of range is searched exactly (:mod:`gridplan.core.exact`): a plan
+   found replaces the heuristic's, else the shortfall is proved. Each :class:`PieceIssue` says which
+   proof it rests on: ``counting`` (no count of units fits; an atom above the maximum; the atoms' weights
+   cannot be grouped in range), ``exact`` (no contiguous partition in range exists) or ``limit`` (neither
+   finished within the step budget).
 
 Examples
 --------
