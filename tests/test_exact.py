@@ -193,6 +193,34 @@ def test_an_exact_plan_replaces_a_heuristic_that_missed():
         assert sorted(np.bincount(result.labels, weights=g.households).tolist()) == [310.0, 320.0, 320.0, 350.0]
 
 
+def test_a_piece_too_big_for_a_proof_gets_a_local_search():
+    """The ladder above with a tail of four 100s hanging from its bottom-left tower (1,700 households)::
+
+        250 - 150
+         |     |
+         60 - 200
+         |     |
+        320 - 320
+         |
+        100 - 100 - 100 - 100
+
+    With ``max_atoms=8`` the 10-atom piece is too big for a proof, so the out-of-range unit and its
+    neighbours (≤ 8 atoms) are searched instead; that finds a plan, and every unit is in range.
+    """
+    base = UnitGraph.lattice(3, 2, households=[250, 150, 60, 200, 320, 320])
+    edges = np.r_[base.edges, [[4, 6], [6, 7], [7, 8], [8, 9]]]
+    g = graph(np.r_[base.households, [100] * 4], edges)
+    for seed in range(3):
+        assert partition(g, GRID, rng=seed, exact=None).issues
+        result = partition(g, GRID, rng=seed, exact=ExactLimits(max_atoms=8))
+        assert result.issues == ()
+        assert_plan(g, result.labels, GRID)
+    # too small a neighbourhood proves nothing: the shortfall is a limit
+    result = partition(g, GRID, rng=0, exact=ExactLimits(max_atoms=3))
+    assert {i.kind for i in result.issues} == {"limit"}
+    assert "more than an exact search takes (3)" in result.issues[0].reason
+
+
 def test_same_seed_same_labels_with_the_exact_search():
     """A 6 × 6 lattice with a heavy corner: the same seed gives the same labels, byte for byte."""
     hh = np.full(36, 35.0)

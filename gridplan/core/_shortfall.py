@@ -89,28 +89,29 @@ def prove_pieces(graph: UnitGraph, labels: np.ndarray, piece_of: np.ndarray, siz
             values = ", ".join(f"{v:g}" for v in np.unique(sub.households[sub.households > 0])[::-1][:6])
             verdicts[p] = ("counting", f"the {n} atoms of this piece ({total:g} households; weights {values}) cannot be grouped into units of {size} in any way")
             continue
+        stopped = None  # steps of a whole-piece search that hit its limit
         if n <= limits.max_atoms:
             res = search(sub, size, limits=budget.limits(limits))
             budget.spend(res.steps)
             if res.status == "found":
                 _relabel(labels, members, res.labels)
                 replaced += 1
-            elif res.status == "none":
+                continue
+            if res.status == "none":
                 verdicts[p] = ("exact", f"an exact search of the {n} atoms of this piece ({total:g} households, {res.steps:,} steps) "
                                         f"proved that no contiguous partition into units of {size} exists")
-            else:
-                verdicts[p] = ("limit", f"an exact search of the {n} atoms of this piece ({total:g} households) "
-                                        f"stopped at its limit of {res.steps:,} steps with no plan and no proof")
-            continue
-        # too big for a proof: search the out-of-range units and their neighbours
-        tried = []
-        for _ in range(n):
+                continue
+            stopped = res.steps
+        # too big for a proof, or the proof ran out of steps: search the out-of-range units and their neighbours
+        cap = limits.max_atoms if stopped is None else min(limits.local_atoms, n - 1)
+        tried: list[int] = []
+        for _ in range(n if cap > 0 else 0):
             bad = [u for u in _out_units(labels, hh, size, fixed) if piece_of[np.flatnonzero(labels == u)[0]] == p and u not in tried]
             if not bad:
                 break
             unit = bad[0]
             tried.append(unit)
-            region = _region(graph, labels, members, unit, limits.max_atoms)
+            region = _region(graph, labels, members, unit, cap)
             local, _ = graph.subgraph(region)
             res = search(local, size, limits=budget.limits(limits))
             budget.spend(res.steps)
@@ -119,6 +120,9 @@ def prove_pieces(graph: UnitGraph, labels: np.ndarray, piece_of: np.ndarray, siz
                 replaced += 1
                 tried = []
         if any(piece_of[np.flatnonzero(labels == u)[0]] == p for u in _out_units(labels, hh, size, fixed)):
-            verdicts[p] = ("limit", f"this piece has {n} atoms ({total:g} households), more than an exact search takes "
-                                    f"({limits.max_atoms}); a search of the unit and its neighbours (≤ {limits.max_atoms} atoms) found no plan")
+            if stopped is None:
+                why = f"this piece has {n} atoms ({total:g} households), more than an exact search takes ({limits.max_atoms})"
+            else:
+                why = f"an exact search of the {n} atoms of this piece ({total:g} households) stopped at its limit of {stopped:,} steps with no plan and no proof"
+            verdicts[p] = ("limit", f"{why}; a search of the unit and its neighbours (≤ {cap} atoms) found no plan")
     return verdicts, replaced

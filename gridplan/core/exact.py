@@ -58,12 +58,15 @@ class ExactLimits:
     """Deterministic limits of the exact search (steps, never seconds).
 
     ``max_atoms``: the largest piece searched; ``steps``: the budget of one search; ``call_steps``: the
-    budget shared by all searches of one :func:`~gridplan.core.partition.partition` call.
+    budget shared by all searches of one :func:`~gridplan.core.partition.partition` call;
+    ``local_atoms``: the largest neighbourhood of an out-of-range unit searched when the whole piece
+    ran out of steps.
     """
 
     max_atoms: int = 40
     steps: int = 200_000
     call_steps: int = 2_000_000
+    local_atoms: int = 24
 
 
 @dataclass(frozen=True)
