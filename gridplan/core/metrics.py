@@ -11,6 +11,8 @@ Examples
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -38,8 +40,17 @@ def cv_within_parent(households, parents) -> pd.Series:
     return (grouped.std(ddof=0) / mean.where(mean > 0)).fillna(0.0)
 
 
-def level_figures(households, parents, size: SizeRange, geoms=None) -> dict:
-    """Count, min/max/mean households, share in range, CV within parent, mean Polsby–Popper."""
+def level_figures(households, parents, size: SizeRange, geoms=None, *, bounds: Mapping[object, float] | None = None) -> dict:
+    """Count, min/max/mean households, share in range, CV within parent, mean Polsby–Popper.
+
+    ``bounds`` maps a parent to the lowest CV its children's atoms allow (``Partition.cv_bound``, a
+    lower bound: contiguity is ignored); with it come ``cv_bound_median``, ``cv_gap_median`` (achieved
+    minus bound, per parent) and ``share_parents_cv_le_0_10_possible``.
+
+    >>> f = level_figures([300.0, 500, 400, 400], ["a", "a", "b", "b"], SizeRange(300, 500), bounds={"a": 0.05, "b": 0.0})
+    >>> f["cv_within_parent_median"], f["cv_bound_median"], f["cv_gap_median"], f["share_parents_cv_le_0_10_possible"]
+    (0.125, 0.025, 0.1, 1.0)
+    """
     hh = np.asarray(households, dtype=float)
     out: dict[str, object] = {"count": int(len(hh)), "range": str(size)}
     if not len(hh):
@@ -57,6 +68,14 @@ def level_figures(households, parents, size: SizeRange, geoms=None) -> dict:
         cv_within_parent_max=round(float(cv.max()), 4),
         share_parents_cv_le_0_10=round(float((cv <= 0.10).mean()), 4),
     )
+    if bounds is not None:
+        bound = pd.Series({p: float(bounds[p]) for p in cv.index if p in bounds}, dtype=float)
+        if len(bound):
+            out.update(
+                cv_bound_median=round(float(bound.median()), 4),
+                cv_gap_median=round(float((cv[bound.index] - bound).median()), 4),
+                share_parents_cv_le_0_10_possible=round(float((bound <= 0.10 + 1e-9).mean()), 4),
+            )
     if geoms is not None:
         out["polsby_popper_mean"] = round(float(polsby_popper(geoms).mean()), 4)
     return out

@@ -14,7 +14,15 @@ units whose households fall inside a :class:`~gridplan.config.SizeRange`:
    spanning tree is drawn (blocks first, then soft roads, then strong ones), every tree edge is scored
    by the households on each side and the exact cost of the graph cut it makes, and the cheapest cut that
    keeps both sides feasible and balanced is taken. Both sides of a tree cut are connected, so every unit
-   is contiguous by construction, and every unit is inside its range whenever the cut exists.
+   is contiguous by construction, and every unit is inside its range whenever the cut exists. The
+   counts of the pieces of one parent are chosen together (:func:`~gridplan.core.balance.choose_counts`),
+   so the parent's units are even;
+4. boundary moves repair ranges and balance neighbours (:mod:`gridplan.core._refine`);
+5. every piece still holding a unit out of range is searched exactly (:mod:`gridplan.core.exact`): a plan
+   found replaces the heuristic's, else the shortfall is proved. Each :class:`PieceIssue` says which
+   proof it rests on: ``counting`` (no count of units fits; an atom above the maximum; the atoms' weights
+   cannot be grouped in range), ``exact`` (no contiguous partition in range exists) or ``limit`` (neither
+   finished within the step budget).
 
 Examples
 --------
@@ -39,15 +47,20 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from ..config import SizeRange, counts_in_range
+from ..config import SizeRange
+from ._refine import refine_labels
+from ._shortfall import StepBudget, prove_pieces
+from ._trees import SMALL, Tree, small_tree, subtree_mask, tree_cut_figures
+from .balance import choose_counts, cv_bound
+from .exact import ExactLimits
+from .unitgraph import PROOF_KINDS, Partition, PieceIssue, ProofKind, UnitGraph, as_rng, gap, least_bad_count
 
-__all__ = ["UnitGraph", "Partition", "PieceIssue", "partition", "least_bad_count", "as_rng"]
+__all__ = ["UnitGraph", "Partition", "PieceIssue", "ProofKind", "PROOF_KINDS", "ExactLimits", "partition", "least_bad_count", "as_rng"]
 
 log = logging.getLogger(__name__)
 
@@ -56,120 +69,6 @@ _TREE_BASE = {0: 0.0, 3: 1.0, 2: 2.0}
 _BALANCE_STEPS = (0.04, 0.08, 0.15, 0.3, math.inf)
 #: A cut that misses its window by more than this share of a unit is refused; one unit fewer is tried.
 _MAX_VIOLATION = 0.25
-#: Pieces up to this many nodes use the plain-Python spanning tree (scipy's overhead dominates below).
-_SMALL = 300
-
-
-def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
-    """A Generator from a seed, a Generator or None (seed 0): never the global RNG."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(0 if rng is None else rng)
-
-
-@dataclass(frozen=True)
-class UnitGraph:
-    """Nodes with households; undirected edges ``(i, j)`` with a cut ``cost`` and a barrier ``tier``.
-
-    ``group`` (optional) gives each node a keep-together group (a gated compound), -1 for none.
-    """
-
-    households: np.ndarray
-    edges: np.ndarray
-    cost: np.ndarray
-    tier: np.ndarray
-    group: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "households", np.asarray(self.households, dtype=float))
-        object.__setattr__(self, "edges", np.asarray(self.edges, dtype=np.int64).reshape(-1, 2))
-        object.__setattr__(self, "cost", np.asarray(self.cost, dtype=float))
-        object.__setattr__(self, "tier", np.asarray(self.tier, dtype=np.int8))
-        if self.group is not None:
-            object.__setattr__(self, "group", np.asarray(self.group, dtype=np.int64))
-
-    @property
-    def n(self) -> int:
-        """Number of nodes."""
-        return len(self.households)
-
-    def subgraph(self, nodes: np.ndarray) -> tuple[UnitGraph, np.ndarray]:
-        """The graph induced by ``nodes`` (renumbered 0..) and the indices of the edges it kept."""
-        nodes = np.asarray(nodes, dtype=np.int64)
-        local = np.full(self.n, -1, dtype=np.int64)
-        local[nodes] = np.arange(len(nodes))
-        keep = np.flatnonzero((local[self.edges[:, 0]] >= 0) & (local[self.edges[:, 1]] >= 0))
-        sub = UnitGraph(
-            self.households[nodes],
-            local[self.edges[keep]],
-            self.cost[keep],
-            self.tier[keep],
-            None if self.group is None else self.group[nodes],
-        )
-        return sub, keep
-
-    @classmethod
-    def lattice(cls, rows: int, cols: int, *, households: float | np.ndarray = 1.0) -> UnitGraph:
-        """A rows × cols lattice (4-neighbour), numbered row by row: handy for tests and examples."""
-        idx = np.arange(rows * cols).reshape(rows, cols)
-        e = np.vstack([np.c_[idx[:, :-1].ravel(), idx[:, 1:].ravel()], np.c_[idx[:-1].ravel(), idx[1:].ravel()]])
-        hh = np.broadcast_to(np.asarray(households, dtype=float), (rows * cols,)).copy()
-        return cls(hh, e, np.ones(len(e)), np.zeros(len(e), dtype=np.int8))
-
-
-@dataclass(frozen=True)
-class PieceIssue:
-    """A piece that could not be planned as asked, with the reason and what was done."""
-
-    nodes: tuple[int, ...]
-    households: float
-    reason: str
-    resolution: str
-
-
-@dataclass(frozen=True)
-class Partition:
-    """``labels[i]`` is the unit of node ``i`` (0..count-1); ``issues`` lists every infeasible piece."""
-
-    labels: np.ndarray
-    issues: tuple[PieceIssue, ...] = field(default_factory=tuple)
-
-    @property
-    def count(self) -> int:
-        """Number of units."""
-        return int(self.labels.max()) + 1 if len(self.labels) else 0
-
-
-def least_bad_count(total: float, size: SizeRange) -> tuple[int, float]:
-    """The unit count for ``total`` households with the smallest relative deviation from ``size``.
-
-    Returns the count and that deviation (0 when the count is feasible).
-
-    Examples
-    --------
-    >>> least_bad_count(550, SizeRange(300, 500))  # two grids of 275 beat one of 550
-    (2, 0.0833...)
-    >>> least_bad_count(800, SizeRange(300, 500))
-    (2, 0.0)
-    """
-    ok = counts_in_range(total, size)
-    if len(ok):
-        ideal = total / size.target
-        return min(ok, key=lambda k: (abs(k - ideal), k)), 0.0
-    if total <= 0:
-        return 1, 1.0
-    best = None
-    for k in range(max(1, math.floor(total / size.hi)), math.ceil(total / size.lo) + 1):
-        avg = total / k
-        dev = max(0.0, avg / size.hi - 1.0, 1.0 - avg / size.lo)
-        if best is None or dev < best[1] - 1e-12:
-            best = (k, dev)
-    return best
-
-
-def _gap(total: float, size: SizeRange) -> float:
-    """How far ``total`` is from being splittable in range (0 when feasible); empty pieces count as 1."""
-    return 1.0 if total <= 0 else least_bad_count(total, size)[1]
 
 
 class _Partitioner:
@@ -189,6 +88,9 @@ class _Partitioner:
         self.labels = np.full(graph.n, -1, dtype=np.int64)
         self.next = 0
         self.issues: list[PieceIssue] = []
+        self.piece_of = np.full(graph.n, -1, dtype=np.int64)  # the piece of every node (-1: heavy or empty)
+        self.infeasible_pieces: set[int] = set()  # pieces no count of units fits (counting proofs)
+        self.cv_bound = 0.0
 
     def new_label(self, nodes: np.ndarray) -> None:
         self.labels[nodes] = self.next
@@ -229,13 +131,13 @@ class _Partitioner:
         while changed:
             changed = False
             for r in sorted(total, key=lambda r: (total[r], r)):
-                if r not in total or _gap(total[r], self.size) == 0.0:
+                if r not in total or gap(total[r], self.size) == 0.0:
                     continue
                 best = None
-                before_r = _gap(total[r], self.size)
+                before_r = gap(total[r], self.size)
                 for q in sorted(nbr[r]):
-                    merged = _gap(total[r] + total[q], self.size)
-                    if merged < before_r + _gap(total[q], self.size) - 1e-12 and (best is None or (merged, total[q]) < best[:2]):
+                    merged = gap(total[r] + total[q], self.size)
+                    if merged < before_r + gap(total[q], self.size) - 1e-12 and (best is None or (merged, total[q]) < best[:2]):
                         best = (merged, total[q], q)
                 if best is None:
                     continue
@@ -258,9 +160,9 @@ class _Partitioner:
         heavy = all_nodes[g.households > size.hi]
         for v in heavy:
             self.new_label(np.array([v]))
-            self.issues.append(PieceIssue((int(v),), float(g.households[v]), f"one indivisible unit holds {g.households[v]:g} households, above the maximum {size.hi:g}", "made a unit of its own"))
+            self.issues.append(PieceIssue((int(v),), float(g.households[v]), f"one indivisible unit holds {g.households[v]:g} households, above the maximum {size.hi:g}", "made a unit of its own", "counting"))
         rest = all_nodes[g.households <= size.hi]
-        empty = []
+        empty, all_pieces = [], []
         for comp in self.components(rest, all_edges):
             h = float(g.households[comp].sum())
             if h <= 0:
@@ -269,8 +171,16 @@ class _Partitioner:
             pieces = [comp] if self.strong_tier is None else self.components(comp, all_edges, drop_tier=self.strong_tier)
             if len(pieces) > 1:
                 pieces = self.merge_pieces(pieces, all_edges)
-            for piece in pieces:
-                self.plan_piece(piece)
+            all_pieces += pieces
+        # the counts of the pieces of one parent are chosen together, so its units are even (not at the
+        # community level, whose pieces are the street's separate components: there, alone)
+        totals = [float(g.households[p].sum()) for p in all_pieces]
+        counts = choose_counts(totals, size) if self.strong_tier is not None else [least_bad_count(t, size)[0] for t in totals]
+        self.cv_bound = cv_bound(totals + g.households[heavy].tolist(), counts + [1] * len(heavy),
+                                 [g.households[p].tolist() for p in all_pieces] + [[h] for h in g.households[heavy].tolist()])
+        for i, (piece, k) in enumerate(zip(all_pieces, counts)):
+            self.piece_of[piece] = i
+            self.plan_piece(piece, k, i)
         for comp in empty:
             self.attach_or_label(comp)
 
@@ -286,12 +196,13 @@ class _Partitioner:
             self.labels[comp] = self.labels[other[0]]
         else:
             self.new_label(comp)
-            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, "a piece with no households, fenced in on all sides", "made a unit of its own"))
+            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, "a piece with no households, fenced in on all sides", "made a unit of its own", "counting"))
 
-    def plan_piece(self, nodes: np.ndarray) -> None:
+    def plan_piece(self, nodes: np.ndarray, k: int, piece: int) -> None:
         h = float(self.g.households[nodes].sum())
-        k, dev = least_bad_count(h, self.size)
+        dev = least_bad_count(h, self.size)[1]
         if dev > 0:
+            self.infeasible_pieces.add(piece)
             if h <= 0:
                 reason = "no households"
             elif k == 1 and h < self.size.lo:
@@ -304,7 +215,7 @@ class _Partitioner:
                     else f"{h:g} households fit no count of units in {self.size}"
                 )
             avg = h / k
-            self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)"))
+            self.issues.append(PieceIssue(tuple(int(x) for x in nodes), h, reason, f"split into {k} unit(s) of about {avg:.0f} households (the least-bad count)", "counting"))
         # a feasible piece whose cuts leave a unit out of range is drawn again (up to `retries` times);
         # the best draw is kept: fewest households out of range, then the most even
         start, best = self.next, None
@@ -359,7 +270,7 @@ class _Partitioner:
         while tries < self.trees or (best is None or best[0] >= len(steps) - 1) and tries < 4 * self.trees:
             tries += 1
             tree = self.spanning_tree(sub)
-            hh_below, cut, pos_below = _tree_cut_figures(sub, tree)
+            hh_below, cut, pos_below = tree_cut_figures(sub, tree)
             k1 = np.clip(np.rint(hh_below / s), 1, k - 1).astype(np.int64)
             win_lo = np.maximum(lo * k1, total - hi * (k - k1))
             win_hi = np.minimum(hi * k1, total - lo * (k - k1))
@@ -377,17 +288,17 @@ class _Partitioner:
             if best is None or cand[:3] < best[:3]:
                 best = cand
         _, violation, _, node, k1, tree = best
-        return _subtree_mask(tree, node), k1, violation
+        return subtree_mask(tree, node), k1, violation
 
-    def spanning_tree(self, sub: UnitGraph) -> _Tree:
+    def spanning_tree(self, sub: UnitGraph) -> Tree:
         n = sub.n
         base = np.select([sub.tier == 0, sub.tier == 3], [_TREE_BASE[0], _TREE_BASE[3]], _TREE_BASE[2])
         # inside each band, an edge that is cheap to cut tends to join the tree late, so it is more
         # often the edge a cut removes: r ** (cost / median cost) leans towards 1 for cheap edges
         rel = sub.cost / max(float(np.median(sub.cost)), 1e-9) if len(sub.cost) else sub.cost
         weight = base + self.rng.random(len(sub.edges)) ** np.clip(rel, 0.5, 2.0) * 0.999 + 1e-6
-        if n <= _SMALL:
-            return _small_tree(n, sub.edges, weight, int(self.rng.integers(n)))
+        if n <= SMALL:
+            return small_tree(n, sub.edges, weight, int(self.rng.integers(n)))
         m = sparse.coo_matrix((weight, (sub.edges[:, 0], sub.edges[:, 1])), shape=(n, n)).tocsr()
         mst = csgraph.minimum_spanning_tree(m)
         root = int(self.rng.integers(n))
@@ -395,266 +306,8 @@ class _Partitioner:
         if len(order) != n:
             raise RuntimeError(f"internal: piece of {n} nodes is not connected ({len(order)} reached)")
         depth = csgraph.dijkstra(mst, directed=False, indices=root, unweighted=True).astype(np.int64)
-        return _Tree(root, order, pred, depth, mst)
+        return Tree(root, order, pred, depth, mst)
 
-
-@dataclass(frozen=True)
-class _Tree:
-    root: int
-    order: np.ndarray  # breadth-first order from the root
-    pred: np.ndarray  # parent of each node (-9999 at the root)
-    depth: np.ndarray  # edges from the root
-    matrix: sparse.csr_matrix | None  # the tree's edges (None for small trees)
-
-
-def _small_tree(n: int, edges: np.ndarray, weight: np.ndarray, root: int) -> _Tree:
-    """Minimum spanning tree of a small graph in plain Python (Kruskal), rooted at ``root``.
-
-    For a few dozen nodes this is many times faster than going through scipy.sparse.
-    """
-    parent = list(range(n))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    adj: list[list[int]] = [[] for _ in range(n)]
-    el = edges.tolist()
-    for k in np.argsort(weight, kind="stable").tolist():
-        a, b = el[k]
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-            adj[a].append(b)
-            adj[b].append(a)
-    pred = [-9999] * n
-    depth = [0] * n
-    order = [root]
-    seen = [False] * n
-    seen[root] = True
-    i = 0
-    while i < len(order):
-        x = order[i]
-        i += 1
-        for y in adj[x]:
-            if not seen[y]:
-                seen[y] = True
-                pred[y] = x
-                depth[y] = depth[x] + 1
-                order.append(y)
-    if len(order) != n:
-        raise RuntimeError(f"internal: piece of {n} nodes is not connected ({len(order)} reached)")
-    return _Tree(root, np.asarray(order, dtype=np.int64), np.asarray(pred, dtype=np.int64), np.asarray(depth, dtype=np.int64), None)
-
-
-def _tree_cut_figures(sub: UnitGraph, tree: _Tree) -> tuple[np.ndarray, np.ndarray]:
-    """For every node x: households in x's subtree, the cost of the graph cut made by cutting x–parent,
-    and the number of nodes with households in the subtree.
-
-    The cut of a tree edge crosses exactly the graph edges whose tree path uses it; each edge (u, v, c)
-    adds c at u and v and takes 2c at their lowest common ancestor, so a subtree sum gives the cut cost.
-    """
-    n = sub.n
-    pred = tree.pred.copy()
-    pred[tree.root] = tree.root
-    depth, order = tree.depth, tree.order
-    # LCA of every edge by binary lifting
-    u, v = sub.edges[:, 0].copy(), sub.edges[:, 1].copy()
-    if len(u):
-        swap = depth[u] < depth[v]
-        u[swap], v[swap] = v[swap], u[swap]
-        levels = max(1, int(depth.max()).bit_length())
-        up = [pred]
-        for _ in range(1, levels):
-            up.append(up[-1][up[-1]])
-        diff = depth[u] - depth[v]
-        for j in range(levels):
-            bit = (diff >> j) & 1 == 1
-            u[bit] = up[j][u[bit]]
-        for j in range(levels - 1, -1, -1):
-            differ = up[j][u] != up[j][v]
-            u[differ] = up[j][u[differ]]
-            v[differ] = up[j][v[differ]]
-        lca = np.where(u == v, u, pred[u])
-    else:
-        lca = u
-    acc = np.zeros((n, 3))
-    acc[:, 0] = sub.households
-    acc[:, 2] = sub.households > 0
-    np.add.at(acc[:, 1], sub.edges[:, 0], sub.cost)
-    np.add.at(acc[:, 1], sub.edges[:, 1], sub.cost)
-    np.add.at(acc[:, 1], lca, -2.0 * sub.cost)
-    # subtree sums, deepest level first
-    by_depth = order[np.argsort(depth[order], kind="stable")]
-    bounds = np.searchsorted(depth[by_depth], np.arange(int(depth.max()) + 2))
-    for d in range(int(depth.max()), 0, -1):
-        nodes = by_depth[bounds[d] : bounds[d + 1]]
-        np.add.at(acc, pred[nodes], acc[nodes])
-    return acc[:, 0], acc[:, 1], acc[:, 2]
-
-
-def _subtree_mask(tree: _Tree, node: int) -> np.ndarray:
-    """Boolean mask of the subtree rooted at ``node``: cut node–parent and keep node's side."""
-    n = len(tree.pred)
-    if n <= _SMALL:  # parents come before children in breadth-first order
-        mask = np.zeros(n, bool)
-        mask[node] = True
-        pred = tree.pred.tolist()
-        for x in tree.order.tolist():
-            p = pred[x]
-            if p >= 0 and mask[p]:
-                mask[x] = True
-        return mask
-    child = np.flatnonzero((tree.pred >= 0) & (np.arange(n) != node))
-    m = sparse.coo_matrix((np.ones(len(child)), (child, tree.pred[child])), shape=(n, n))
-    _, comp = csgraph.connected_components(m, directed=False)
-    return comp == comp[node]
-
-
-def _refine(graph: UnitGraph, labels: np.ndarray, size: SizeRange, fixed: set[int], *, rounds: int = 30, balance: bool = True) -> int:
-    """Move boundary nodes between neighbouring units to bring units into range, then to balance them.
-
-    A move takes node ``v`` from unit A to a unit B it touches through a block or soft-street edge (never
-    only through a tier-2 edge, so no new strong-road crossing appears), and only if A stays connected
-    and keeps households. Range repair accepts a move that lowers the summed range violation of A and B;
-    the balance pass one that keeps both in range and brings them closer to the target without
-    lengthening the cut much. Returns the number of moves.
-    """
-    n = graph.n
-    if n == 0 or len(graph.edges) == 0:
-        return 0
-    hh = graph.households
-    e = graph.edges
-    src = np.concatenate([e[:, 0], e[:, 1]])
-    dst = np.concatenate([e[:, 1], e[:, 0]])
-    tier = np.concatenate([graph.tier, graph.tier])
-    cost = np.concatenate([graph.cost, graph.cost])
-    order = np.argsort(src, kind="stable")
-    src, dst, tier, cost = src[order], dst[order], tier[order], cost[order]
-    ptr = np.searchsorted(src, np.arange(n + 1))
-    nbrs = [dst[ptr[v] : ptr[v + 1]].tolist() for v in range(n)]
-    ntier = [tier[ptr[v] : ptr[v + 1]].tolist() for v in range(n)]
-    ncost = [cost[ptr[v] : ptr[v + 1]].tolist() for v in range(n)]
-    units = int(labels.max()) + 1
-    unit_hh = np.bincount(labels, weights=hh, minlength=units).tolist()
-    members: list[set[int]] = [set() for _ in range(units)]
-    for v, u in enumerate(labels.tolist()):
-        members[u].add(v)
-    lo, hi, target = size.lo, size.hi, size.target
-
-    def viol(h: float) -> float:
-        return max(0.0, lo - h, h - hi) / target
-
-    def stays_connected(u: int, vs: tuple[int, ...]) -> bool:
-        rest = members[u] - set(vs)
-        if not rest or sum(hh[x] for x in rest) <= 0:
-            return False
-        start = next(iter(rest))
-        seen = {start}
-        stack = [start]
-        while stack:
-            x = stack.pop()
-            for y in nbrs[x]:
-                if y in rest and y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-        return len(seen) == len(rest)
-
-    def candidates(u: int):
-        """Moves (nodes, a, b) on the boundary of unit u: the nodes leave a for b; one of a, b is u.
-
-        A node with households may bring along one empty node (land with no households) that stands
-        between it and the other unit, so empty land does not block a move.
-        """
-        for v in members[u]:
-            for x, t in zip(nbrs[v], ntier[v]):
-                w = int(labels[x])
-                if w == u or w in fixed or t == 2:
-                    continue
-                yield (v,), u, w  # give v to w
-                yield (x,), w, u  # take x from w
-                if hh[v] <= 0:  # v is empty: give it with a neighbour of it in u
-                    for y in nbrs[v]:
-                        if labels[y] == u and hh[y] > 0:
-                            yield (v, y), u, w
-                if hh[x] <= 0:  # x is empty: take it with a neighbour of it in w
-                    for y in nbrs[x]:
-                        if labels[y] == w and hh[y] > 0:
-                            yield (x, y), w, u
-
-    def delta_cut(vs: tuple[int, ...], a: int, b: int) -> float:
-        d = 0.0
-        for v in vs:
-            for x, c in zip(nbrs[v], ncost[v]):
-                if x in vs:
-                    continue
-                if labels[x] == a:
-                    d += c
-                elif labels[x] == b:
-                    d -= c
-        return d
-
-    moves = 0
-    for phase in ("range", "balance") if balance else ("range",):
-        for _ in range(rounds):
-            changed = False
-            if phase == "range":
-                todo = sorted((u for u in range(units) if u not in fixed and viol(unit_hh[u]) > 0), key=lambda u: -viol(unit_hh[u]))
-            else:
-                todo = sorted((u for u in range(units) if u not in fixed), key=lambda u: -abs(unit_hh[u] - target))
-            for u in todo:
-                if phase == "range" and unit_hh[u] < lo and members[u]:
-                    # a unit too small to stand may join a neighbour whole, if the two fit as one
-                    joins = {int(labels[x]) for v in members[u] for x, t in zip(nbrs[v], ntier[v]) if t != 2} - {u} - fixed
-                    joins = [w for w in joins if unit_hh[w] + unit_hh[u] <= hi]
-                    if joins:
-                        w = min(joins, key=lambda w: (abs(unit_hh[w] + unit_hh[u] - target), w))
-                        for v in members[u]:
-                            labels[v] = w
-                        members[w] |= members[u]
-                        members[u] = set()
-                        unit_hh[w] += unit_hh[u]
-                        unit_hh[u] = 0.0
-                        fixed.add(u)  # gone: never a target again
-                        moves += 1
-                        changed = True
-                        continue
-                best = None
-                for v, a, b in candidates(u):
-                    h = float(sum(hh[x] for x in v))
-                    ha, hb = unit_hh[a] - h, unit_hh[b] + h
-                    if phase == "range":
-                        gain = viol(ha) + viol(hb) - viol(unit_hh[a]) - viol(unit_hh[b])
-                        if gain >= -1e-9:
-                            continue
-                        key = (gain, delta_cut(v, a, b))
-                    else:
-                        if h <= 0 or viol(ha) > 0 or viol(hb) > 0:
-                            continue
-                        gain = ((ha - target) ** 2 + (hb - target) ** 2 - (unit_hh[a] - target) ** 2 - (unit_hh[b] - target) ** 2) / target**2
-                        dc = delta_cut(v, a, b)
-                        own = sum(sum(ncost[x]) for x in v)
-                        if gain >= -0.005 or dc > 0.5 * own:
-                            continue
-                        key = (gain + 0.002 * dc / max(own, 1e-9), dc)
-                    if best is None or key < best[0]:
-                        if stays_connected(a, v):
-                            best = (key, v, a, b)
-                if best is not None:
-                    _, v, a, b = best
-                    for x in v:
-                        members[a].discard(x)
-                        members[b].add(x)
-                        labels[x] = b
-                        unit_hh[a] -= hh[x]
-                        unit_hh[b] += hh[x]
-                    moves += 1
-                    changed = True
-            if not changed:
-                break
-    return moves
 
 
 def _contract(graph: UnitGraph, size: SizeRange) -> tuple[UnitGraph, np.ndarray]:
@@ -701,14 +354,16 @@ def partition(
     strong_tier: int | None = 2,
     refine: bool = True,
     balance: float = 0.04,
+    exact: ExactLimits | None = ExactLimits(),
 ) -> Partition:
     """Split ``graph`` into contiguous units of ``size`` households (see the module docstring).
 
     Parameters
     ----------
     graph
-        Nodes with households; edges with cut cost and barrier tier. Keep-together groups in
-        ``graph.group`` are never split when they fit in one unit.
+        Nodes with households (or whatever the ranges count); edges with cut cost and barrier tier.
+        Keep-together groups in ``graph.group`` are never split when they fit in one unit, unless only
+        splitting one brings a unit into range.
     size
         The range of households per unit, and the target inside it.
     rng
@@ -724,27 +379,43 @@ def partition(
     refine
         After bisection, move boundary nodes between neighbouring units to repair ranges (always) and
         to balance households (when True).
+    exact
+        Step budgets of the exact search run on every piece still holding a unit out of range (its
+        plan replaces the heuristic's; else it proves the shortfall); ``None``: no exact search.
 
     Returns
     -------
     Partition
-        Labels 0..count-1, numbered in the order units were made, and the infeasible pieces.
+        Labels 0..count-1, the infeasible pieces, each with the kind of its proof (``counting``,
+        ``exact`` or ``limit``), and the CV bound the atoms allow.
     """
     rng = as_rng(rng)
     contracted, node_of = _contract(graph, size)
     worker = _Partitioner(contracted, size, rng, trees, strong_tier, balance)
     worker.run()
     fixed = {int(worker.labels[i.nodes[0]]) for i in worker.issues if i.reason.startswith("one indivisible")}
-    moves = _refine(contracted, worker.labels, size, set(fixed), balance=refine)
+    moves = refine_labels(contracted, worker.labels, size, set(fixed), balance=refine)
+    verdicts: dict[int, tuple[str, str]] = {}
+    budget = StepBudget(exact.call_steps) if exact is not None else None
+    skip = set(worker.infeasible_pieces)
+    if exact is not None:
+        verdicts, replaced = prove_pieces(contracted, worker.labels, worker.piece_of, size, fixed=fixed, skip=skip, limits=exact, budget=budget)
+        if replaced and refine:
+            moves += refine_labels(contracted, worker.labels, size, set(fixed), balance=True)
     labels = worker.labels[node_of]
+    piece_of = worker.piece_of[node_of]
     if contracted is not graph:
         # a compound kept whole may leave a unit out of range: repair ranges on the buildings themselves,
         # splitting a compound only where that brings units into range
-        moves += _refine(graph, labels, size, set(fixed), balance=False)
+        moves += refine_labels(graph, labels, size, set(fixed), balance=False)
+        if exact is not None:
+            fine, _ = prove_pieces(graph, labels, piece_of, size, fixed=fixed, skip=skip | {p for p, v in verdicts.items() if v[0] == "counting"},
+                                   limits=exact, budget=budget)
+            verdicts.update(fine)
     log.debug("refinement: %d moves", moves)
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # units that joined a neighbour leave gaps
     issues = tuple(
-        PieceIssue(tuple(int(x) for x in np.flatnonzero(np.isin(node_of, list(i.nodes)))), i.households, i.reason, i.resolution)
+        PieceIssue(tuple(int(x) for x in np.flatnonzero(np.isin(node_of, list(i.nodes)))), i.households, i.reason, i.resolution, i.kind)
         for i in worker.issues
     )
     # every unit still out of range is reported, also when its piece was feasible on paper
@@ -752,6 +423,9 @@ def partition(
     unit_hh = np.bincount(labels, weights=graph.households)
     for u in np.flatnonzero((unit_hh < size.lo) | (unit_hh > size.hi)):
         if int(u) not in covered:
-            nodes = tuple(int(x) for x in np.flatnonzero(labels == u))
-            issues = (*issues, PieceIssue(nodes, float(unit_hh[u]), f"{unit_hh[u]:g} households: no contiguous cut of the buildings here fits {size}", "kept as the closest unit found"))
-    return Partition(labels, issues)
+            nodes = np.flatnonzero(labels == u)
+            kind, why = verdicts.get(int(piece_of[nodes[0]]), (
+                "limit", "no contiguous cut of the buildings here was found" + ("" if exact is None else " (no exact search ran: the step budget was spent)")))
+            issues = (*issues, PieceIssue(tuple(int(x) for x in nodes), float(unit_hh[u]), f"{unit_hh[u]:g} households, outside {size}: {why}",
+                                          "kept as the closest unit found", kind))
+    return Partition(labels, issues, worker.cv_bound)

@@ -22,7 +22,7 @@ from ..core.metrics import cv_within_parent
 from ..model import LAYER_NAMES, Plan
 from .tables import metric_crs
 
-__all__ = ["RULES", "validation_report", "summary"]
+__all__ = ["RULES", "PROOF_WORDING", "validation_report", "shortfall_detail", "summary"]
 
 RULES: dict[str, tuple[str, str]] = {
     "size_in_range": ("households within the level's range (community 1,000–3,000: over is oversized)", "law / practice, DOMAIN §2"),
@@ -81,7 +81,7 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
     reasons = {}
     for piece in plan.report.get("infeasible", []):
         for code in piece.get("codes", []):
-            reasons[(piece.get("level"), str(code))] = piece.get("reason", "")
+            reasons[(piece.get("level"), str(code))] = shortfall_detail(piece)
     barriers = plan.input_barriers.to_crs(crs) if plan.input_barriers is not None and len(plan.input_barriers) else None
     b = plan.buildings
     rows: list[dict] = []
@@ -109,7 +109,7 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
             if not ok and level == "community" and h > size.hi:
                 note = note or "oversized community: re-split it"
             if not ok and not note and (level, code) in explained:
-                note = "listed in report.json out_of_range"
+                note = shortfall_detail(explained[(level, code)]) or "listed in report.json out_of_range"
             _row(rows, level, code, "size_in_range", status, h, str(size), note)
             c = float(cv.get(parent, 0.0))
             _row(rows, level, code, "balance_cv", "pass" if c <= cv_max + 1e-9 else "warn", round(c, 4), cv_max,
@@ -146,6 +146,29 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
                  f"{h:g} households, {int(units['buildings'].iloc[i])} buildings", "" if ok else "the roster and the unit disagree")
     _building_rules(rows, plan)
     return pd.DataFrame(rows, columns=["level", "code", "rule", "status", "value", "limit", "basis", "detail"])
+
+
+#: How each kind of shortfall proof reads in the validation report.
+PROOF_WORDING = {
+    "counting": "counting proof",
+    "exact": "exact search: no contiguous plan in range exists",
+    "limit": "no plan found within the limit",
+}
+
+
+def shortfall_detail(entry: dict) -> str:
+    """The validation report's detail for an ``infeasible`` or ``out_of_range`` entry of ``report.json``:
+    its proof kind, then its reason. Plans written before proof kinds existed read as before.
+
+    >>> shortfall_detail({"kind": "counting", "reason": "550 households: 1 unit(s) would be too big, 2 too small"})
+    'counting proof: 550 households: 1 unit(s) would be too big, 2 too small'
+    >>> shortfall_detail({"reason": "fenced in"})
+    'fenced in'
+    """
+    kind, reason = entry.get("kind"), str(entry.get("reason", "") or "")
+    if kind not in PROOF_WORDING:
+        return reason
+    return f"{PROOF_WORDING[kind]}: {reason}" if reason else PROOF_WORDING[kind]
 
 
 def _nesting(rows, level, code, parent, g, geoms, tol, street_code) -> None:
