@@ -70,6 +70,11 @@ def _crossings(pl: Planner, labels: np.ndarray, codes: np.ndarray, level: str, p
     return out
 
 
+def _bounds(level: Level, parent_codes) -> dict | None:
+    """Parent code → the lowest CV of its children the atoms allow (see :attr:`Level.cv_bounds`), if known."""
+    return None if level.cv_bounds is None else dict(zip(parent_codes, level.cv_bounds))
+
+
 def _issues(pl: Planner, lev: Level, codes: np.ndarray, parent_codes: np.ndarray, level: str, skip_cells: set[int]) -> list[dict]:
     out = []
     for i in lev.issues:
@@ -85,6 +90,7 @@ def _issues(pl: Planner, lev: Level, codes: np.ndarray, parent_codes: np.ndarray
             "near": _near(pl, cells),
             "reason": i["reason"],
             "resolution": i["resolution"],
+            "kind": i.get("kind"),
         })
     return out
 
@@ -341,8 +347,8 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         },
         "levels": {
             "community": level_figures(c_hh, c_parent, cfg.community, c_geom),
-            "grid": level_figures(g_hh, g_parent, cfg.grid, g_geom),
-            "micro": level_figures(rows_hh, mm_parent, cfg.micro, rows_geom),
+            "grid": level_figures(g_hh, g_parent, cfg.grid, g_geom, bounds=_bounds(grids, c_codes)),
+            "micro": level_figures(rows_hh, mm_parent, cfg.micro, rows_geom, bounds=_bounds(micro, g_codes)),
         },
         "crossings": _crossings(pl, grids.labels, g_codes, "grid", piece) + _crossings(pl, micro.labels, m_codes_unit, "micro", piece),
         "infeasible": (
@@ -358,9 +364,10 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     }
     # every unit out of range is listed, whether or not it belongs to a piece reported above
     covered = {c for i in report["infeasible"] for c in i.get("codes", [])}
+    kinds = {(i["level"], c): i.get("kind") for i in report["infeasible"] for c in i.get("codes", [])}
     report["out_of_range"] = [
         {"level": lvl, "code": str(code), "households": int(h), "range": str(size),
-         "explained_in_infeasible": str(code) in covered}
+         "explained_in_infeasible": str(code) in covered, "kind": kinds.get((lvl, str(code)))}
         for lvl, t, size in (("community", comm_t, cfg.community), ("grid", grid_t, cfg.grid), ("micro", micro_t, cfg.micro))
         for code, h in zip(t["code"], t["households"]) if not size.contains(h)
     ]

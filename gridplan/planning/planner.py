@@ -44,6 +44,8 @@ class Level:
     #: communities only: the 9-digit parent (street-office) code of each unit, and its name
     parent_codes: list[str] | None = None
     names: list[str] | None = None
+    #: per parent unit: the lowest CV of its children the atoms allow (``Partition.cv_bound``), if known
+    cv_bounds: list[float] | None = None
 
 
 def components(graph: UnitGraph, nodes: np.ndarray) -> list[np.ndarray]:
@@ -128,6 +130,7 @@ class Planner:
         labels = np.full(g.n, -1, dtype=np.int64)
         parent_of: list[int] = []
         issues: list[dict] = []
+        bounds: list[float] = []
         if parents is None:
             scopes = [np.flatnonzero(np.ones(g.n, bool))]
         else:
@@ -139,10 +142,11 @@ class Planner:
             result = partition(sub, size, rng=rng_for(self.cfg.seed, level, p), strong_tier=strong_tier)
             labels[scope] = result.labels + len(parent_of)
             for issue in result.issues:
-                issues.append({"parent": p, "cells": scope[list(issue.nodes)], "households": issue.households, "reason": issue.reason, "resolution": issue.resolution})
+                issues.append({"parent": p, "cells": scope[list(issue.nodes)], "households": issue.households, "reason": issue.reason, "resolution": issue.resolution, "kind": issue.kind})
+            bounds.append(result.cv_bound)
             parent_of.extend([p] * result.count)
             self.progress(("communities", "grids", "micro-grids")[level], 1)
-        return Level(labels, np.asarray(parent_of, dtype=np.int64), issues)
+        return Level(labels, np.asarray(parent_of, dtype=np.int64), issues, cv_bounds=bounds)
 
     def communities(self) -> Level:
         """Given community polygons, or a partition of the graph with the community range."""
@@ -157,7 +161,7 @@ class Planner:
             labels = np.full(self.g.n, -1, dtype=np.int64)
             labels[keep] = result.labels
             idx = np.flatnonzero(keep)
-            issues = [{"parent": 0, "cells": idx[list(i.nodes)], "households": i.households, "reason": i.reason, "resolution": i.resolution} for i in result.issues]
+            issues = [{"parent": 0, "cells": idx[list(i.nodes)], "households": i.households, "reason": i.reason, "resolution": i.resolution, "kind": i.kind} for i in result.issues]
             self.community_source = None
             return Level(labels, np.zeros(result.count, dtype=np.int64), issues)
         which = locate(shapely.point_on_surface(self.tess.cells), comm.geometry.values)
