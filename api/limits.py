@@ -82,7 +82,7 @@ class _TooLarge(Exception):
 class BodyLimit:
     """Refuse request bodies past ``limit`` bytes with 413, by Content-Length or while streaming; refuse an upload
     with 429 while ``uploads`` others stream in, and with 507 while the disk has less than ``min_free`` bytes free
-    (a body is spooled to disk, in the data directory, before any route sees it)."""
+    (a body is spooled to the system temp directory before any route sees it, so this bounds that space)."""
 
     def __init__(self, app, limit: int, uploads: int = 4, min_free: int = 0, root: Path | None = None):
         self.app, self.limit, self.uploads, self.min_free, self.root = app, limit, uploads, min_free, root

@@ -37,7 +37,7 @@ import pyogrio
 import shapely
 
 from ..errors import InputError, first_ids
-from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff_bytes
+from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff, sniff_bytes
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
            "incomplete_ways", "sniff_kind", "unsafe_members", "check_geopackage"]
@@ -428,18 +428,13 @@ def _osm_source(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path
     return path
 
 
-def _is_pbf(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return b"OSMHeader" in f.read(64)
-
-
 def _osm_data(source: Path, shown: str) -> OsmData:
     """Buildings, barriers and compound outlines of an uncompressed OSM file."""
     polygons = _osm_layer(source, "multipolygons")
     lines = _osm_layer(source, "lines")
     buildings = _osm_buildings(source, polygons)
     clipped_ids: tuple[str, ...] = ()
-    if not _is_pbf(source):
+    if sniff(source) != "osm.pbf":  # OSM XML: look for ways the extract's edge cut
         clipped = buildings["building_id"].isin(incomplete_ways(source))
         if clipped.any():
             logger.info("%s: left out %d buildings clipped by the extract's edge (ways with nodes outside "
