@@ -104,7 +104,7 @@ def build_graph(buildings, barriers=None) -> BenchGraph:
     has_building = np.bincount(comp, weights=planner.bld_per_cell, minlength=comp.max() + 1) > 0
     keep = np.flatnonzero(has_building[comp])
     sub, _ = g.subgraph(keep)
-    cells = np.asarray(planner.tess.cells, dtype=object)[keep]
+    cells = np.asarray(planner.land, dtype=object)[keep]
     import shapely
 
     cent = shapely.get_coordinates(shapely.centroid(cells))

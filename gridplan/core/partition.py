@@ -310,25 +310,37 @@ class _Partitioner:
 
 
 
-def _contract(graph: UnitGraph, size: SizeRange) -> tuple[UnitGraph, np.ndarray]:
-    """Contract each keep-together group that fits in one unit into a single node.
+def _contract(graph: UnitGraph, size: SizeRange, rungs: tuple[np.ndarray, ...]) -> tuple[UnitGraph, np.ndarray]:
+    """Contract keep-together groups into single nodes: each node joins the coarsest of ``rungs`` whose
+    connected group fits in one unit (a compound, else its building); the others stay as they are.
 
     Returns the contracted graph and, for each original node, its node in the contracted graph. A
     group that is not connected on its own is contracted component by component.
+
+    >>> g = UnitGraph([100, 100, 100, 100], [[0, 1], [1, 2], [2, 3]], [1, 1, 1], [0, 0, 0],
+    ...               group=[0, 0, 0, -1], building=[-1, 5, 5, -1])
+    >>> _contract(g, SizeRange(150, 250), g.rungs)[1].tolist()  # the compound (300) is too big: building 5 (200) fits
+    [0, 1, 1, 2]
     """
     n = graph.n
-    if graph.group is None or not (graph.group >= 0).any():
+    if not rungs:
         return graph, np.arange(n)
-    grp = graph.group
-    same = (grp[graph.edges[:, 0]] == grp[graph.edges[:, 1]]) & (grp[graph.edges[:, 0]] >= 0)
-    e = graph.edges[same]
-    m = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
-    _, comp = csgraph.connected_components(m, directed=False)
-    hh_comp = np.bincount(comp, weights=graph.households)
-    # grouped components that fit: keep their component id; all others become singletons
-    fits = (grp >= 0) & (hh_comp[comp] <= size.hi)
-    key = np.where(fits, comp, n + np.arange(n))
-    _, new = np.unique(key, return_inverse=True)
+    key = np.arange(n) + n * (len(rungs) + 1)  # singletons
+    placed = np.zeros(n, bool)
+    for r, grp in enumerate(rungs):
+        same = (grp[graph.edges[:, 0]] == grp[graph.edges[:, 1]]) & (grp[graph.edges[:, 0]] >= 0)
+        e = graph.edges[same]
+        m = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        _, comp = csgraph.connected_components(m, directed=False)
+        hh_comp = np.bincount(comp, weights=graph.households)
+        free = np.bincount(comp, weights=placed.astype(float), minlength=comp.max() + 1) == 0
+        fits = (grp >= 0) & ~placed & free[comp] & (hh_comp[comp] <= size.hi)
+        key[fits] = r * n + comp[fits]
+        placed |= fits
+    _, first, new = np.unique(key, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    new = rank[new.ravel()]  # contracted nodes in the order of their first node
     hh = np.bincount(new, weights=graph.households)
     ce = new[graph.edges]
     keep = ce[:, 0] != ce[:, 1]
@@ -342,7 +354,14 @@ def _contract(graph: UnitGraph, size: SizeRange) -> tuple[UnitGraph, np.ndarray]
     tier_m = np.full(len(uniq), 9, dtype=np.int64)
     np.minimum.at(tier_m, inv, tier_key)
     tier_m = np.where(tier_m == 9, 0, tier_m)
-    return UnitGraph(hh, uniq, cost_m, tier_m), new
+    return UnitGraph(hh, uniq.reshape(-1, 2), cost_m, tier_m), new
+
+
+def _finer(coarse: np.ndarray, coarse_of: np.ndarray, fine_of: np.ndarray, n_fine: int) -> np.ndarray:
+    """Values on the nodes of a coarse contraction, carried to the nodes of a finer one (they nest)."""
+    out = np.empty(n_fine, dtype=coarse.dtype)
+    out[fine_of] = coarse[coarse_of]
+    return out
 
 
 def partition(
@@ -362,8 +381,8 @@ def partition(
     ----------
     graph
         Nodes with households (or whatever the ranges count); edges with cut cost and barrier tier.
-        Keep-together groups in ``graph.group`` are never split when they fit in one unit, unless only
-        splitting one brings a unit into range.
+        Keep-together groups (``graph.group``, then ``graph.building``: see :attr:`UnitGraph.rungs`) are
+        never split when they fit in one unit, unless only splitting one brings a unit into range.
     size
         The range of households per unit, and the target inside it.
     rng
@@ -390,7 +409,8 @@ def partition(
         ``exact`` or ``limit``), and the CV bound the atoms allow.
     """
     rng = as_rng(rng)
-    contracted, node_of = _contract(graph, size)
+    rungs = graph.rungs
+    contracted, node_of = _contract(graph, size, rungs)
     worker = _Partitioner(contracted, size, rng, trees, strong_tier, balance)
     worker.run()
     fixed = {int(worker.labels[i.nodes[0]]) for i in worker.issues if i.reason.startswith("one indivisible")}
@@ -402,16 +422,24 @@ def partition(
         verdicts, replaced = prove_pieces(contracted, worker.labels, worker.piece_of, size, fixed=fixed, skip=skip, limits=exact, budget=budget)
         if replaced and refine:
             moves += refine_labels(contracted, worker.labels, size, set(fixed), balance=True)
-    labels = worker.labels[node_of]
-    piece_of = worker.piece_of[node_of]
-    if contracted is not graph:
-        # a compound kept whole may leave a unit out of range: repair ranges on the buildings themselves,
-        # splitting a compound only where that brings units into range
-        moves += refine_labels(graph, labels, size, set(fixed), balance=False)
+    labels, piece_of, level_of = worker.labels, worker.piece_of, node_of
+    # a group kept whole may leave a unit out of range: rung by rung (compounds, then buildings, then
+    # their parts), repair ranges on the finer nodes, dividing a group only where that brings units into range
+    for r in range(1, len(rungs) + 1):
+        finer, fine_of = _contract(graph, size, rungs[r:]) if r < len(rungs) else (graph, np.arange(graph.n))
+        labels = _finer(labels, level_of, fine_of, finer.n)
+        piece_of = _finer(piece_of, level_of, fine_of, finer.n)
+        level_of = fine_of
+        unit_hh = np.bincount(labels, weights=finer.households)
+        if not ((unit_hh < size.lo) | (unit_hh > size.hi)).any():
+            continue
+        moves += refine_labels(finer, labels, size, set(fixed), balance=False)
         if exact is not None:
-            fine, _ = prove_pieces(graph, labels, piece_of, size, fixed=fixed, skip=skip | {p for p, v in verdicts.items() if v[0] == "counting"},
+            fine, _ = prove_pieces(finer, labels, piece_of, size, fixed=fixed, skip=skip | {p for p, v in verdicts.items() if v[0] == "counting"},
                                    limits=exact, budget=budget)
             verdicts.update(fine)
+    labels = labels[level_of]
+    piece_of = piece_of[level_of]
     log.debug("refinement: %d moves", moves)
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # units that joined a neighbour leave gaps
     issues = tuple(

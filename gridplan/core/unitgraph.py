@@ -34,7 +34,9 @@ def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
 class UnitGraph:
     """Nodes with households; undirected edges ``(i, j)`` with a cut ``cost`` and a barrier ``tier``.
 
-    ``group`` (optional) gives each node a keep-together group (a gated compound), -1 for none.
+    ``group`` and ``building`` (optional) are the keep-together rungs, coarsest first: each node's gated
+    compound and, for the parts of a divided building, its building; -1 for none. The partitioner keeps a
+    group whole wherever it fits in one unit (the compound if it fits, else each building).
     """
 
     households: np.ndarray
@@ -42,14 +44,16 @@ class UnitGraph:
     cost: np.ndarray
     tier: np.ndarray
     group: np.ndarray | None = None
+    building: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "households", np.asarray(self.households, dtype=float))
         object.__setattr__(self, "edges", np.asarray(self.edges, dtype=np.int64).reshape(-1, 2))
         object.__setattr__(self, "cost", np.asarray(self.cost, dtype=float))
         object.__setattr__(self, "tier", np.asarray(self.tier, dtype=np.int8))
-        if self.group is not None:
-            object.__setattr__(self, "group", np.asarray(self.group, dtype=np.int64))
+        for name in ("group", "building"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
 
     @property
     def n(self) -> int:
@@ -68,8 +72,18 @@ class UnitGraph:
             self.cost[keep],
             self.tier[keep],
             None if self.group is None else self.group[nodes],
+            None if self.building is None else self.building[nodes],
         )
         return sub, keep
+
+    @property
+    def rungs(self) -> tuple[np.ndarray, ...]:
+        """The keep-together rungs present (``group``, then ``building``), coarsest first."""
+        return tuple(r for r in (self.group, self.building) if r is not None and (r >= 0).any())
+
+    def without_groups(self, *, keep_buildings: bool = True) -> UnitGraph:
+        """The same graph without compounds (and, unless ``keep_buildings``, without buildings)."""
+        return UnitGraph(self.households, self.edges, self.cost, self.tier, None, self.building if keep_buildings else None)
 
     @classmethod
     def lattice(cls, rows: int, cols: int, *, households: float | np.ndarray = 1.0) -> UnitGraph:

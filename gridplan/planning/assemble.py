@@ -11,14 +11,13 @@ import shapely
 
 from ..config import PlanConfig, SizeRange
 from ..core.codes import sequence_codes
-from ..core.divide import divide_building, part_polygons
 from ..core.metrics import level_figures
 from ..core.graph import CUT_WEIGHT
 from ..model import Plan
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
-from ..core.units import close_gaps, dissolve, single_polygon
-from .planner import Level, Planner, components
+from ..core.units import close_gaps, dissolve, largest_polygon, single_polygon
+from .planner import Level, Planner
 
 __all__ = ["assemble"]
 
@@ -95,52 +94,74 @@ def _issues(pl: Planner, lev: Level, codes: np.ndarray, parent_codes: np.ndarray
     return out
 
 
-def _row_origin(micro: Level, rows_unit: list[int]) -> list | None:
-    """Per micro-grid row, the code it keeps: a kept unit's code, or the k-th part code of a kept divided building."""
-    if micro.origin is None:
-        return None
-    out, seen, total = [], Counter(), Counter(rows_unit)
-    for m in rows_unit:
-        o = micro.origin[m] if m < len(micro.origin) else None
-        k = seen[m]
-        seen[m] += 1
-        n_rows = total[m]
-        if isinstance(o, tuple):
-            out.append(o[k] if len(o) == n_rows else None)
-        else:
-            out.append(o if n_rows == 1 else None)
+def _merge_rects(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Entrance × floor rectangles merged while two of them make one rectangle (same floors on
+    neighbouring entrances, or the same entrances on consecutive floors).
+
+    >>> _merge_rects([(1, 1, 1, 16), (1, 1, 17, 32), (2, 2, 1, 32)])
+    [(1, 2, 1, 32)]
+    >>> _merge_rects([(1, 1, 1, 16), (2, 2, 1, 32)])
+    [(1, 1, 1, 16), (2, 2, 1, 32)]
+    """
+    out = sorted(rects)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(len(out)):
+                a, b = out[i], out[j]
+                if i == j:
+                    continue
+                if a[2:] == b[2:] and b[0] == a[1] + 1:
+                    new = (a[0], b[1], a[2], a[3])
+                elif a[:2] == b[:2] and b[2] == a[3] + 1:
+                    new = (a[0], a[1], a[2], b[3])
+                else:
+                    continue
+                out = sorted([r for k, r in enumerate(out) if k not in (i, j)] + [new])
+                merged = True
+                break
+            if merged:
+                break
     return out
 
 
-def _isolate_heavy(pl: Planner, micro: Level) -> None:
-    """A micro-grid holding one building too big for it, plus buildings with no households, is split:
-    the big building keeps its cell and the bare land around it (to be divided by entrance/floor), each
-    connected group of the other buildings becomes a micro-grid of its own."""
-    cell_of_b = pl.tess.cell_of_building
-    hh_b = pl.b["households"].to_numpy()
-    heavy = np.flatnonzero(hh_b > pl.cfg.micro.hi)
-    parent = list(micro.parent)
-    for bi in heavy:
-        c = cell_of_b[bi]
-        m = micro.labels[c]
-        cells = np.flatnonzero(micro.labels == m)
-        others = cells[(cells != c) & (pl.bld_per_cell[cells] > 0)]
-        if not len(others) or (cell_of_b == c).sum() > 1:
-            continue
-        for comp in components(pl.g, cells[cells != c]):
-            if pl.bld_per_cell[comp].sum() > 0:
-                micro.labels[comp] = len(parent)
-                parent.append(micro.parent[m])
-    if micro.origin is not None and len(parent) > len(micro.origin):
-        micro.origin = list(micro.origin) + [None] * (len(parent) - len(micro.origin))
-    micro.parent = np.asarray(parent, dtype=np.int64)
+def _divided_rows(pl: Planner, micro: Level) -> dict[int, list[tuple[int, tuple[int, int, int, int], float, object]]]:
+    """Per building that ends up in more than one micro-grid: its rows (micro-grid, rectangle, households,
+    footprint slice), one per maximal rectangle of its parts in each micro-grid."""
+    at = pl.atoms
+    out = {}
+    for b in at.divided.tolist():
+        nodes = at.nodes_of(b)
+        labs = micro.labels[nodes]
+        if len(np.unique(labs)) == 1:
+            continue  # all its parts in one micro-grid: shown whole
+        rows = []
+        for m in dict.fromkeys(labs.tolist()):
+            mine = nodes[labs == m]
+            for r in _merge_rects([tuple(int(x) for x in at.rect[v]) for v in mine]):
+                inside = [v for v in mine if r[0] <= at.rect[v][0] and at.rect[v][1] <= r[1] and r[2] <= at.rect[v][2] and at.rect[v][3] <= r[3]]
+                geom = shapely.union_all([at.footprint[v] for v in inside], grid_size=GRID_SIZE)
+                rows.append((int(m), r, float(at.households[inside].sum()), largest_polygon(geom) if geom.geom_type != "Polygon" else geom))
+        out[b] = rows
+    return out
+
+
+def _per_unit_buildings(pl: Planner, labels: np.ndarray, n: int) -> np.ndarray:
+    """Distinct buildings in each unit (a divided building counts in every unit holding a part of it)."""
+    at = pl.atoms
+    whole = np.setdiff1d(np.arange(len(pl.b)), at.divided)
+    pairs = np.r_[labels[pl.node_of_building[whole]] * (len(pl.b) + 1) + whole,
+                  labels[at.building >= 0] * (len(pl.b) + 1) + at.building[at.building >= 0]]
+    pairs = np.unique(pairs[pairs >= 0])
+    return np.bincount(pairs // (len(pl.b) + 1), minlength=n)
 
 
 def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
     """A community whose cells a hard corridor cuts apart (old communities straddle rivers and railways)
     gets a narrow strip of the land no cell covers, along the shortest line between its parts, so it stays
     one Polygon. Grids never cross the corridor; the strip belongs to no other unit, so nothing overlaps."""
-    cells = pl.tess.cells
+    cells = pl.land
     tree = shapely.STRtree(cells)
     taken: list = []  # strips already given to a community
     for c in range(len(c_geom)):
@@ -177,18 +198,20 @@ def _community_codes(pl: Planner, comm: Level, c_geom: np.ndarray, book: CodeBoo
     return np.asarray(c_codes, dtype=object), np.array([c[:9] for c in c_codes], dtype=object)
 
 
-def _unit_table(geoms, codes, parents, hh, nb, cfg: PlanConfig, size: SizeRange, crs) -> gpd.GeoDataFrame:
+def _unit_table(geoms, codes, parents, hh, nb, cfg: PlanConfig, size: SizeRange, crs, pop, weighted: bool) -> gpd.GeoDataFrame:
+    """One level's units; ``in_range`` counts persons when ``weighted`` (population balance), else households."""
     g = np.asarray(geoms, dtype=object)
+    counted = np.asarray(pop if weighted else hh, dtype=float)
     return gpd.GeoDataFrame(
         {
             "code": pd.array(codes, dtype="string"),
             "parent_code": pd.array(parents, dtype="string"),
             "households": np.asarray(hh, dtype=np.int64),
-            "population": np.rint(np.asarray(hh, dtype=float) * cfg.persons_per_household).astype(np.int64),
+            "population": np.rint(np.asarray(pop, dtype=float)).astype(np.int64),
             "buildings": np.asarray(nb, dtype=np.int64),
             "area_m2": np.round(shapely.area(g), 1),
             "perimeter_m": np.round(shapely.length(g), 1),
-            "in_range": (np.asarray(hh) >= size.lo) & (np.asarray(hh) <= size.hi),
+            "in_range": (counted >= size.lo) & (counted <= size.hi),
         },
         geometry=g,
         crs=crs,
@@ -200,14 +223,13 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     ``origin`` keep that code and the others take the next free sequence numbers."""
     cfg, prep, tess, b = pl.cfg, pl.prep, pl.tess, pl.b
     crs_work = b.crs
-    cells = tess.cells
-    hh_cell = pl.g.households
-    cell_of_b = tess.cell_of_building
     hh_b = b["households"].to_numpy()
 
     # ---- communities
     n_c = int(comm.labels.max()) + 1 if (comm.labels >= 0).any() else 0
-    c_geom = dissolve(cells, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
+    land = pl.land
+    valid = comm.labels >= 0
+    c_geom = dissolve(land, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
     given = prep.communities
     _bridge_parts(pl, comm, c_geom)
     c_geom = close_gaps(c_geom)
@@ -215,7 +237,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
 
     # ---- grids
     n_g = len(grids.parent)
-    g_geom = dissolve(cells, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
+    g_geom = dissolve(land, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
     g_geom = close_gaps(g_geom, grids.parent, c_geom)
     g_parent = c_codes[grids.parent]
     if book is None:
@@ -223,81 +245,52 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     else:
         g_codes = assign_codes(g_parent, _centroids(g_geom), shapely.area(g_geom), origin=grids.origin, book=book)
 
-    # ---- micro-grids, with divided buildings
-    _isolate_heavy(pl, micro)
+    # ---- micro-grids; a divided building has one roster row per rectangle of its parts in each micro-grid
+    at = pl.atoms
     n_m = len(micro.parent)
-    m_geom = dissolve(cells, np.where(micro.labels >= 0, micro.labels, n_m), n_m + 1)[:n_m]
+    m_geom = dissolve(land, np.where(micro.labels >= 0, micro.labels, n_m), n_m + 1)[:n_m]
     m_geom = close_gaps(m_geom, micro.parent, g_geom)
-    b_micro = micro.labels[cell_of_b]
-    valid = micro.labels >= 0
-    m_hh = np.bincount(micro.labels[valid], weights=hh_cell[valid], minlength=n_m)
-    per_unit = pd.Series(np.arange(len(b))).groupby(b_micro).apply(list).to_dict()
-    rows_geom, rows_grid, rows_hh, rows_nb, rows_unit = [], [], [], [], []
-    parts_of_b: dict[int, list[tuple[int, object, int, str, str]]] = {}
-    divided, undivided_heavy = [], []
-    heavy_cells: set[int] = set()
-    for m in range(n_m):
-        members = per_unit.get(m, [])
-        parts = []
-        if len(members) == 1 and hh_b[members[0]] > cfg.micro.hi:
-            bi = members[0]
-            heavy_cells.add(int(cell_of_b[bi]))
-            parts = divide_building(hh_b[bi], units=b["units"].iloc[bi], levels=b["levels"].iloc[bi], size=cfg.micro)
-            why = "no entrance (units) or floor (levels) data to divide it by"
-            u = int(b["units"].iloc[bi]) if np.isfinite(b["units"].iloc[bi]) else 1
-            drawn = part_polygons(m_geom[m], b.geometry.iloc[bi], u, parts) if parts else None
-            if parts and drawn is None:
-                parts, why = [], "its footprint does not lie on its micro-grid's land, so its parts cannot be drawn"
-            if not parts:
-                undivided_heavy.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]),
-                                        "reason": why, "resolution": "kept as one micro-grid above the maximum"})
-        if parts:
-            polys, part_slices = drawn
-            rows_part = []
-            for p, poly, sl in zip(parts, polys, part_slices):
-                rows_geom.append(poly)
-                rows_grid.append(micro.parent[m])
-                rows_hh.append(p.households)
-                rows_nb.append(1)
-                rows_unit.append(m)
-                ent = f"{p.entrances[0]}-{p.entrances[1]}" if p.entrances else ""
-                fl = f"{p.floors[0]}-{p.floors[1]}" if p.floors else ""
-                rows_part.append((len(rows_geom) - 1, sl, p.households, ent, fl))
-            parts_of_b[bi] = rows_part
-            divided.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]), "parts": len(parts),
-                            "by": "entrance and floor" if any(p.floors for p in parts) else "entrance",
-                            "part_households": [p.households for p in parts]})
-        else:
-            rows_geom.append(m_geom[m])
-            rows_grid.append(micro.parent[m])
-            rows_hh.append(float(m_hh[m]))
-            rows_nb.append(len(members))
-            rows_unit.append(m)
-    rows_grid = np.asarray(rows_grid, dtype=np.int64)
-    rows_geom = np.asarray(rows_geom, dtype=object)
-    mm_parent = g_codes[rows_grid]
+    mm_parent = g_codes[micro.parent]
     if book is None:
-        mm_codes = sequence_codes(mm_parent, _centroids(rows_geom), shapely.area(rows_geom))
+        mm_codes = sequence_codes(mm_parent, _centroids(m_geom), shapely.area(m_geom))
     else:
-        mm_codes = assign_codes(mm_parent, _centroids(rows_geom), shapely.area(rows_geom), origin=_row_origin(micro, rows_unit), book=book)
-    first_row_of_unit = pd.Series(np.arange(len(rows_unit))).groupby(np.asarray(rows_unit)).first().to_numpy()
-    m_codes_unit = mm_codes[first_row_of_unit]
+        mm_codes = assign_codes(mm_parent, _centroids(m_geom), shapely.area(m_geom), origin=micro.origin, book=book)
+    m_codes_unit = mm_codes
+    rows_of = _divided_rows(pl, micro)
+    heavy_cells = {int(pl.node_of_building[bi]) for bi in at.undivided}
+    m_hh = np.bincount(micro.labels[valid], weights=at.households[valid], minlength=n_m)
+    undivided_heavy = [{"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]), "reason": why,
+                        "resolution": "kept as one micro-grid above the maximum", "kind": "counting"}
+                       for bi, why in sorted(at.undivided.items()) if m_hh[micro.labels[pl.node_of_building[bi]]] > cfg.micro.hi]
+    divided = []
+    for bi, rows in rows_of.items():
+        nodes = at.nodes_of(bi)
+        by_level = {name: sorted({str(codes[lev.labels[v]]) for v in nodes})
+                    for name, lev, codes in (("community", comm, c_codes), ("grid", grids, g_codes), ("micro", micro, mm_codes))}
+        divided.append({"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]), "parts": len(rows),
+                        "by": "entrance and floor" if any(r[1][2] > 1 or r[1][3] < int(b["levels"].iloc[bi]) for r in rows) else "entrance",
+                        "part_households": [int(round(r[2])) for r in rows],
+                        "levels_divided": [k for k in ("community", "grid", "micro") if len(by_level[k]) > 1],
+                        "by_level": by_level})
 
     # ---- roster
     id_field = prep.id_field
-    rec = {id_field: [], "households": [], "community_code": [], "grid_code": [], "micro_code": [], "part": [], "entrances": [], "floors": [], "geometry": []}
+    keys = (id_field, "households", "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "geometry")
+    rec = {k: [] for k in keys}
     for bi in range(len(b)):
-        c = cell_of_b[bi]
-        gl = grids.labels[c]
-        base = (str(b["building_id"].iloc[bi]), c_codes[comm.labels[c]], g_codes[gl])
-        if bi in parts_of_b:
-            for k, (row, geom, h, ent, fl) in enumerate(parts_of_b[bi], start=1):
-                for key, val in zip((id_field, "households", "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "geometry"),
-                                    (base[0], h, base[1], base[2], mm_codes[row], k, ent, fl, geom)):
+        if bi in rows_of:
+            levels_b = int(b["levels"].iloc[bi])
+            for k, (m, r, h, geom) in enumerate(rows_of[bi], start=1):
+                g_unit = micro.parent[m]
+                vals = (str(b["building_id"].iloc[bi]), int(round(h)), c_codes[grids.parent[g_unit]], g_codes[g_unit], mm_codes[m], k,
+                        f"{r[0]}-{r[1]}", "" if (r[2], r[3]) == (1, levels_b) else f"{r[2]}-{r[3]}", geom)
+                for key, val in zip(keys, vals):
                     rec[key].append(val)
         else:
-            for key, val in zip((id_field, "households", "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "geometry"),
-                                (base[0], int(hh_b[bi]), base[1], base[2], m_codes_unit[micro.labels[c]], 0, "", "", b.geometry.iloc[bi])):
+            v = pl.node_of_building[bi]
+            vals = (str(b["building_id"].iloc[bi]), int(hh_b[bi]), c_codes[comm.labels[v]], g_codes[grids.labels[v]],
+                    mm_codes[micro.labels[v]], 0, "", "", b.geometry.iloc[bi])
+            for key, val in zip(keys, vals):
                 rec[key].append(val)
     roster = gpd.GeoDataFrame(rec, geometry="geometry", crs=crs_work)
     for col in ("name", "compound", "compound_name", "building"):
@@ -308,24 +301,28 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     roster["households"] = roster["households"].astype(np.int64)
 
     # ---- unit tables
-    def nbuild(labels_b, n):
-        return np.bincount(labels_b, minlength=n)
+    def per_unit(lev: Level, n: int, values: np.ndarray) -> np.ndarray:
+        return np.bincount(lev.labels[valid], weights=values[valid], minlength=n)
 
-    c_hh = np.bincount(comm.labels[cell_of_b], weights=hh_b, minlength=n_c)
-    g_hh = np.bincount(grids.labels[cell_of_b], weights=hh_b, minlength=n_g)
-    comm_t = _unit_table(c_geom, c_codes, c_parent, c_hh, nbuild(comm.labels[cell_of_b], n_c), cfg, cfg.community, crs_work)
+    c_hh, g_hh, rows_hh = per_unit(comm, n_c, at.households), per_unit(grids, n_g, at.households), per_unit(micro, n_m, at.households)
+    weighted = getattr(cfg, "balance", "households") == "population"
+    pop = pl.atoms_population()
+    comm_t = _unit_table(c_geom, c_codes, c_parent, c_hh, _per_unit_buildings(pl, comm.labels, n_c), cfg, cfg.community, crs_work,
+                         per_unit(comm, n_c, pop), weighted)
     if comm.names is not None:
         comm_t.insert(2, "name", pd.array(comm.names, dtype="string"))
     elif given is not None and "name" in given.columns:
         comm_t.insert(2, "name", given["name"].to_numpy()[pl.community_source])
-    grid_t = _unit_table(g_geom, g_codes, g_parent, g_hh, nbuild(grids.labels[cell_of_b], n_g), cfg, cfg.grid, crs_work)
-    micro_t = _unit_table(rows_geom, mm_codes, mm_parent, rows_hh, rows_nb, cfg, cfg.micro, crs_work)
+    grid_t = _unit_table(g_geom, g_codes, g_parent, g_hh, _per_unit_buildings(pl, grids.labels, n_g), cfg, cfg.grid, crs_work,
+                         per_unit(grids, n_g, pop), weighted)
+    micro_t = _unit_table(m_geom, mm_codes, mm_parent, rows_hh, _per_unit_buildings(pl, micro.labels, n_m), cfg, cfg.micro, crs_work,
+                          per_unit(micro, n_m, pop), weighted)
     for t in (comm_t, grid_t, micro_t):
         t["start_date"] = [book.start_of(c, start_date) for c in t["code"]] if book is not None else start_date
 
     # ---- report
     multipart = {name: [str(c) for c, g in zip(t["code"], t.geometry) if g.geom_type != "Polygon"] for name, t in (("community", comm_t), ("grid", grid_t), ("micro", micro_t))}
-    excluded_area = float(shapely.area(cells[pl.excluded]).sum())
+    excluded_area = float(shapely.area(land[pl.excluded]).sum())
     piece = _strong_pieces(pl)
     report = {
         "gridplan_version": version,
@@ -343,19 +340,19 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             "barriers_by_tier": {str(k): int(v) for k, v in prep.barriers["tier"].value_counts().sort_index().items()} if len(prep.barriers) else {},
             "input_crs": prep.input_crs.to_string(), "work_crs": prep.work_crs.to_string(),
             "notes": list(prep.notes),
-            "cells": int(pl.g.n), "blocks": int(len(tess.blocks)), "adjacencies": int(len(pl.g.edges)),
+            "cells": int(pl.atoms.n_cells), "nodes": int(pl.g.n), "blocks": int(len(tess.blocks)), "adjacencies": int(len(pl.g.edges)),
         },
         "levels": {
             "community": level_figures(c_hh, c_parent, cfg.community, c_geom),
             "grid": level_figures(g_hh, g_parent, cfg.grid, g_geom, bounds=_bounds(grids, c_codes)),
-            "micro": level_figures(rows_hh, mm_parent, cfg.micro, rows_geom, bounds=_bounds(micro, g_codes)),
+            "micro": level_figures(rows_hh, mm_parent, cfg.micro, m_geom, bounds=_bounds(micro, g_codes)),
         },
         "crossings": _crossings(pl, grids.labels, g_codes, "grid", piece) + _crossings(pl, micro.labels, m_codes_unit, "micro", piece),
         "infeasible": (
             _issues(pl, comm, c_codes, np.array([cfg.street_code]), "community", set())
             + _issues(pl, grids, g_codes, c_codes, "grid", set())
             + _issues(pl, micro, m_codes_unit, g_codes, "micro", heavy_cells)
-            + [dict(level="micro", **d) for d in undivided_heavy]
+            + [dict(level="micro", parent_code=None, codes=[], near=[], **d) for d in undivided_heavy]
         ),
         "divided_buildings": divided,
         "not_single_polygon": {k: v for k, v in multipart.items() if v},

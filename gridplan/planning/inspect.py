@@ -90,7 +90,7 @@ def _fenced(prep, cfg: PlanConfig, given_communities: bool) -> list[dict]:
         misses = [(unit, size) for unit, size in levels if not len(counts_in_range(hh[c], size))]
         if not misses:
             continue
-        geom = shapely.union_all(pl.tess.cells[label == c])
+        geom = shapely.union_all(pl.land[label == c])
         near = hard[hard.intersects(geom.buffer(30))] if len(hard) else hard
         names = [x for x in dict.fromkeys(near["name"].astype(str)) if x] or list(dict.fromkeys(near["kind"]))
         centre = gpd.GeoSeries([geom.representative_point()], crs=prep.work_crs).to_crs(4326).iloc[0]

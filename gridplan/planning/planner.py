@@ -18,6 +18,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..config import PlanConfig, SizeRange
+from ..core.atoms import divide_cells
 from ..core.graph import CellGraph, cell_graph
 from ..core.partition import UnitGraph, partition
 from ..core.tessellate import locate, tessellate
@@ -78,9 +79,12 @@ def rng_for(seed: int, *path: int) -> np.random.Generator:
 class Planner:
     """The cells and adjacency graph of one prepared input, and the level loop over them.
 
-    After :meth:`build_graph`: ``tess`` (:class:`~gridplan.core.tessellate.Tessellation`), ``cg``
-    (:class:`~gridplan.core.graph.CellGraph`), ``g`` (its :class:`~gridplan.core.partition.UnitGraph`) and
-    ``bld_per_cell``. After :meth:`communities`: ``excluded`` (cells left out) and ``community_source``
+    After :meth:`build_graph`: ``tess`` (:class:`~gridplan.core.tessellate.Tessellation`), ``atoms``
+    (:class:`~gridplan.core.atoms.Atoms`: the nodes, i.e. the cells with divisible buildings cut into their
+    parts), ``cg`` (:class:`~gridplan.core.graph.CellGraph` over the nodes), ``g`` (its
+    :class:`~gridplan.core.partition.UnitGraph`), ``land`` (the polygon each node brings to a unit),
+    ``bld_per_cell`` (buildings per node) and ``node_of_building`` (a building's node: its only one, or
+    its first part's). After :meth:`communities`: ``excluded`` (cells left out) and ``community_source``
     (the given community of each unit, or None). ``prep``, ``cfg`` and ``b`` (the buildings) are the inputs.
     Re-districting sets ``extra_report`` (merged into the report) and ``formed_from``.
 
@@ -119,14 +123,44 @@ class Planner:
         compound = b["compound"] if "compound" in b.columns else pd.Series([None] * len(b))
         compound = compound.where(compound.notna() & (compound.astype(str).str.strip() != ""), None)
         group = pd.factorize(compound, use_na_sentinel=True)[0]
-        self.cg: CellGraph = cell_graph(self.tess, self.prep.barriers, households=b["households"].to_numpy(), group=group)
+        hh = b["households"].to_numpy(dtype=float)
+        cells = cell_graph(self.tess, self.prep.barriers, households=hh, group=group)
+        self.cg, self.atoms = divide_cells(cells, self.tess, np.asarray(b.geometry.values, dtype=object), hh,
+                                           units=b["units"].to_numpy(dtype=float) if "units" in b.columns else None,
+                                           levels=b["levels"].to_numpy(dtype=float) if "levels" in b.columns else None,
+                                           size=self.cfg.micro, weight=self.weights(), compound=group)
         self.g = self.cg.graph
-        self.bld_per_cell = np.bincount(self.tess.cell_of_building, minlength=self.g.n)
+        self.land = self.atoms.land
+        # buildings per node: a divided building counts once, on its first part (whose node is its cell)
+        self.bld_per_cell = np.r_[np.bincount(self.tess.cell_of_building, minlength=self.atoms.n_cells),
+                                  np.zeros(self.g.n - self.atoms.n_cells, dtype=np.int64)]
+        self.node_of_building = self.tess.cell_of_building
+
+    def nodes_of_buildings(self, mask: np.ndarray) -> np.ndarray:
+        """The nodes holding any of the buildings ``mask`` selects (every part of a divided one)."""
+        out = np.zeros(self.g.n, bool)
+        out[self.node_of_building[mask]] = True
+        parts = self.atoms.building >= 0
+        out[parts] |= np.asarray(mask)[self.atoms.building[parts]]
+        return out
+
+    def atoms_population(self) -> np.ndarray:
+        """Persons per node: each building's ``population`` (households × persons per household where the
+        input has none) shared over its parts in proportion to their households."""
+        b = self.b
+        pop = b["population"].to_numpy(dtype=float) if "population" in b.columns else b["households"].to_numpy(dtype=float) * self.cfg.persons_per_household
+        return self.atoms.spread(pop, self.tess.cell_of_building)
+
+    def weights(self) -> np.ndarray:
+        """What the ranges count per building: households, or persons with ``balance="population"``."""
+        if getattr(self.cfg, "balance", "households") == "population":
+            return self.b["population"].to_numpy(dtype=float)
+        return self.b["households"].to_numpy(dtype=float)
 
     # ---- levels ------------------------------------------------------------------------------------
     def plan_level(self, parents: Level | None, size: SizeRange, level: int, strong_tier: int | None, use_groups: bool) -> Level:
         """Partition each parent unit's cells (or the whole graph) into units of ``size``."""
-        g = self.g if use_groups else UnitGraph(self.g.households, self.g.edges, self.g.cost, self.g.tier)
+        g = self.g if use_groups else self.g.without_groups()
         labels = np.full(g.n, -1, dtype=np.int64)
         parent_of: list[int] = []
         issues: list[dict] = []
@@ -164,7 +198,7 @@ class Planner:
             issues = [{"parent": 0, "cells": idx[list(i.nodes)], "households": i.households, "reason": i.reason, "resolution": i.resolution, "kind": i.kind} for i in result.issues]
             self.community_source = None
             return Level(labels, np.zeros(result.count, dtype=np.int64), issues)
-        which = locate(shapely.point_on_surface(self.tess.cells), comm.geometry.values)
+        which = locate(shapely.point_on_surface(self.tess.cells), comm.geometry.values)[self.atoms.cell]
         # inside each community, land cut off from every building is left out
         for c in range(len(comm)):
             cells = np.flatnonzero(which == c)

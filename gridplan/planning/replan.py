@@ -63,7 +63,7 @@ class Replanning:
 @dataclass
 class _Unit:
     cells: np.ndarray
-    origin: object  # previous code (str), a tuple of part codes, or None for a new unit
+    origin: object  # previous code (str), or None for a new unit
     old: int  # index of the previous unit it continues (-1: none)
 
 
@@ -75,34 +75,37 @@ class _Rebalancer:
         b = pl.b
         prev_ids = set(prev.buildings[prev.id_field].astype(str))
         ids = b["building_id"].astype(str).to_numpy()
-        self.new_cell = np.zeros(pl.g.n, bool)
-        self.new_cell[pl.tess.cell_of_building[~np.isin(ids, list(prev_ids))]] = True
-        self.ids, self.cell_of_b = ids, pl.tess.cell_of_building
+        self.new_cell = pl.nodes_of_buildings(~np.isin(ids, list(prev_ids)))
+        self.ids = ids
+        at = pl.atoms
+        # (node, building) pairs: a whole building on its node, a divided one on each of its parts
+        whole = np.setdiff1d(np.arange(len(ids)), at.divided)
+        self.pair_node = np.r_[pl.node_of_building[whole], np.flatnonzero(at.building >= 0)]
+        self.pair_b = np.r_[whole, at.building[at.building >= 0]]
 
     # ---- helpers -------------------------------------------------------------------------------------
     def members(self, cells: np.ndarray) -> frozenset:
         inside = np.zeros(self.pl.g.n, bool)
         inside[cells] = True
-        return frozenset(self.ids[inside[self.cell_of_b]].tolist())
+        return frozenset(self.ids[np.unique(self.pair_b[inside[self.pair_node]])].tolist())
 
     def hh(self, cells: np.ndarray) -> float:
+        """Households on the nodes."""
+        return float(self.pl.atoms.households[cells].sum())
+
+    def w(self, cells: np.ndarray) -> float:
+        """What the ranges count on the nodes (households, or persons with population balance)."""
         return float(self.pl.g.households[cells].sum())
 
     def ok(self, cells: np.ndarray, size: SizeRange, level: str) -> bool:
-        h = self.hh(cells)
-        if size.contains(h):
-            return True
-        if level == "micro":  # a tower alone in its micro-grid is divided by entrance/floor
-            hb = self.pl.b["households"].to_numpy()[np.isin(self.cell_of_b, cells)]
-            return len(hb[hb > 0]) == 1 and h > size.hi
-        return False
+        return size.contains(self.w(cells))
 
     def graph(self, cells: np.ndarray, groups: np.ndarray | None, bridge: bool) -> UnitGraph:
         if bridge:
             sub = bridged_subgraph(self.pl, cells)
         else:
             sub, _ = self.pl.g.subgraph(cells)
-        return UnitGraph(sub.households, sub.edges, sub.cost, sub.tier, groups)
+        return UnitGraph(sub.households, sub.edges, sub.cost, sub.tier, groups, sub.building)
 
     # ---- one parent --------------------------------------------------------------------------------
     def rebalance(self, units: list[_Unit], old_members: list[frozenset], old_hh: list[float], codes: list[str], locked_below: list[bool],
@@ -114,7 +117,7 @@ class _Rebalancer:
         for i in need:
             if codes[i] in self.lock or locked_below[i]:
                 what = f"locked {level} {codes[i]}" if codes[i] in self.lock else f"{level} {codes[i]}, which holds a locked unit,"
-                raise InfeasibleError(f"{what} now holds {self.hh(units[i].cells):g} households, outside {size}; it must be re-partitioned. "
+                raise InfeasibleError(f"{what} now holds {self.w(units[i].cells):g}, outside {size}; it must be re-partitioned. "
                                       f"Unlock it (drop it from --lock) or change the {level} size range")
         if not need:
             return units
@@ -134,13 +137,13 @@ class _Rebalancer:
                 continue
             scope = {i}
             blocked = []
-            while not len(counts_in_range(sum(self.hh(units[j].cells) for j in scope), size)):
-                cand = sorted({q for j in scope for q in nbr[j]} - scope - taken, key=lambda q: (self.hh(units[q].cells), q))
+            while not len(counts_in_range(sum(self.w(units[j].cells) for j in scope), size)):
+                cand = sorted({q for j in scope for q in nbr[j]} - scope - taken, key=lambda q: (self.w(units[q].cells), q))
                 free = [q for q in cand if codes[q] not in self.lock and not locked_below[q]]
                 blocked += [codes[q] for q in cand if q not in free]
                 if not free:
                     if blocked:
-                        raise InfeasibleError(f"{level} {codes[i]} holds {self.hh(units[i].cells):g} households after the update, outside {size}, and "
+                        raise InfeasibleError(f"{level} {codes[i]} holds {self.w(units[i].cells):g} after the update, outside {size}, and "
                                               f"its neighbours {first_ids(sorted(set(blocked)))} are locked (or hold locked units); unlock some of them")
                     break
                 scope.add(free[0])
@@ -154,7 +157,7 @@ class _Rebalancer:
     def carve(self, units: list[_Unit], olds: list[frozenset], size: SizeRange, level: str, key: tuple) -> list[_Unit] | None:
         """Keep each previous unit as it was and make the cells of new buildings units of their own, if all fit."""
         new = np.concatenate([u.cells[self.new_cell[u.cells]] for u in units])
-        if not len(new) or not len(counts_in_range(self.hh(new), size)):
+        if not len(new) or not len(counts_in_range(self.w(new), size)):
             return None
         out = []
         for u, o in zip(units, olds):
@@ -181,7 +184,7 @@ class _Rebalancer:
         result = None
         for groups in (keep_whole, base):  # previous units whole first, then free cuts
             res = partition(self.graph(cells, groups, level == "community"), size, rng=rng_for(self.pl.cfg.seed, 9, *key), strong_tier=None if level == "community" else 2)
-            hh_units = np.bincount(res.labels, weights=self.pl.g.households[cells])
+            hh_units = np.bincount(res.labels, weights=self.pl.atoms.households[cells])
             # a unit is fine in range, or when it is a previous unit unchanged (moving nobody beats fixing an old miss)
             fine = all(self.ok(c, size, level) or self.members(c) in olds for c in (cells[res.labels == k] for k in range(res.count)))
             result = res
@@ -200,10 +203,36 @@ class _Rebalancer:
         return out
 
 
-def _old_units(level_layer, reps: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """For each cell, the previous unit (row of ``level_layer``) holding it."""
-    which = locate(reps, level_layer.geometry.values)
-    which[excluded] = -1
+def _rect_of(entrances: str, floors: str, levels: int) -> tuple[int, int, int, int]:
+    e0, _, e1 = str(entrances).partition("-")
+    f = str(floors) if isinstance(floors, str) and floors.strip() else f"1-{levels}"
+    f0, _, f1 = f.partition("-")
+    return int(e0), int(e1 or e0), int(f0), int(f1 or f0)
+
+
+def _old_micro(pl: Planner, mg, roster) -> np.ndarray:
+    """For each node, the previous micro-grid (row of ``mg``) holding it: a part of a divided building by
+    the previous roster's rectangles (entrances × floors), any other node by where its land lies."""
+    at = pl.atoms
+    row_of = {c: i for i, c in enumerate(mg["code"].tolist())}
+    which = locate(shapely.point_on_surface(np.asarray(pl.land, dtype=object)), mg.geometry.values)
+    ids = pl.b["building_id"].astype(str).to_numpy()
+    parts = roster[roster["part"].astype(int) > 0]
+    prev_rows = {bid: list(zip(g["entrances"], g["floors"], g["micro_code"].astype(str))) for bid, g in parts.groupby("_id")}
+    kept_whole = dict(zip(roster["_id"], roster["micro_code"].astype(str)))
+    for v in np.flatnonzero(at.building >= 0):
+        b = int(at.building[v])
+        e0, e1, f0, f1 = (int(x) for x in at.rect[v])
+        if ids[b] in prev_rows:
+            levels = int(pl.b["levels"].iloc[b])
+            for ent, fl, code in prev_rows[ids[b]]:
+                r = _rect_of(ent, fl, levels)
+                if r[0] <= e0 and e1 <= r[1] and r[2] <= f0 and f1 <= r[3] and code in row_of:
+                    which[v] = row_of[code]
+                    break
+        elif kept_whole.get(ids[b]) in row_of:  # kept whole before: all its parts stay there
+            which[v] = row_of[kept_whole[ids[b]]]
+    which[pl.excluded] = -1
     return which
 
 
@@ -251,16 +280,11 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
                                              np.asarray(whole.geometry.values, dtype=object)]))
     pl.build_graph(extra_lines=lines)
     pl.communities()
-    reps = shapely.point_on_surface(pl.tess.cells)
 
-    # previous micro-grids as units: whole ones, and each divided building's parts together
-    parts = roster[roster["part"].astype(int) > 0].sort_values(["_id", "part"]).groupby("_id")["micro_code"].agg(lambda s: tuple(str(x) for x in s))
-    groups = {p[0]: p for p in parts}
-    mg = prev.micro_grids.assign(code=prev.micro_grids["code"].astype(str))
-    mg = mg[~mg["code"].isin(divided) | mg["code"].isin(groups)].to_crs(prep.work_crs).reset_index(drop=True)
-    m_cell = _old_units(mg, reps, pl.excluded)
+    mg = prev.micro_grids.assign(code=prev.micro_grids["code"].astype(str)).to_crs(prep.work_crs).reset_index(drop=True)
     m_codes = mg["code"].tolist()
-    m_origin = [groups.get(c, c) for c in m_codes]
+    m_cell = _old_micro(pl, mg, roster)
+    m_origin = m_codes
     m_parent = mg["parent_code"].astype(str).tolist()
     g_codes = prev.grids["code"].astype(str).tolist()
     c_codes = prev.communities["code"].astype(str).tolist()
@@ -275,16 +299,9 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
     sets = {"community": old_sets("community_code"), "grid": old_sets("grid_code"), "micro": old_sets("micro_code")}
     hh_old = {lvl: dict(zip(getattr(prev, lay)["code"].astype(str), getattr(prev, lay)["households"].astype(float)))
               for lvl, lay in (("community", "communities"), ("grid", "grids"), ("micro", "micro_grids"))}
-    for o in m_origin:  # a divided building's parts count as one unit
-        if isinstance(o, tuple):
-            sets["micro"][o[0]] = frozenset().union(*(sets["micro"].get(c, frozenset()) for c in o))
-            hh_old["micro"][o[0]] = sum(hh_old["micro"].get(c, 0.0) for c in o)
     locked_g = {c[:15] for c in lock if len(c) == 18}
     locked_c = {c[:12] for c in lock if len(c) >= 15}
     rb = _Rebalancer(pl, prev, lock)
-
-    def key_of(o):
-        return o[0] if isinstance(o, tuple) else o
 
     # ---- communities
     cu = [_Unit(np.flatnonzero(c_cell == i), c, i) for i, c in enumerate(c_codes)]
@@ -315,8 +332,8 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         else:
             units = [_Unit(u.cells[m_cell[u.cells] == mi], o, mi) for mi, (o, p) in enumerate(zip(m_origin, m_parent)) if p == u.origin]
             units = [x for x in units if len(x.cells)]
-            units = rb.rebalance(units, [sets["micro"].get(key_of(x.origin), frozenset()) for x in units], [hh_old["micro"].get(key_of(x.origin), 0.0) for x in units],
-                                 [key_of(x.origin) for x in units], [False] * len(units), cfg.micro, "micro", (2, gi), compounds=False)
+            units = rb.rebalance(units, [sets["micro"].get(x.origin, frozenset()) for x in units], [hh_old["micro"].get(x.origin, 0.0) for x in units],
+                                 [x.origin for x in units], [False] * len(units), cfg.micro, "micro", (2, gi), compounds=False)
         micro_units += units
         micro_parent += [gi] * len(units)
     m_lab = np.full(pl.g.n, -1, dtype=np.int64)

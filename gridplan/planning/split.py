@@ -80,8 +80,8 @@ def bridged_subgraph(pl: Planner, cells: np.ndarray) -> UnitGraph:
     while len(comps) > 1:
         comps.sort(key=lambda c: -float(pl.g.households[c].sum()))
         main, rest = comps[0], np.concatenate(comps[1:])
-        tree = shapely.STRtree(pl.tess.cells[main])
-        near, dist = tree.query_nearest(pl.tess.cells[rest], return_distance=True, all_matches=False)
+        tree = shapely.STRtree(pl.land[main])
+        near, dist = tree.query_nearest(pl.land[rest], return_distance=True, all_matches=False)
         j = int(np.argmin(dist))
         a, b = int(rest[near[0][j]]), int(main[near[1][j]])
         extra.append((local[a], local[b]))
@@ -90,7 +90,7 @@ def bridged_subgraph(pl: Planner, cells: np.ndarray) -> UnitGraph:
     if not extra:
         return sub
     e = np.vstack([sub.edges, np.asarray(extra, dtype=np.int64)])
-    return UnitGraph(sub.households, e, np.r_[sub.cost, np.full(len(extra), _BRIDGE_COST)], np.r_[sub.tier, np.full(len(extra), 3)], sub.group)
+    return UnitGraph(sub.households, e, np.r_[sub.cost, np.full(len(extra), _BRIDGE_COST)], np.r_[sub.tier, np.full(len(extra), 3)], sub.group, sub.building)
 
 
 def _new_name(old: str, k: int, n: int) -> str:
