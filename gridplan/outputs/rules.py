@@ -3,7 +3,10 @@
 One row per unit and rule (:data:`RULES` lists them with their basis), plus rows for the whole plan
 (``level='plan'``). A rule that is law or a standard fails; a rule that is practice or our proposal
 warns where DOMAIN.md allows exceptions (a reported tier-2 crossing, a sibling CV above 0.10, a split
-compound, a building bigger than a micro-grid with no entrance/floor data).
+compound, a building bigger than a micro-grid with no entrance/floor data, a divided building that
+``report.json`` does not list). A building may be divided between communities, grids and micro-grids
+only into declared parts; units holding parts of it may overlap only on its footprint. Every unit out
+of range says its shortfall's proof kind (:data:`PROOF_WORDING`) when ``report.json`` gives one.
 
 Examples
 --------
