@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gridplan.outputs.reader import read_plan
-from gridplan.outputs.review_map import write_review_map
+from gridplan.outputs.review_map import PARTS_TITLE, write_review_map
 from test_deliver import plan_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,9 +52,9 @@ def test_map_draws_with_the_layer_control(loaded):
     dom = loaded["dom"].stdout
     assert 'data-gridplan-ready="1"' in dom, loaded["dom"].stderr[-2000:]
     assert "leaflet-control-layers" in dom and "<canvas" in dom
-    for title in ("Communities 社区", "Grids 网格", "Micro-grids 微网格"):
+    for title in ("Communities 社区", "Grids 网格", "Micro-grids 微网格", PARTS_TITLE):  # the sample divides buildings
         assert title in dom
-    assert "gp-legend" in dom and "Plan figures" in dom
+    assert "gp-legend" in dom and "Plan figures" in dom and "part of a divided building" in dom
 
 
 def test_no_console_messages_or_uncaught_errors(loaded):

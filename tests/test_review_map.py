@@ -1,5 +1,5 @@
 """The review map: self-contained HTML (no CDN), three levels, deviation colours, tooltips, labels,
-legend, report panel, basemaps (Tianditu key never written), --compare, and its errors."""
+legend, report panel, basemaps (Tianditu key never written), --compare, divided buildings' parts, and its errors."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,11 @@ from gridplan.cli import app
 from gridplan.config import SizeRange
 from gridplan.errors import OptionError, PlanWriteError
 from gridplan.outputs.reader import read_plan
-from gridplan.outputs.review_map import CLASS_COLOURS, TIANDITU_KEY_ENV, changed_units, deviation_class, review_map, write_review_map
+from gridplan.outputs.review_map import (CLASS_COLOURS, PARTS_TITLE, TIANDITU_KEY_ENV, changed_units, deviation_class, review_map,
+                                         write_review_map)
+from gridplan.outputs.tables import part_rows
 from test_deliver import plan_dir
+from test_rules import M1, M5, TOWER, W, W002, W003, tower_plan
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +44,8 @@ def test_nothing_is_fetched_from_the_network(page):
 def test_three_levels_every_unit_with_tooltip_fields(plan, page):
     data = data_of(page)
     layers = {lay["key"]: lay for lay in data["layers"]}
-    assert list(layers) == ["community", "grid", "micro"]
-    assert [lay["show"] for lay in layers.values()] == [True, True, False]
+    assert list(layers) == ["community", "grid", "micro", "parts"]  # the sample divides buildings between micro-grids
+    assert [lay["show"] for lay in layers.values()] == [True, True, False, True]
     for key, attr in (("community", "communities"), ("grid", "grids"), ("micro", "micro_grids")):
         units = layers[key]["units"]
         assert sorted(u["c"] for u in units) == sorted(getattr(plan, attr)["code"].astype(str))
@@ -135,3 +138,39 @@ def test_cli_map(tmp_path, monkeypatch):
     assert "k" * 32 not in (tmp_path / "t.html").read_text(encoding="utf-8")
     res = runner.invoke(app, ["map", str(tmp_path), "--out", str(tmp_path / "x.html")])
     assert res.exit_code == 2 and "is not a plan directory" in res.output
+
+
+@pytest.fixture(scope="module")
+def tower():
+    return {lay["key"]: lay for lay in data_of(review_map(tower_plan()))["layers"]}
+
+
+def test_divided_buildings_are_a_layer_of_parts_labelled_by_what_they_hold(tower):
+    assert list(tower) == ["community", "grid", "micro", "parts"]
+    parts = tower["parts"]
+    assert parts["title"] == PARTS_TITLE and parts["parts"] and parts["show"] and parts["fill"] > 0
+    rows = [(u["t"], u["u"], u["codes"][1], u["codes"][2]) for u in parts["units"] if u["c"] == TOWER]
+    assert rows == [("3号楼 1单元", 0, W002, M5), ("3号楼 2单元 1–15层", 0, W003, M1), ("3号楼 2单元 16–30层", 1, W002, M5)]
+    assert [u["u"] for u in parts["units"]] == [0, 0, 0, 0, 1]  # the upper-floor-only part last: drawn on top
+    shared = [u["g"] for u in parts["units"] if u["c"] == TOWER and u["t"].startswith("3号楼 2单元")]
+    assert shared[0] == shared[1]  # floors 16-30 share the slice of entrance 2
+    assert "3号楼 1单元 · 005\n3号楼 2单元 1–15层 · 001\n3号楼 2单元 16–30层 · 005" in [lab[2] for lab in parts["labels"]]
+    assert 17 <= parts["labelZoom"] <= 20
+
+
+def test_unit_tooltips_list_the_parts_they_hold(tower):
+    grids = {u["c"]: u.get("p") for u in tower["grid"]["units"]}
+    assert grids[W002] == "3号楼 1单元、2单元 16–30层" and grids[W003] == "3号楼 2单元 1–15层"
+    assert sum(p is not None for p in grids.values()) == 2  # 0999 is divided only between micro-grids of one grid
+    micro = {u["c"]: u.get("p") for u in tower["micro"]["units"]}
+    assert micro[M5] == "3号楼 1单元、2单元 16–30层" and micro[M1] == "3号楼 2单元 1–15层"
+    assert micro[W + "001001"] == "0999 1单元"
+
+
+def test_a_plan_without_divided_buildings_has_no_parts_layer(plan):
+    import dataclasses
+
+    whole = plan.buildings[plan.buildings["part"] == 0]
+    page = review_map(dataclasses.replace(plan, buildings=whole))
+    assert [lay["key"] for lay in data_of(page)["layers"]] == ["community", "grid", "micro"]
+    assert len(part_rows(plan)) == (plan.buildings["part"] > 0).sum()

@@ -1,5 +1,6 @@
 """Printable sheets: one A4 PNG per community and per grid (and one PDF), with title, 四至, scale bar
-and north arrow; written all at once into a directory that is new, empty or an earlier set of sheets."""
+and north arrow, divided buildings' parts hatched and labelled; written all at once into a directory that is
+new, empty or an earlier set of sheets."""
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,9 @@ from gridplan.cli import app
 from gridplan.errors import PlanWriteError
 from gridplan.outputs.reader import read_plan
 from gridplan.outputs.sheets import _nice_length, cjk_font, sheet_figure, write_sheets
-from gridplan.outputs.tables import code_table, unit_names
+from gridplan.outputs.tables import code_table, part_rows, unit_names
 from test_deliver import plan_dir
+from test_rules import W002, W003, tower_plan
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,52 @@ def test_sheet_shows_code_households_sides_scale_and_north(plan):
     assert any(f"户数 households {row['households']:,}" in t for t in texts)
     assert any(t.startswith("四至") and f"东至 {row['east'] or '—'}" in t for t in texts)
     assert "N" in texts and any(t.endswith(" m") or t.endswith(" km") for t in texts)
-    buildings = set(plan.buildings.loc[plan.buildings["grid_code"] == row["code"], "building_id"])
-    assert buildings and buildings <= set(texts)  # every building labelled
+    here = plan.buildings[plan.buildings["grid_code"] == row["code"]]
+    whole = set(here.loc[here["part"] == 0, "building_id"])
+    assert whole and whole <= set(texts)  # every whole building labelled with its id
+    labels = part_rows(plan)
+    for text in labels.loc[labels["grid_code"] == row["code"], "label"]:  # every part with what it holds
+        assert any(line.startswith(text + " (") for t in texts for line in t.split("\n")), text
+
+
+def texts_of(fig) -> list[str]:
+    return [t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def lines_of(fig) -> list[str]:
+    return [line for t in texts_of(fig) for line in t.split("\n")]
+
+
+@pytest.fixture(scope="module")
+def tower():
+    p = tower_plan()
+    names = unit_names(p)
+    return p, names, code_table(p, "grid", names=names).set_index("code", drop=False)
+
+
+def test_a_tower_divided_between_grids_is_labelled_by_part_on_each_sheet(tower):
+    p, names, table = tower
+    left = lines_of(sheet_figure(p, "grid", W002, row=table.loc[W002], names=names))
+    right = lines_of(sheet_figure(p, "grid", W003, row=table.loc[W003], names=names))
+    assert "3号楼 1单元 (005)" in left and "3号楼 2单元 16–30层 (005)" in left  # the upper floors over the right slice
+    assert "3号楼 2单元 1–15层 (001)" in right and not any("1单元 (" in t for t in right)
+    assert any("this grid: 3号楼 1单元、2单元 16–30层" in t and "005: 3号楼 1单元、2单元 16–30层" in t for t in left)
+    assert any("this grid: 3号楼 2单元 1–15层" in t and "001: 3号楼 2单元 1–15层" in t for t in right)
+    assert "0900" not in left  # a divided building is named by its parts, not drawn as a whole one
+
+
+def test_parts_are_hatched_and_upper_floors_dashed_on_top(tower):
+    p, names, table = tower
+    fig = sheet_figure(p, "grid", W002, row=table.loc[W002], names=names)
+    hatched = [q for q in fig.axes[0].patches if q.get_hatch()]
+    lower = [q for q in hatched if q.get_hatch() == "////"]
+    upper = [q for q in hatched if q.get_hatch() == "\\\\"]
+    assert len(lower) == 1 and len(upper) == 1  # entrance 1, and entrance 2 floors 16-30 (0999 lies in W-001)
+    assert upper[0].get_linestyle() == "--" and lower[0].get_linestyle() == "-"
+    assert upper[0].get_zorder() > max(q.get_zorder() for q in lower)
+    community = code_table(p, "community", names=names).iloc[0]
+    texts = texts_of(sheet_figure(p, "community", community["code"], row=community, names=names))
+    assert "3号楼 1单元 (002)\n3号楼 2单元 1–15层 (003)\n3号楼 2单元 16–30层 (002)" in texts  # a line per part, by grid
 
 
 def test_scale_bar_lengths_are_round():

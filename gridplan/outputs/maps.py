@@ -5,8 +5,9 @@ folium loads Leaflet from a CDN, so this map needs the internet; the plan direct
 
 Grids are filled by how their households compare with the grid range (under / in range / over);
 communities are thick outlines, micro-grids thin ones (off until switched on). Every unit has a
-tooltip: code, households, range status, buildings. With ``basemap="none"`` the map has no tile layer
-and works offline.
+tooltip: code, households, range status, buildings and the parts of divided buildings it holds. The parts
+themselves (footprint slices) are a layer of their own when the plan divides a building, an upper-floor-only
+part drawn on top with a dashed outline. With ``basemap="none"`` the map has no tile layer and works offline.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import shapely
 
 from ..config import SizeRange, check_choice
 from ..model import Plan
+from .review_map import PARTS_TITLE
+from .tables import part_rows, unit_parts
 
 __all__ = ["plan_map", "range_status", "LAYER_TITLES", "STATUS_COLOURS", "Basemap"]
 
@@ -35,8 +38,10 @@ _STYLE = {
     "grid": {"color": "#444444", "weight": 2, "fillOpacity": 0.35},
     "micro": {"color": "#666666", "weight": 1, "dashArray": "3 3", "fillOpacity": 0.0},
 }
-_FIELDS = ["code", "households", "status", "range", "buildings"]
-_ALIASES = ["code 编码", "households 户数", "status", "range", "buildings 楼栋"]
+_FIELDS = ["code", "households", "status", "range", "buildings", "parts"]
+_ALIASES = ["code 编码", "households 户数", "status", "range", "buildings 楼栋", "parts 分部楼栋"]
+_PART_FIELDS = ["label", "building_id", "households", "grid_code", "micro_code"]
+_PART_ALIASES = ["part 分部", "building 楼栋", "households 户数", "grid 网格", "micro-grid 微网格"]
 
 
 def range_status(households, size: SizeRange) -> np.ndarray:
@@ -77,7 +82,7 @@ def plan_map(plan: Plan, *, basemap: Basemap = "osm", tolerance_m: float = 1.0) 
     check_choice("basemap", basemap, get_args(Basemap))
     m = folium.Map(tiles="OpenStreetMap" if basemap == "osm" else None, control_scale=True)
     for level, title in LAYER_TITLES.items():
-        units = _display_frame(plan.layer(level), plan.config.size(level), tolerance_m)
+        units = _display_frame(plan.layer(level), plan.config.size(level), tolerance_m, unit_parts(plan, level))
         group = folium.FeatureGroup(name=title, show=level != "micro")
         if len(units):
             folium.GeoJson(
@@ -88,6 +93,18 @@ def plan_map(plan: Plan, *, basemap: Basemap = "osm", tolerance_m: float = 1.0) 
                 tooltip=folium.GeoJsonTooltip(fields=_FIELDS, aliases=_ALIASES, sticky=True),
             ).add_to(group)
         group.add_to(m)
+    parts = part_rows(plan)
+    if len(parts) and parts.crs is not None:
+        parts = parts.iloc[np.argsort(parts["upper"].to_numpy(), kind="stable")].to_crs(4326)  # upper floors on top
+        group = folium.FeatureGroup(name=PARTS_TITLE, show=True)
+        folium.GeoJson(
+            parts[[*_PART_FIELDS, "upper", "geometry"]].to_json(drop_id=True), name=PARTS_TITLE,
+            style_function=lambda f: {"color": "#333333", "weight": 1.5 if f["properties"]["upper"] else 1,
+                                      "dashArray": "4 3" if f["properties"]["upper"] else None,
+                                      "fillColor": "#ffffff" if f["properties"]["upper"] else "#bbbbbb", "fillOpacity": 0.6},
+            tooltip=folium.GeoJsonTooltip(fields=_PART_FIELDS, aliases=_PART_ALIASES, sticky=True),
+        ).add_to(group)
+        group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(plan.config.grid)))
     bounds = _bounds(plan)
@@ -96,8 +113,8 @@ def plan_map(plan: Plan, *, basemap: Basemap = "osm", tolerance_m: float = 1.0) 
     return m
 
 
-def _display_frame(units: gpd.GeoDataFrame, size: SizeRange, tolerance_m: float) -> gpd.GeoDataFrame:
-    """The units with tooltip fields, lightly simplified, in EPSG:4326."""
+def _display_frame(units: gpd.GeoDataFrame, size: SizeRange, tolerance_m: float, parts: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+    """The units with tooltip fields (``parts``: code → the divided buildings it holds), lightly simplified, in EPSG:4326."""
     if len(units) == 0 or units.crs is None:
         return gpd.GeoDataFrame({f: [] for f in _FIELDS}, geometry=gpd.GeoSeries([], crs=4326))
     hh = units["households"].astype(float).to_numpy()
@@ -108,6 +125,7 @@ def _display_frame(units: gpd.GeoDataFrame, size: SizeRange, tolerance_m: float)
             "status": range_status(hh, size),
             "range": f"{size.lo:g}–{size.hi:g}",
             "buildings": units["buildings"].to_numpy(),
+            "parts": [(parts or {}).get(c, "") for c in units["code"].astype(str)],
         },
         geometry=units.geometry.to_numpy(),
         crs=units.crs,

@@ -5,7 +5,10 @@ compact JSON (coordinates in 1e-6 degree steps, delta-encoded, after simplificat
 the file needs nothing from the network. Communities, grids and micro-grids are toggleable layers,
 drawn on a canvas so that a whole city stays responsive; every unit is coloured by how far its
 households lie from the level's target (:func:`deviation_class`), has a tooltip (code, name,
-households, range status, buildings) and a label from a zoom at which units are about 100 px wide.
+households, range status, buildings, and the parts of divided buildings it holds) and a label from a zoom at
+which units are about 100 px wide. The parts of divided buildings (footprint slices) are a layer of their own,
+hatched and labelled with what each holds (``'3号楼 1–2单元'``); a part of upper floors only is drawn on top of the
+slice it shares, outlined dashed.
 A legend, a panel with the report's figures and, with ``compare``, the old plan as toggled layers and
 the changed units outlined complete it.
 
@@ -39,10 +42,10 @@ import shapely
 from ..config import SizeRange, check_choice
 from ..errors import OptionError, PlanWriteError
 from ..model import LAYER_NAMES, Plan
-from .tables import metric_crs, unit_names
+from .tables import metric_crs, part_rows, unit_names, unit_parts
 
 __all__ = ["review_map", "write_review_map", "deviation_class", "changed_units", "Basemap", "BASEMAPS",
-           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR"]
+           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR", "PARTS_TITLE"]
 
 Basemap = Literal["none", "osm", "tianditu"]
 BASEMAPS: tuple[Basemap, ...] = get_args(Basemap)
@@ -60,6 +63,8 @@ CLASS_COLOURS = {
 """Deviation class → (fill colour, legend label)."""
 
 _TITLES = {"community": "Communities 社区", "grid": "Grids 网格", "micro": "Micro-grids 微网格"}
+PARTS_TITLE = "Divided buildings 分拆楼栋"
+"""The title of the layer of divided buildings' parts (present only when the plan divides a building)."""
 _STYLE = {"community": ("#111111", 3, 0.12, None), "grid": ("#333333", 1.5, 0.35, None), "micro": ("#555555", 0.8, 0.35, "3 3")}
 _TOLERANCE = {"community": 2.0, "grid": 1.0, "micro": 0.5}
 _SCALE = 1_000_000  # coordinates are stored as integers of 1e-6 degree (about 0.1 m)
@@ -109,13 +114,13 @@ def _display(units: gpd.GeoDataFrame, tolerance_m: float) -> tuple[np.ndarray, n
     return back[: len(geoms)], back[len(geoms):]
 
 
-def _label_zoom(units: gpd.GeoDataFrame, lat: float) -> float | None:
-    """The zoom from which a typical unit (median size) is about 100 px across."""
-    if not len(units):
+def _label_zoom(areas_m2, lat: float, px: float = 100) -> float | None:
+    """The zoom from which a typical unit (of the median area) is about ``px`` pixels across."""
+    if not len(areas_m2):
         return None
-    side = math.sqrt(max(float(np.median(units["area_m2"].astype(float))), 1.0))
+    side = math.sqrt(max(float(np.median(np.asarray(areas_m2, dtype=float))), 1.0))
     metres_per_px_z0 = 156_543.03 * math.cos(math.radians(lat))
-    return float(min(20, max(10, math.ceil(math.log2(100 * metres_per_px_z0 / side)))))
+    return float(min(20, max(10, math.ceil(math.log2(px * metres_per_px_z0 / side)))))
 
 
 def changed_units(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> dict[str, str]:
@@ -150,18 +155,45 @@ def _layer(plan: Plan, level: str, names, *, key: str, title: str, show: bool, t
     geoms, labels = _display(units, tolerance_m) if len(units) else (np.array([]), np.array([]))
     cls = deviation_class(units["households"], size)
     stroke, weight, fill, ldash = _STYLE[level]
+    held = unit_parts(plan, level)
     rows = []
     for code, name, h, b, k, g, p in zip(units["code"].astype(str), names, units["households"].astype(float),
                                          units["buildings"], cls, geoms, labels):
         row = {"c": code, "n": name, "h": format(round(h, 1), "g"), "b": int(b), "k": str(k), "g": _encode(g),
                "l": [round(p.x, 6), round(p.y, 6)]}
+        if code in held:
+            row["p"] = held[code]
         if changed and code in changed:
             row["x"] = changed[code]
         rows.append(row)
     return {"key": key, "title": title, "show": show, "range": f"{size.lo:g}–{size.hi:g}", "stroke": stroke,
             "weight": weight, "fill": 0.0 if outline_only else fill, "dash": dash if dash is not None else ldash,
-            "labelZoom": _label_zoom(units, lat), "labelDigits": 12 if level == "community" else 3,
+            "labelZoom": _label_zoom(units["area_m2"], lat), "labelDigits": 12 if level == "community" else 3,
             "changed": only is not None and not outline_only, "units": rows}
+
+
+def _parts_layer(plan: Plan, lat: float) -> dict | None:
+    """The parts of divided buildings, upper-floor-only parts last (drawn on top); one label per building, a line
+    per part (``'3号楼 1单元 · 002'``); ``None`` when the plan divides no building."""
+    parts = part_rows(plan)
+    if not len(parts):
+        return None
+    parts = parts.iloc[np.argsort(parts["upper"].to_numpy(), kind="stable")]
+    metric = parts.to_crs(metric_crs(parts))
+    ll = gpd.GeoSeries(parts.geometry.to_numpy(), crs=parts.crs).to_crs(4326).to_numpy()
+    rows = [{"c": bid, "t": label, "h": format(round(float(h), 1), "g"), "u": int(bool(up)), "g": _encode(g),
+             "codes": [str(c), str(gc), str(m)]}
+            for bid, label, h, up, g, c, gc, m in zip(parts["building_id"], parts["label"], parts["households"], parts["upper"], ll,
+                                                      parts["community_code"], parts["grid_code"], parts["micro_code"])]
+    labels = []
+    for bid, held in parts.groupby("building_id", sort=True):
+        at = gpd.GeoSeries([shapely.union_all(held.geometry.to_numpy()).representative_point()], crs=parts.crs).to_crs(4326).iloc[0]
+        text = "\n".join(f"{t} · {m[-3:]}" for t, m in zip(held["label"], held["micro_code"].astype(str)))
+        labels.append([round(at.x, 6), round(at.y, 6), text])
+    footprints = metric.dissolve("building_id").area.to_numpy()
+    return {"key": "parts", "title": PARTS_TITLE, "show": True, "parts": True, "range": "", "stroke": "#333333",
+            "weight": 1, "fill": 0.75, "dash": None, "labelZoom": _label_zoom(footprints, lat, px=60), "labelDigits": 0,
+            "changed": False, "units": rows, "labels": labels}
 
 
 def _panel(plan: Plan, compare: Plan | None, changes: dict, basemap: str) -> str:
@@ -212,7 +244,10 @@ _PAGE_CSS = """html,body,#map{height:100%;margin:0}#map{background:#f4f4f0}
 .gp-swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;opacity:.8}
 .gp-note{color:#555;margin-top:3px;white-space:pre-line}
 .gp-label{font:11px sans-serif;color:#111;text-shadow:0 0 2px #fff,0 0 2px #fff;white-space:nowrap;transform:translate(-50%,-50%)}
-.gp-label-community{font-weight:bold;font-size:13px}"""
+.gp-label-community{font-weight:bold;font-size:13px}
+.gp-label-parts{font-size:10px;white-space:pre;text-align:center}
+.gp-hatch{background:repeating-linear-gradient(45deg,#444 0 1px,#e0e0e0 1px 5px)}
+.gp-hatch-upper{background:repeating-linear-gradient(-45deg,#444 0 1px,#fff 1px 5px);outline:1px dashed #333}"""
 
 
 def review_map(
@@ -262,6 +297,9 @@ def review_map(
     for lv in LAYER_NAMES:
         layers.append(_layer(plan, lv, names[lv], key=lv, title=_TITLES[lv], show=lv != "micro", tolerance_m=tol(lv), lat=lat,
                              changed=changes[lv]))
+    parts = _parts_layer(plan, lat)
+    if parts is not None:
+        layers.append(parts)
     if compare is not None:
         for lv in ("community", "grid"):
             layers.append(_layer(plan, lv, names[lv], key=f"changed-{lv}", title=f"Changed {_TITLES[lv]} 变更", show=True,

@@ -3,7 +3,10 @@
 One row per unit and rule (:data:`RULES` lists them with their basis), plus rows for the whole plan
 (``level='plan'``). A rule that is law or a standard fails; a rule that is practice or our proposal
 warns where DOMAIN.md allows exceptions (a reported tier-2 crossing, a sibling CV above 0.10, a split
-compound, a building bigger than a micro-grid with no entrance/floor data).
+compound, a building bigger than a micro-grid with no entrance/floor data, a divided building that
+``report.json`` does not list). A building may be divided between communities, grids and micro-grids
+only into declared parts; units holding parts of it may overlap only on its footprint. Every unit out
+of range says its shortfall's proof kind (:data:`PROOF_WORDING`) when ``report.json`` gives one.
 
 Examples
 --------
@@ -30,12 +33,13 @@ RULES: dict[str, tuple[str, str]] = {
     "single_polygon": ("the unit is one valid, non-empty polygon (contiguous)", "std, DOMAIN §1"),
     "code_format": ("12/15/18 digits, extending the parent's code, unique", "std, DOMAIN §4"),
     "nested_in_parent": ("the parent exists and the unit lies inside it", "std DB6101/T 3185-2024 §5.2b"),
-    "no_sibling_overlap": ("no overlap with siblings (except the shared footprint of a divided building)", "std DB11/T 2157-2023"),
+    "no_sibling_overlap": ("no overlap with siblings, except on the footprint of a building both hold parts of", "std DB11/T 2157-2023"),
     "children_tile_parent": ("the children cover the unit with no gap (无缝覆盖)", "std DB11/T 2157-2023"),
     "tier1_not_crossed": ("no motorway, trunk, railway, river or water area crosses the unit", "practice, DOMAIN §3"),
     "tier2_crossing": ("primary/secondary roads crossed only where reported as needed", "practice, DOMAIN §3"),
     "roster_agrees": ("the roster's households and buildings add up to the unit's", "DOMAIN §5"),
-    "building_not_split": ("no building is split across grids", "practice, DOMAIN §3"),
+    "building_not_split": ("a building is split between units only into declared parts (part ≥ 1 on every row) whose households "
+                           "add up to the building's, each listed in report.json divided_buildings", "practice, DOMAIN §3"),
     "compound_kept_whole": ("a gated compound that fits in one grid is not split", "practice, DOMAIN §3"),
     "every_building_assigned": ("every building in the roster has a community, grid and micro-grid code", "DOMAIN §1"),
 }
@@ -78,12 +82,15 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
     for c in plan.report.get("crossings", []):
         crossings[(c.get("level"), str(c.get("code")))].extend(c.get("barriers", []))
     explained = {(o.get("level"), str(o.get("code"))): o for o in plan.report.get("out_of_range", [])}
-    reasons = {}
+    pieces = {}
     for piece in plan.report.get("infeasible", []):
         for code in piece.get("codes", []):
-            reasons[(piece.get("level"), str(code))] = shortfall_detail(piece)
+            pieces[(piece.get("level"), str(code))] = piece
     barriers = plan.input_barriers.to_crs(crs) if plan.input_barriers is not None and len(plan.input_barriers) else None
     b = plan.buildings
+    parts = b.loc[pd.to_numeric(b["part"], errors="coerce").fillna(0) > 0].to_crs(crs)
+    parts = parts.assign(_id=parts[plan.id_field].astype(str))
+    footprints = {bid: shapely.union_all(np.asarray(g.geometry.array, dtype=object)) for bid, g in parts.groupby("_id")}
     rows: list[dict] = []
     for level, units in layers.items():
         size = plan.config.size(level)
@@ -95,21 +102,16 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
         roster_code = b[_ROSTER_CODE[level]].astype(str)
         roster_hh = b["households"].astype(float).groupby(roster_code).sum()
         roster_n = b.groupby(roster_code)[plan.id_field].nunique()
-        parts = b.loc[b["part"].astype(float) > 0]
         divided_in = set(parts[_ROSTER_CODE[level]].astype(str))
+        held = parts.groupby(parts[_ROSTER_CODE[level]].astype(str))["_id"].agg(frozenset).to_dict()
         garr = np.asarray(units.geometry.array, dtype=object)
         tree = shapely.STRtree(garr)
         for i, (code, parent, h, g) in enumerate(zip(codes, parents, hh, garr)):
             # size
             ok = size.lo <= h <= size.hi
-            note = reasons.get((level, code), "")
-            status = "pass" if ok else "fail"
-            if not ok and level == "micro" and h > size.hi and roster_n.get(code, 0) == 1 and code not in divided_in:
-                status, note = "warn", note or "one building bigger than a micro-grid with no entrance/floor data to divide it"
-            if not ok and level == "community" and h > size.hi:
-                note = note or "oversized community: re-split it"
-            if not ok and not note and (level, code) in explained:
-                note = shortfall_detail(explained[(level, code)]) or "listed in report.json out_of_range"
+            one_building = level == "micro" and h > size.hi and roster_n.get(code, 0) == 1 and code not in divided_in
+            status = "pass" if ok else "warn" if one_building else "fail"
+            note = _size_note(level, code, h, size, pieces, explained, one_building=one_building)
             _row(rows, level, code, "size_in_range", status, h, str(size), note)
             c = float(cv.get(parent, 0.0))
             _row(rows, level, code, "balance_cv", "pass" if c <= cv_max + 1e-9 else "warn", round(c, 4), cv_max,
@@ -126,14 +128,7 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
                 problems.append("used by more than one unit")
             _row(rows, level, code, "code_format", "fail" if problems else "pass", code, f"{_CODE_LEN[level]} digits", "; ".join(problems))
             _nesting(rows, level, code, parent, g, geoms, area_tol_m2, plan.config.street_code)
-            overlap = 0.0
-            for j in tree.query(g, predicate="intersects") if g is not None else []:
-                if j != i and parents[j] == parent:
-                    overlap += shapely.intersection(g, garr[j]).area
-            ok = overlap <= area_tol_m2
-            shared = not ok and level == "micro" and code in divided_in
-            _row(rows, level, code, "no_sibling_overlap", "pass" if ok or shared else "fail", round(overlap, 1), area_tol_m2,
-                 "shares the footprint of a building divided by entrance/floor" if shared else ("" if ok else "overlaps its siblings"))
+            _sibling_overlap(rows, level, codes, i, parents, garr, tree, held, footprints, area_tol_m2)
             if level in _CHILD:
                 kids = [geoms[_CHILD[level]][k] for k in layers[_CHILD[level]].loc[layers[_CHILD[level]]["parent_code"].astype(str) == code, "code"].astype(str)]
                 gap = g.difference(shapely.union_all(kids)).area if kids else g.area
@@ -169,6 +164,47 @@ def shortfall_detail(entry: dict) -> str:
     if kind not in PROOF_WORDING:
         return reason
     return f"{PROOF_WORDING[kind]}: {reason}" if reason else PROOF_WORDING[kind]
+
+
+def _size_note(level: str, code: str, households: float, size, pieces: dict, explained: dict, *, one_building: bool) -> str:
+    """The size rule's detail: the shortfall's proof kind (from ``out_of_range``, else its ``infeasible`` piece) and reason."""
+    piece = pieces.get((level, code))
+    if size.lo <= households <= size.hi:
+        return shortfall_detail(piece) if piece else ""  # in range, but in a piece reported infeasible
+    entry = explained.get((level, code)) or {}
+    kind = entry.get("kind") or (piece or {}).get("kind")
+    reason = str((piece or {}).get("reason", "") or "")
+    if not reason and one_building:
+        reason = "one building bigger than a micro-grid with no entrance/floor data to divide it"
+    if not reason and level == "community" and households > size.hi:
+        reason = "oversized community: re-split it"
+    if not reason and not kind and entry:
+        reason = "listed in report.json out_of_range"
+    return shortfall_detail({"kind": kind, "reason": reason})
+
+
+def _sibling_overlap(rows, level, codes, i, parents, garr, tree, held, footprints, tol) -> None:
+    """Overlap with siblings, of which only the footprint of a divided building both hold parts of is allowed."""
+    code, g, total, beyond, shared_ids = codes[i], garr[i], 0.0, 0.0, set()
+    for j in tree.query(g, predicate="intersects") if g is not None else []:
+        if j == i or parents[j] != parents[i]:
+            continue
+        inter = shapely.intersection(g, garr[j])
+        if inter.area <= 0:
+            continue
+        total += inter.area
+        shared = sorted(held.get(code, frozenset()) & held.get(codes[j], frozenset()))
+        if shared:
+            inter = inter.difference(shapely.union_all([footprints[s] for s in shared]))
+            shared_ids.update(shared)
+        beyond += inter.area
+    if beyond > tol:
+        status, detail = "fail", f"overlaps its siblings by {beyond:,.0f} m² beyond the footprint of any building both hold parts of"
+    elif total > tol:
+        status, detail = "pass", f"shares the footprint of a divided building with a sibling: {sorted(shared_ids)[:10]}"
+    else:
+        status, detail = "pass", ""
+    _row(rows, level, code, "no_sibling_overlap", status, round(total, 1), tol, detail)
 
 
 def _nesting(rows, level, code, parent, g, geoms, tol, street_code) -> None:
@@ -217,12 +253,8 @@ def _crossings(rows, level, code, g, barriers, reported) -> None:
 def _building_rules(rows, plan: Plan) -> None:
     b = plan.buildings
     ids = b[plan.id_field].astype(str)
-    grids_of = b.groupby(ids)["grid_code"].agg(lambda s: sorted(set(s.astype(str))))
-    split = grids_of[grids_of.map(len) > 1]
-    in_split = defaultdict(list)
-    for bid, codes in split.items():
-        for c in codes:
-            in_split[c].append(bid)
+    problems, across = _divided_buildings(plan)
+    held = sorted(set(zip(b["grid_code"].astype(str), ids)))
     compound_split = defaultdict(list)
     if "compound" in b.columns:
         comp = b.assign(_id=ids).dropna(subset=["compound"])
@@ -232,10 +264,22 @@ def _building_rules(rows, plan: Plan) -> None:
             if len(codes) > 1 and grp["households"].astype(float).sum() <= plan.config.grid.hi:
                 for c in codes:
                     compound_split[c].append(name)
+    per_grid = defaultdict(lambda: defaultdict(list))  # grid -> problem kind -> texts
+    failing, held_across = defaultdict(set), defaultdict(list)
+    for grid, bid in held:
+        for kind, text in problems.get(bid, ()):
+            per_grid[grid][kind].append(text)
+            if kind != "unlisted":
+                failing[grid].add(bid)
+        if bid in across:
+            held_across[grid].append(bid)
     for code in plan.grids["code"].astype(str):
-        bad = in_split.get(code, [])
-        _row(rows, "grid", code, "building_not_split", "fail" if bad else "pass", len(bad), 0,
-             f"buildings also in another grid: {bad[:10]}" if bad else "")
+        found = per_grid.get(code, {})
+        detail = "; ".join(f"{wording}: {_listing(found[k])}" for k, wording in _SPLIT_WORDING.items() if found.get(k))
+        status = "fail" if failing.get(code) else "warn" if found else "pass"
+        if not found and held_across.get(code):
+            detail = f"declared parts of buildings also in another grid: {_listing(held_across[code])}"
+        _row(rows, "grid", code, "building_not_split", status, len(failing.get(code, ())), 0, detail)
         comps = compound_split.get(code, [])
         _row(rows, "grid", code, "compound_kept_whole", "warn" if comps else "pass", len(comps), 0,
              f"compounds that fit one grid but are split: {comps[:10]}" if comps else "")
@@ -243,6 +287,45 @@ def _building_rules(rows, plan: Plan) -> None:
     bad = ids[missing].tolist()
     _row(rows, "plan", "", "every_building_assigned", "fail" if bad else "pass", len(bad), 0,
          f"roster rows without a full set of codes: {bad[:10]}" if bad else f"{ids.nunique():,} buildings assigned")
+
+
+_SPLIT_WORDING = {
+    "undeclared": "buildings in more than one unit without a declared part (part ≥ 1 on every row)",
+    "sum": "parts whose households do not add up to the building's",
+    "unlisted": "divided but not listed in report.json divided_buildings",
+}
+
+
+def _listing(items: list[str]) -> str:
+    """The first 10 of ``items`` as a list: ``['0900', '0901']``."""
+    return str(sorted(items)[:10])
+
+
+def _divided_buildings(plan: Plan) -> tuple[dict[str, list[tuple[str, str]]], set[str]]:
+    """Building id → its problems, each (a kind of :data:`_SPLIT_WORDING`, the text naming it); and the buildings
+    held by more than one grid."""
+    b = plan.buildings
+    ids = b[plan.id_field].astype(str)
+    part = pd.to_numeric(b["part"], errors="coerce").fillna(0)
+    unit = b["community_code"].astype(str) + "|" + b["grid_code"].astype(str) + "|" + b["micro_code"].astype(str)
+    units = unit.groupby(ids).nunique()
+    grids = b["grid_code"].astype(str).groupby(ids).nunique()
+    whole_row = (part < 1).groupby(ids).any()
+    held = b["households"].astype(float).groupby(ids).sum()
+    declared = (part > 0).groupby(ids).any()
+    inputs = plan.input_buildings
+    whole = pd.to_numeric(inputs["households"], errors="coerce").groupby(inputs[plan.id_field].astype(str)).sum()
+    divided = plan.report.get("divided_buildings")
+    listed = {str(d.get("building_id")) for d in divided if isinstance(d, dict)} if isinstance(divided, list) else None
+    out = defaultdict(list)
+    for bid in units.index[(units > 1) | declared]:
+        if units[bid] > 1 and whole_row[bid]:
+            out[bid].append(("undeclared", bid))
+        if declared[bid] and bid in whole.index and abs(held[bid] - whole[bid]) > 1e-6:
+            out[bid].append(("sum", f"{bid} ({held[bid]:g} of {whole[bid]:g} households)"))
+        if units[bid] > 1 and listed is not None and bid not in listed:
+            out[bid].append(("unlisted", bid))
+    return dict(out), set(grids.index[grids > 1])
 
 
 def summary(report: pd.DataFrame) -> dict[str, int]:

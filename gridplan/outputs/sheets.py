@@ -3,7 +3,9 @@
 Each sheet shows the unit outlined in red on its neighbours, its children (grids or micro-grids) with
 their codes, its buildings labelled with their ids, the named streets, rivers and railways around it,
 a title with code, name, households, population and buildings, the 四至 (east/south/west/north), a scale
-bar and a north arrow. Drawing is in the local projected CRS, so the scale bar is exact; no basemap is
+bar and a north arrow. The parts of divided buildings it holds are hatched (an upper-floor-only part on top,
+outlined dashed), labelled with what they hold and the child unit holding them (``'3号楼 1–2单元 (002)'``),
+the whole footprint dotted; the listing at the foot names the parts each child holds. Drawing is in the local projected CRS, so the scale bar is exact; no basemap is
 needed. Chinese text needs a CJK font (Debian: ``fonts-noto-cjk`` or ``fonts-wqy-microhei``); without
 one the sheets are still drawn and one warning says what to install.
 """
@@ -24,7 +26,7 @@ from matplotlib.figure import Figure
 from ..config import check_choice
 from .deliver import replace_dir
 from ..model import Plan
-from .tables import code_table, metric_crs, unit_names
+from .tables import code_table, metric_crs, part_rows, unit_names, unit_parts
 
 __all__ = ["write_sheets", "sheet_figure", "cjk_font", "Sheets"]
 
@@ -96,9 +98,46 @@ def _draw_polys(ax, geoms, **kw) -> None:
                 ax.plot(x, y, **kw)
 
 
-def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: dict, crs=None, font: str | None = None) -> Figure:
-    """The sheet of one community or grid as a matplotlib Figure (A4 portrait)."""
+def _draw_parts(ax, parts, level: str, code: str, label: bool, family: dict) -> None:
+    """The parts of divided buildings held by unit ``code``: hatched, upper-floor-only parts on top and dashed,
+    each building's whole footprint dotted, and labelled with a line per part: what it holds and its child unit."""
+    mine = parts[parts[f"{level}_code"].astype(str) == code]
+    child = f"{_CHILD[level]}_code"
+    whole = {bid: shapely.union_all(parts.loc[parts["building_id"] == bid].geometry.to_numpy()) for bid in dict.fromkeys(mine["building_id"])}
+    _draw_polys(ax, whole.values(), color="#444444", linewidth=0.7, linestyle=":", zorder=3)
+    for upper in (False, True):
+        for g in mine.loc[mine["upper"] == upper].geometry:
+            for poly in shapely.get_parts(g):
+                if poly.geom_type == "Polygon":
+                    ax.fill(*poly.exterior.xy, facecolor="#f0f0f0" if upper else "#c8c8c8", edgecolor="#333333",
+                            hatch="\\\\" if upper else "////", linewidth=0.9 if upper else 0.6,
+                            linestyle="--" if upper else "-", zorder=3.6 if upper else 3.3)
+    if not label:
+        return
+    for bid, held in mine.groupby("building_id", sort=False):  # one label per building, a line per part, above it
+        x0, _, x1, top = whole[bid].bounds
+        lines = [f"{text} ({kid[-3:]})" for text, kid in zip(held["label"], held[child].astype(str))]
+        ax.text((x0 + x1) / 2, top, "\n".join(lines), fontsize=5.5, ha="center", va="bottom", zorder=7, clip_on=True,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6}, **family)
+
+
+def _parts_listing(row: pd.Series, kids_codes, child_parts: dict[str, str], level: str) -> str:
+    """The foot of the sheet's listing of divided buildings: what this unit and each child hold of them."""
+    items = [f"本{'社区' if level == 'community' else '网格'} this {level}: {row['parts']}"] if row.get("parts") else []
+    items += [f"{c[-3:]}: {child_parts[c]}" for c in kids_codes if child_parts.get(c)]
+    return ("分部楼栋 divided buildings — " + "; ".join(items)) if items else ""
+
+
+def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: dict, crs=None, font: str | None = None,
+                 parts=None, child_parts: dict[str, str] | None = None) -> Figure:
+    """The sheet of one community or grid as a matplotlib Figure (A4 portrait).
+
+    ``parts`` (:func:`~gridplan.outputs.tables.part_rows` in ``crs``) and ``child_parts`` (the children's
+    :func:`~gridplan.outputs.tables.unit_parts`) are computed when not given; pass them when drawing many sheets.
+    """
     crs = crs or metric_crs(plan.communities)
+    parts = part_rows(plan).to_crs(crs) if parts is None else parts
+    child_parts = unit_parts(plan, _CHILD[level]) if child_parts is None else child_parts
     units = plan.layer(level).to_crs(crs)
     unit = units.loc[units["code"].astype(str) == code].geometry.iloc[0]
     minx, miny, maxx, maxy = unit.bounds
@@ -134,15 +173,18 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
         ax.text(p.x, p.y, c[-3:], color="#333333", fontsize=9, fontweight="bold", ha="center", va="center", zorder=6,
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7})
     b = plan.buildings.to_crs(crs)
-    b = b[b[f"{level}_code"].astype(str) == code].drop_duplicates(subset=[plan.id_field])
+    b = b[b[f"{level}_code"].astype(str) == code]
+    label = b[plan.id_field].nunique() <= 120
+    b = b[pd.to_numeric(b["part"], errors="coerce").fillna(0).to_numpy() < 1].drop_duplicates(subset=[plan.id_field])
     for g in b.geometry:
         for poly in shapely.get_parts(g):
             if poly.geom_type == "Polygon":
                 ax.fill(*poly.exterior.xy, color="#9e9e9e", alpha=0.8, zorder=3)
-    if len(b) <= 120:
+    if label:
         for bid, g in zip(b[plan.id_field].astype(str), b.geometry):
             p = g.representative_point()
             ax.text(p.x, p.y, bid, fontsize=5.5, ha="center", va="center", zorder=7, clip_on=True)
+    _draw_parts(ax, parts, level, code, label, family)
     if plan.input_barriers is not None and len(plan.input_barriers):
         bar = plan.input_barriers.to_crs(crs)
         bar = bar[bar.intersects(view)]
@@ -172,9 +214,13 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
     fig.text(0.06, 0.115, sides, fontsize=10.5, **family)
     kids_txt = "、".join(f"{c[-3:]} ({h:g})" for c, h in zip(kids["code"].astype(str), kids["households"].astype(float)))
     fig.text(0.06, 0.085, f"{'网格 grids' if level == 'community' else '微网格 micro-grids'} (户数): {kids_txt}", fontsize=8, **family)
+    listing = _parts_listing(row, kids["code"].astype(str), child_parts, level)
+    if listing:
+        fig.text(0.06, 0.062, listing, fontsize=7.5, wrap=True, va="top", **family)
     fig.text(0.06, 0.03, f"gridplan {plan.report.get('gridplan_version', '')} · start {row['start_date']} · {crs}"
-             " · red: this unit; dashed: its children; blue: river/railway/expressway; red lines: arterial roads",
-             fontsize=6.5, color="#666666")
+             " · red: this unit; dashed: its children; blue: river/railway/expressway; red lines: arterial roads"
+             "; hatched: part of a divided building (dashed: upper floors only; dotted: its whole footprint)",
+             fontsize=6.5, color="#666666", wrap=True)
     return fig
 
 
@@ -202,6 +248,8 @@ def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"
                       "install one (Debian: apt-get install fonts-noto-cjk or fonts-wqy-microhei)", UserWarning, stacklevel=2)
     crs = metric_crs(plan.communities)
     names = unit_names(plan)
+    parts = part_rows(plan).to_crs(crs)
+    child_parts = {level: unit_parts(plan, _CHILD[level]) for level in levels}
 
     def build(tmp: Path) -> list[str]:
         files = []
@@ -211,7 +259,8 @@ def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"
                 warnings.filterwarnings("ignore", message="Glyph .* missing from font")
                 for level in levels:
                     for _, row in code_table(plan, level, names=names).iterrows():
-                        fig = sheet_figure(plan, level, row["code"], row=row, names=names, crs=crs, font=font)
+                        fig = sheet_figure(plan, level, row["code"], row=row, names=names, crs=crs, font=font, parts=parts,
+                                           child_parts=child_parts[level])
                         name = f"{level}_{row['code']}.png"
                         fig.savefig(tmp / name, dpi=dpi)
                         if pages is not None:

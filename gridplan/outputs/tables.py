@@ -34,7 +34,7 @@ import shapely
 from ..model import LAYER_NAMES, Plan
 
 __all__ = ["FIELDS", "SIDES", "four_sides", "unit_names", "code_table", "roster", "field_label", "metric_crs", "ascii_field_names",
-           "parse_run", "part_label", "building_names", "building_shapes", "write_csv"]
+           "parse_run", "part_label", "building_names", "building_shapes", "unit_parts", "part_rows", "write_csv"]
 
 SIDES = ("east", "south", "west", "north")
 """The four sides of 四至, in the order Chinese documents give them (东南西北)."""
@@ -248,7 +248,7 @@ def _roster_parts(plan: Plan) -> pd.DataFrame:
     return out
 
 
-def _unit_parts(plan: Plan, level: str) -> dict[str, str]:
+def unit_parts(plan: Plan, level: str) -> dict[str, str]:
     """Unit code → the divided buildings it holds part of: ``'3号楼 1–2单元; 5号楼 1–15层'``."""
     rows = _roster_parts(plan)
     if rows.empty:
@@ -264,6 +264,23 @@ def _unit_parts(plan: Plan, level: str) -> dict[str, str]:
             label = part_label(zip(h["ents"], h["flrs"]), units=shapes["units"].get(bid), levels=shapes["levels"].get(bid))
             held.setdefault(code, []).append(f"{names.get(bid, bid)} {label}".strip())
     return {code: "; ".join(items) for code, items in held.items()}
+
+
+def part_rows(plan: Plan) -> gpd.GeoDataFrame:
+    """The roster rows of divided buildings (``part`` ≥ 1), in the plan's CRS, for maps and sheets: ``building_id``,
+    ``label`` (``'3号楼 1–2单元'``), ``part_label``, the three codes, ``households``, ``upper`` (the part holds only
+    floors above the first: drawn on top) and the part's footprint slice."""
+    b = plan.buildings
+    keep = pd.to_numeric(b["part"], errors="coerce").fillna(0).to_numpy() > 0
+    table = roster(plan).loc[keep]
+    names = building_names(plan)
+    floors = [parse_run(v) for v in table["floors"]]
+    return gpd.GeoDataFrame({
+        "building_id": table["building_id"].to_numpy(),
+        "label": [f"{names.get(i, i)} {lab}".strip() for i, lab in zip(table["building_id"], table["part_label"])],
+        **{c: table[c].to_numpy() for c in ("part_label", *_LEVEL_CODE.values(), "households")},
+        "upper": [f is not None and f[0] > 1 for f in floors],
+    }, geometry=b.geometry.to_numpy()[keep], crs=b.crs)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -448,7 +465,7 @@ def code_table(plan: Plan, level: str = "grid", *, names: dict[str, pd.Series] |
         "start_date": np.asarray(start, dtype=object) if not isinstance(start, str) else start,
         "end_date": units["end_date"].fillna("").astype(str).to_numpy() if "end_date" in units.columns else "",
     })
-    parts = _unit_parts(plan, level)
+    parts = unit_parts(plan, level)
     table["parts"] = [parts.get(c, "") for c in table["code"]]
     table["start_date"] = table["start_date"].astype(str)
     return table[list(_CODE_TABLE_COLUMNS)].sort_values("code", kind="stable").reset_index(drop=True)

@@ -50,6 +50,26 @@
   firstBase.addTo(map);
 
   // ---- unit layers ------------------------------------------------------------------------------
+  // parts of divided buildings are hatched: a canvas pattern as the fill (/ whole entrances, \ upper floors only)
+  function hatch(upper) {
+    var tile = document.createElement("canvas");
+    tile.width = tile.height = 8;
+    var c = tile.getContext("2d");
+    c.fillStyle = upper ? "#ffffff" : "#e0e0e0";
+    c.fillRect(0, 0, 8, 8);
+    c.strokeStyle = "#444444"; c.lineWidth = 1.2; c.beginPath();
+    [[0, 8, 8, 0], [-1, 1, 1, -1], [7, 9, 9, 7]].forEach(function (s) {
+      c.moveTo(upper ? 8 - s[0] : s[0], s[1]); c.lineTo(upper ? 8 - s[2] : s[2], s[3]);
+    });
+    c.stroke();
+    return c.createPattern(tile, "repeat");
+  }
+  var hatches = [hatch(false), hatch(true)];
+  function partTip(layer, u) {
+    return "<b>" + esc(layer.title) + "</b><br>" + esc(u.t) + "<br>building 楼栋: " + esc(u.c) +
+      "<br>households 户数: " + esc(u.h) + (u.u ? "<br>upper floors only 仅上部楼层" : "") +
+      "<br>community / grid / micro-grid 社区/网格/微网格:<br>" + u.codes.map(esc).join(" / ");
+  }
   var overlays = {}, labelSets = [], allBounds = null;
   D.layers.forEach(function (layer) {
     var group = L.featureGroup();
@@ -60,17 +80,23 @@
         fill: layer.fill > 0, fillOpacity: layer.fill, fillColor: D.classes[u.k] ? D.classes[u.k].colour : "#999999"
       };
       if (layer.changed) { style.color = "#e7298a"; style.fill = false; }
+      if (layer.parts) {
+        style.fillColor = hatches[u.u ? 1 : 0];
+        if (u.u) { style.dashArray = "4 3"; style.weight = layer.weight + 0.5; }
+      }
       var poly = L.polygon(decode(u.g), style);
-      var tip = "<b>" + esc(layer.title) + "</b><br>code 编码: " + esc(u.c) +
+      var tip = layer.parts ? partTip(layer, u) : "<b>" + esc(layer.title) + "</b><br>code 编码: " + esc(u.c) +
         (u.n ? "<br>name 名称: " + esc(u.n) : "") +
         "<br>households 户数: " + esc(u.h) + " (" + esc(layer.range) + ", " + esc(D.classes[u.k] ? D.classes[u.k].label : u.k) + ")" +
-        "<br>buildings 楼栋: " + esc(u.b) + (u.x ? "<br><b>changed 变更</b>: " + esc(u.x) : "");
+        "<br>buildings 楼栋: " + esc(u.b) + (u.p ? "<br>parts 分部楼栋: " + esc(u.p) : "") +
+        (u.x ? "<br><b>changed 变更</b>: " + esc(u.x) : "");
       poly.bindTooltip(tip, { sticky: true });
-      poly.on("mouseover", function () { poly.setStyle({ weight: layer.weight + 3, color: "#ffcc00" }); });
-      poly.on("mouseout", function () { poly.setStyle({ weight: layer.weight, color: style.color }); });
+      poly.on("mouseover", function () { poly.setStyle({ weight: style.weight + 3, color: "#ffcc00" }); });
+      poly.on("mouseout", function () { poly.setStyle({ weight: style.weight, color: style.color }); });
       poly.addTo(group);
       if (layer.labelZoom !== null && u.l) labels.push({ at: L.latLng(u.l[1], u.l[0]), text: u.c.slice(-layer.labelDigits) });
     });
+    (layer.labels || []).forEach(function (l) { labels.push({ at: L.latLng(l[1], l[0]), text: l[2] }); });
     var labelLayer = L.layerGroup();
     labelSets.push({ group: group, labels: labels, layer: labelLayer, zoom: layer.labelZoom, css: layer.key });
     overlays[layer.title] = group;
@@ -109,8 +135,11 @@
       var c = D.classes[k];
       return '<div><span class="gp-swatch" style="background:' + c.colour + '"></span>' + esc(c.label) + "</div>";
     }).join("");
+    var parts = D.layers.some(function (l) { return l.parts; });
     div.innerHTML = "<b>households vs target 户数偏差</b>" + rows +
       (D.compare ? '<div><span class="gp-swatch" style="background:none;border:2px solid #e7298a"></span>changed 变更</div>' : "") +
+      (parts ? '<div><span class="gp-swatch gp-hatch"></span>part of a divided building 分拆楼栋部分</div>' +
+        '<div><span class="gp-swatch gp-hatch-upper"></span>upper floors only (dashed) 仅上部楼层</div>' : "") +
       '<div class="gp-note">' + esc(D.targets) + "</div>";
     return div;
   };
