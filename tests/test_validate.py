@@ -458,3 +458,35 @@ def test_absurd_ids_and_households_are_input_errors_not_crashes():
     huge = gpd.GeoDataFrame({"building_id": ["a", "b", "c"], "households": [40, 1e308, 1e30]}, geometry=geoms, crs=4326)
     with pytest.raises(InputError, match=rf"2 values of 'households' above {MAX_HOUSEHOLDS_PER_BUILDING:,}.*\['b', 'c'\]"):
         prepare(huge)
+
+
+_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="hand">
+{nodes}
+ <way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>
+  <tag k="building" v="apartments"/><tag k="building:levels" v="0"/></way>
+ <way id="2"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/>
+  <tag k="building" v="apartments"/><tag k="building:levels" v="400"/></way>
+</osm>
+"""
+
+
+def test_an_openstreetmap_extract_with_bad_storey_tags_still_plans(tmp_path):
+    from gridplan.inputs.io import read_osm
+
+    corners = [(0, 0), (0.0006, 0), (0.0006, 0.0002), (0, 0.0002)]
+    nodes = "\n".join(f' <node id="{k + 1 + 4 * w}" lat="{32.04 + y}" lon="{118.78 + x + 0.001 * w}"/>'
+                      for w in range(2) for k, (x, y) in enumerate(corners))
+    path = tmp_path / "bad_levels.osm"
+    path.write_text(_OSM.format(nodes=nodes), encoding="utf-8")
+    data = read_osm(path)
+    with pytest.warns(UserWarning, match="households estimated for all 2 buildings"):
+        p = prepare(data.buildings)
+    assert p.buildings["levels"].tolist() == [6, 6]  # apartments by type: the tags 0 and 400 are unknown
+    assert p.buildings["levels_source"].eq("estimate-type").all()
+    assert any("values of 'levels' are 0 or negative, e.g. 0 ['w1']: OpenStreetMap tags" in n for n in p.notes)
+    assert any("are above 150 (HouseholdRules.max_levels), e.g. 400 ['w2']" in n for n in p.notes)
+    own = data.buildings.copy()
+    own.attrs = {}  # the same values in a file of the user's own
+    with pytest.raises(InputError, match=r"e.g. 400 \['w2'\]"):
+        prepare(own)
