@@ -189,7 +189,7 @@ def test_demo_plans_the_bundled_sample(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("planned 1,512 buildings"), result.stdout
+    assert result.stdout.startswith("planned 1,390 buildings"), result.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(PLAN_FILES)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["parameters"]["street_code"] == "320102001"

@@ -5,7 +5,8 @@ The sample is generated, not surveyed: a deterministic script lays out a distric
 apart, local streets, dead ends and service lanes, a trunk road (应天大街), a meandering river
 (秦淮河, centre line plus water polygon), a railway along the east edge, gated compounds (小区, some
 walled), walk-ups, mid-rise and towers (some over 100 households), two high-rise estates near the centre
-(gated compounds of 8–12 towers of 26–33 storeys with 2–4 entrances, 200–300 households each), and a few
+(gated compounds of 8–12 towers of 26–33 storeys with 2–4 entrances, 200–300 households each; one below
+20,000 households, none below 8,000), and a few
 schools, shops and offices. Old communities tile the district along the major roads; most are oversized
 (> 3,000 households).
 Planted awkward cases: a superblock of ~120 households fenced by arterials, and a piece of ~550
@@ -103,7 +104,8 @@ def make_district(*, seed: int = 2024, households: int = 60_000, communities: in
     >>> bool(d.buildings["building_id"].is_unique and d.communities["code"].str.len().eq(12).all())
     True
     """
-    return _build(households, communities, seed, density=6000.0, estates=2 if households >= 20_000 else 1)
+    estates = 2 if households >= 20_000 else 1 if households >= 8_000 else 0  # an estate holds ~2,400
+    return _build(households, communities, seed, density=6000.0, estates=estates)
 
 
 def make_city(households: int = 1_000_000, *, seed: int = 7) -> SampleDistrict:
@@ -212,7 +214,8 @@ def _build(households: int, n_comm: int, seed: int, *, density: float, estates: 
     # high-rise estates near the centre, at most one per community: their superblocks are tower zones, with one
     # estate block each (where one fits)
     centre = np.array([side / 2, side / 2])
-    n_cand = estates + 1 if estates is not None else math.ceil(1.3 * high_rise * households / _ESTATE_HOUSEHOLDS)
+    n_cand = ((estates + 1 if estates else 0) if estates is not None
+              else math.ceil(1.3 * high_rise * households / _ESTATE_HOUSEHOLDS))
     candidates, used = [], set()
     for i in sorted((i for i in range(n) if free[i]), key=lambda i: (math.hypot(*(xy[i] - centre)), i)):
         if len(candidates) < n_cand and comm[i] not in used:
