@@ -134,8 +134,9 @@ class Dataset(BaseModel):
     summary: Inspection
 
 
-def _size(value: str, name: str) -> str:
-    SizeRange.parse(value, name=name)  # raises OptionError (a ValueError) naming the field
+def _size(value: str | None, name: str) -> str | None:
+    if value is not None:
+        SizeRange.parse(value, name=name)  # raises OptionError (a ValueError) naming the field
     return value
 
 
@@ -144,15 +145,25 @@ class PlanParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    community_size: str = Field("1000:3000:2000", max_length=64, pattern=_SIZE_PATTERN,
-                                description="households per community, MIN:MAX[:TARGET] with 0 < MIN <= TARGET <= MAX")
-    grid_size: str = Field("300:500:400", max_length=64, pattern=_SIZE_PATTERN,
-                           description="households per grid, MIN:MAX[:TARGET] with 0 < MIN <= TARGET <= MAX")
-    micro_size: str = Field("30:100:50", max_length=64, pattern=_SIZE_PATTERN,
-                            description="households per micro-grid, MIN:MAX[:TARGET] with 0 < MIN <= TARGET <= MAX")
+    community_size: str | None = Field(
+        None, max_length=64, pattern=_SIZE_PATTERN,
+        description="households (persons with balance='population') per community, MIN:MAX[:TARGET] with 0 < MIN <= "
+                    "TARGET <= MAX; default 1000:3000:2000 households, or × persons_per_household rounded to tens")
+    grid_size: str | None = Field(
+        None, max_length=64, pattern=_SIZE_PATTERN,
+        description="households (persons with balance='population') per grid, MIN:MAX[:TARGET] with 0 < MIN <= "
+                    "TARGET <= MAX; default 300:500:400 households, or × persons_per_household rounded to tens "
+                    "(790:1310:1050 for 2.62)")
+    micro_size: str | None = Field(
+        None, max_length=64, pattern=_SIZE_PATTERN,
+        description="households (persons with balance='population') per micro-grid, MIN:MAX[:TARGET] with 0 < MIN "
+                    "<= TARGET <= MAX; default 30:100:50 households, or × persons_per_household rounded to tens")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="the same data and seed give the same plan")
     street_code: str = Field("000000000", pattern=r"^[0-9]{9}$", description="9 digits: 6 county + 3 street office")
     persons_per_household: float = Field(2.62, gt=0, le=100)
+    balance: Literal["households", "population"] = Field(
+        "households", description="what the size ranges count: households, or persons (the buildings' population "
+                                  "column, else households × persons_per_household)")
     keep_communities: bool | None = Field(
         None, description="keep the dataset's community polygons and plan grids inside them; "
                           "default: true when the dataset has communities")
@@ -167,17 +178,17 @@ class PlanParameters(BaseModel):
 
     @field_validator("community_size")
     @classmethod
-    def _community(cls, v: str) -> str:
+    def _community(cls, v: str | None) -> str | None:
         return _size(v, "community_size")
 
     @field_validator("grid_size")
     @classmethod
-    def _grid(cls, v: str) -> str:
+    def _grid(cls, v: str | None) -> str | None:
         return _size(v, "grid_size")
 
     @field_validator("micro_size")
     @classmethod
-    def _micro(cls, v: str) -> str:
+    def _micro(cls, v: str | None) -> str | None:
         return _size(v, "micro_size")
 
 

@@ -9,19 +9,34 @@ SizeRange(lo=300.0, hi=500.0, target=400.0)
 50.0
 >>> PlanConfig().grid
 SizeRange(lo=300.0, hi=500.0, target=400.0)
+
+With ``balance="population"`` the ranges count persons; a range not given is the household default × persons
+per household, rounded to tens, and a range given is kept as it is:
+
+>>> cfg = PlanConfig(balance="population")
+>>> str(cfg.grid), cfg.grid.target, str(cfg.community)
+('790:1310', 1050.0, '2620:7860')
+>>> str(PlanConfig(balance="population", grid="900:1300").grid)
+'900:1300'
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from .errors import OptionError
 
-__all__ = ["SizeRange", "PlanConfig", "Level", "LEVELS", "check_choice", "counts_in_range"]
+__all__ = ["SizeRange", "PlanConfig", "Level", "LEVELS", "Balance", "BALANCES", "DEFAULT_SIZES", "default_size",
+           "check_choice", "counts_in_range"]
 
 Level = Literal["community", "grid", "micro"]
 LEVELS: tuple[Level, ...] = get_args(Level)
+#: What the size ranges count: households, or persons (Hefei's "300–500 households or about 1,000 people").
+Balance = Literal["households", "population"]
+BALANCES: tuple[Balance, ...] = get_args(Balance)
+#: The size ranges of DOMAIN.md, in households, as ``MIN:MAX:TARGET``.
+DEFAULT_SIZES: dict[str, str] = {"community": "1000:3000:2000", "grid": "300:500:400", "micro": "30:100:50"}
 
 
 def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
@@ -99,29 +114,68 @@ def counts_in_range(total: float, size: SizeRange) -> range:
     return range(max(1, math.ceil(total / size.hi - 1e-9)), math.floor(total / size.lo + 1e-9) + 1)
 
 
+def _tens(x: float) -> float:
+    """``x`` rounded to tens, halves up (786 -> 790, 1048 -> 1050, 1310 -> 1310)."""
+    return float(math.floor(x / 10 + 0.5) * 10)
+
+
+def default_size(level: Level, balance: Balance = "households", persons_per_household: float = 2.62) -> SizeRange:
+    """The default range of ``level``: :data:`DEFAULT_SIZES`, or with ``balance="population"`` those × persons
+    per household, each bound rounded to tens.
+
+    Examples
+    --------
+    >>> default_size("grid")
+    SizeRange(lo=300.0, hi=500.0, target=400.0)
+    >>> default_size("grid", "population", 2.62)
+    SizeRange(lo=790.0, hi=1310.0, target=1050.0)
+    >>> str(default_size("micro", "population", 2.62))
+    '80:260'
+    """
+    check_choice("level", level, LEVELS)
+    check_choice("balance", balance, BALANCES)
+    size = SizeRange.parse(DEFAULT_SIZES[level])
+    if balance == "households":
+        return size
+    return SizeRange(*(_tens(v * persons_per_household) for v in (size.lo, size.hi, size.target)))
+
+
 @dataclass(frozen=True)
 class PlanConfig:
     """Every option of a plan. Defaults follow DOMAIN.md; all can be changed.
 
     ``street_code`` is the 9-digit code (6 county + 3 street office) that community codes extend.
+    ``balance`` says what the ranges count: ``"households"``, or ``"population"`` (persons: a building's
+    ``population`` column, else households × ``persons_per_household``). A range left ``None`` is the
+    default for that balance (:func:`default_size`); a range given is kept as it is. ``with_`` keeps the
+    ranges already resolved: to switch the balance and the default ranges together, build a new PlanConfig.
     """
 
-    community: SizeRange = field(default_factory=lambda: SizeRange(1000, 3000, 2000))
-    grid: SizeRange = field(default_factory=lambda: SizeRange(300, 500, 400))
-    micro: SizeRange = field(default_factory=lambda: SizeRange(30, 100, 50))
+    community: SizeRange | None = None
+    grid: SizeRange | None = None
+    micro: SizeRange | None = None
     persons_per_household: float = 2.62
     street_code: str = "000000000"
     seed: int = 0
+    balance: Balance = "households"
 
     def __post_init__(self) -> None:
+        check_choice("balance", self.balance, BALANCES)
+        try:
+            pph_ok = math.isfinite(float(self.persons_per_household)) and float(self.persons_per_household) > 0
+        except (TypeError, ValueError):
+            pph_ok = False
+        if not pph_ok:
+            raise OptionError(f"`persons_per_household` was {self.persons_per_household!r}; expected a positive number such as 2.62")
         for name in LEVELS:
-            object.__setattr__(self, name, SizeRange.parse(getattr(self, name), name=f"{name}_size"))
+            value = getattr(self, name)
+            size = (default_size(name, self.balance, self.persons_per_household) if value is None
+                    else SizeRange.parse(value, name=f"{name}_size"))
+            object.__setattr__(self, name, size)
         if not (isinstance(self.street_code, str) and self.street_code.isascii() and self.street_code.isdigit() and len(self.street_code) == 9):
             raise OptionError(
                 f"`street_code` was {self.street_code!r}; expected 9 digits (6 county + 3 street office), e.g. '320102001'"
             )
-        if not self.persons_per_household > 0:
-            raise OptionError(f"`persons_per_household` was {self.persons_per_household!r}; expected a positive number such as 2.62")
 
     def size(self, level: Level) -> SizeRange:
         """The size range of ``level``."""

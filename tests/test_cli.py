@@ -132,6 +132,23 @@ def test_bad_estimate_choice(inputs, tmp_path):
     _fails_with(result, "estimate", "guess", "never")
 
 
+def test_bad_balance_lists_the_choices(inputs, tmp_path):
+    result = runner.invoke(app, ["plan", str(inputs["buildings"]), "--out", str(tmp_path / "p"), "--balance", "persons"])
+    _fails_with(result, "`balance` was 'persons'; expected one of 'households', 'population'")
+    assert not (tmp_path / "p").exists()
+
+
+def test_balance_population_counts_persons_in_the_default_ranges(inputs, tmp_path):
+    out = tmp_path / "p"
+    result = runner.invoke(app, ["plan", str(inputs["buildings"]), "--barriers", str(inputs["roads"]), "--out", str(out),
+                                 "--balance", "population", "--persons-per-household", "3", "--micro-size", "90:300",
+                                 "--quiet", "--start-date", START])
+    assert result.exit_code == 0, result.output
+    params = json.loads((out / "report.json").read_text(encoding="utf-8"))["parameters"]
+    assert (params["community_size"], params["grid_size"], params["micro_size"]) == ("3000:9000", "900:1500", "90:300")
+    assert params["persons_per_household"] == 3
+
+
 def test_out_is_a_foreign_directory(inputs, tmp_path):
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "notes.txt").write_text("mine")
@@ -154,14 +171,14 @@ def test_plan_help_lists_the_options():
     assert result.exit_code == 0, result.output
     for opt in ("--out", "--barriers", "--communities", "--id-field", "--households-field", "--community-size",
                 "--grid-size", "--micro-size", "--seed", "--street-code", "--estimate", "--input-crs",
-                "--fix-geometry", "--start-date", "--quiet"):
+                "--fix-geometry", "--start-date", "--quiet", "--balance", "--persons-per-household"):
         assert opt in result.stdout, opt
 
 
 def test_demo_help_lists_the_options():
     result = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for opt in ("--out", "--seed", "--quiet"):
+    for opt in ("--out", "--seed", "--quiet", "--balance", "--persons-per-household"):
         assert opt in result.stdout, opt
 
 
@@ -172,7 +189,7 @@ def test_demo_plans_the_bundled_sample(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("planned 1,512 buildings"), result.stdout
+    assert result.stdout.startswith("planned 1,390 buildings"), result.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(PLAN_FILES)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["parameters"]["street_code"] == "320102001"

@@ -126,3 +126,32 @@ def test_with_changes_a_copy_and_validates_again():
 def test_plan_config_is_frozen():
     with pytest.raises(AttributeError):
         PlanConfig().seed = 3  # type: ignore[misc]
+
+
+def test_balance_is_one_of_the_choices_and_a_bad_one_lists_them():
+    assert PlanConfig().balance == "households" and PlanConfig(balance="population").balance == "population"
+    with pytest.raises(OptionError, match=r"`balance` was 'persons'; expected one of 'households', 'population'"):
+        PlanConfig(balance="persons")
+
+
+def test_population_balance_defaults_are_household_defaults_times_pph_rounded_to_tens():
+    cfg = PlanConfig(balance="population")
+    assert cfg.grid == SizeRange(790, 1310, 1050)
+    assert cfg.community == SizeRange(2620, 7860, 5240) and cfg.micro == SizeRange(80, 260, 130)
+    assert PlanConfig(balance="population", persons_per_household=3.0).grid == SizeRange(900, 1500, 1200)
+
+
+def test_population_balance_keeps_a_range_that_was_given():
+    cfg = PlanConfig(balance="population", grid="800:1200", micro=SizeRange(60, 200, 100))
+    assert cfg.grid == SizeRange(800, 1200) and cfg.micro == SizeRange(60, 200, 100)
+    assert cfg.community == SizeRange(2620, 7860, 5240)  # not given: the population default
+    assert PlanConfig(grid=None).grid == SizeRange(300, 500, 400)  # None is the default for the balance
+
+
+def test_default_size_checks_its_choices():
+    from gridplan.config import default_size
+
+    with pytest.raises(OptionError, match="`balance` was 'hh'"):
+        default_size("grid", "hh")
+    with pytest.raises(OptionError, match="`level` was 'block'"):
+        default_size("block")

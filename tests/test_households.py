@@ -133,3 +133,23 @@ def test_suzhou_floors_give_plausible_households():
     tall, low = gdf["Floor"] >= 10, gdf["Floor"] <= 2
     assert est.households[tall].median() > 5 * est.households[low].median()
     assert est.households.max() <= 28 * 16  # the per-floor cap
+
+
+@pytest.mark.parametrize("name", ["entrance_length_m", "max_levels", "max_units"])
+def test_shape_rules_must_be_positive(name):
+    with pytest.raises(InputError, match=f"`{name}` was 0; give a positive number"):
+        HouseholdRules(**{name: 0})
+
+
+def test_shape_rules_defaults():
+    r = HouseholdRules()
+    assert (r.entrance_length_m, r.max_levels, r.max_units) == (15.0, 150, 30)
+
+
+def test_levels_by_type_is_the_estimates_storeys():
+    import pandas as pd
+
+    from gridplan.inputs.households import levels_by_type
+
+    types = pd.Series(["apartments", "HOUSE", "castle-ish", None])
+    assert levels_by_type(types, HouseholdRules(fallback_levels=4)).tolist() == [6.0, 2.0, 4.0, 4.0]

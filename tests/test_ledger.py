@@ -78,3 +78,31 @@ def test_ledger_errors_are_listed_together(buildings, tmp_path):
     assert "no key column '楼号'" in str(exc.value) and "--ledger-key" in str(exc.value)
     with pytest.raises(InputError, match="ledger .*nope.csv: no such file"):
         join_ledger(buildings, tmp_path / "nope.csv")
+
+
+def test_ledger_gives_entrances_and_storeys_as_the_largest_value_per_building(buildings):
+    ledger = pd.DataFrame({"building_id": ["b1", "b1", "b1", "b2"], "单元": ["1", "2", "2", "1"],
+                           "楼层": ["1", "5", "11", "6"]})
+    j = join_ledger(buildings, ledger)  # a ledger of 户: one row per household, with its entrance and floor
+    with pytest.warns(UserWarning, match="6 buildings have no ledger row"):
+        p = prepare(j.buildings)
+    got = p.buildings.set_index("building_id")
+    assert got.loc["b1", ["households", "units", "levels"]].tolist() == [3, 2, 11]
+    assert got.loc["b1", ["units_source", "levels_source"]].tolist() == ["ledger", "ledger"]
+    assert got.loc["b3", ["levels", "levels_source"]].tolist() == [6, "given"]  # no row: its own levels
+    assert any("2 buildings take their levels from '楼层'" in n for n in j.notes)
+
+
+def test_a_ledger_column_that_only_looks_like_entrances_is_not_used(buildings):
+    ledger = pd.DataFrame({"building_id": ["b1", "b1"], "单元": ["1单元", "2单元"]})
+    j = join_ledger(buildings, ledger)
+    assert "units" not in j.buildings.columns
+    assert any("column '单元' does not hold numbers (e.g. '1单元'); not used for entrances" in n for n in j.notes)
+    with pytest.raises(InputError, match=r"values of '单元' are not whole numbers >= 0, e.g. '1单元'"):
+        join_ledger(buildings, ledger, units_field="单元")
+
+
+def test_bad_ledger_storeys_are_errors_naming_the_buildings(buildings):
+    j = join_ledger(buildings, pd.DataFrame({"building_id": ["b2"], "households": [10], "levels": ["400"]}))
+    with pytest.raises(InputError, match=r"1 values of 'levels' are above 150 .*\['b2'\]"):
+        prepare(j.buildings)

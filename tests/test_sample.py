@@ -64,14 +64,36 @@ def test_building_kinds(district):
     res = b[b["households"] > 0]
     assert set(res["building"]) <= {"residential", "apartments"}
     per_floor = res["households"] / (res["levels"] * res["units"])
-    assert per_floor.isin([2, 4]).all()
+    assert per_floor.isin([2, 3, 4]).all()
     walkups, towers = res[res["levels"] <= 7], res[res["levels"] >= 18]
     assert walkups["levels"].between(5, 7).all() and walkups["households"].between(20, 56).all()
-    assert towers["households"].between(72, 264).all() and towers["units"].isin([1, 2]).all()
+    assert towers["households"].between(72, 300).all() and towers["units"].between(1, 4).all()
     assert (b["households"] > 100).sum() >= 10  # some towers must be divided by entrance/floor
     nonres = b[b["households"] == 0]
     assert {"school", "retail"} <= set(nonres["building"]) and len(nonres) < 0.1 * len(b)
     assert b["name"].str.match(r"^\w+?\d+号(\d+幢)?$").all()
+
+
+def _estates(b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The towers of the high-rise estates: gated compounds of 8 or more buildings, all of 26 storeys or more."""
+    gated = b[b["compound"].notna()]
+    per = gated.groupby("compound")["levels"]
+    estate = per.size().ge(8) & per.min().ge(26)
+    return gated[gated["compound"].map(estate)]
+
+
+def test_high_rise_estates_near_the_centre(district, metric):
+    b = district.buildings
+    est = _estates(b)
+    per = est.groupby("compound")
+    assert per.ngroups == 2 and per.size().between(8, 12).all()
+    assert est["levels"].between(26, 33).all() and est["units"].between(2, 4).all()
+    assert est["households"].between(200, 300).all() and est["units"].nunique() >= 2
+    assert (est["households"] == est["levels"] * est["units"] * est["units"].map({2: 4, 3: 3, 4: 2})).all()
+    assert est["units"].dtype == np.int64 and est["levels"].dtype == np.int64
+    m = metric["buildings"].loc[est.index]
+    centre = metric["communities"].union_all().centroid
+    assert m.distance(centre).max() < 1_200  # the district is ~3.2 km across
 
 
 def test_ids_are_unique(district):
@@ -197,6 +219,9 @@ def test_bad_options_say_what_to_give():
 def test_city_is_the_same_generator_at_scale():
     c = make_city(200_000, seed=7)
     b = c.buildings
+    est = _estates(b)
+    assert est["households"].sum() >= 0.40 * b["households"].sum()  # high-rise, like a Chinese city
+    assert est["levels"].between(26, 33).all() and est.groupby("compound").size().between(8, 12).all()
     assert abs(int(b["households"].sum()) - 200_000) <= 0.03 * 200_000
     assert b["building_id"].is_unique and c.roads["osm_id"].is_unique and len(c.communities) == 80
     m = c.communities.to_crs(METRIC)

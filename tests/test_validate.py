@@ -10,6 +10,7 @@ import pyproj
 import pytest
 from shapely.geometry import box
 
+from conftest import box_m
 from gridplan.inputs.coords import wgs84_to_gcj02
 from gridplan.errors import InputError, OptionError
 from gridplan.inputs.validate import PreparedInput, prepare
@@ -33,16 +34,22 @@ def test_valid_input_comes_out_in_utm(buildings, barriers, communities):
     assert p.input_crs == pyproj.CRS(4326)
     b = p.buildings
     assert list(b.columns) == ["building_id", "households", "units", "levels", "compound", "household_source",
-                               "geometry"]
+                               "units_source", "levels_source", "population", "geometry"]
     assert b.index.tolist() == list(range(8)) and b.crs == p.work_crs
     assert b["households"].dtype == np.int64 and b["households"].tolist() == [40] * 8
-    assert b["household_source"].eq("field").all() and b["units"].isna().all()
+    assert b["household_source"].eq("field").all()
+    assert b["units"].dtype == np.int64 and b["units"].tolist() == [1] * 8  # 20 m long: one entrance
+    assert b["units_source"].eq("estimate-length").all()
+    assert b["levels"].dtype == np.int64 and b["levels"].tolist() == [6] * 8 and b["levels_source"].eq("given").all()
+    assert b["population"].tolist() == pytest.approx([40 * 2.62] * 8)
     assert b["compound"].tolist() == ["west"] * 4 + ["east"] * 4
     assert abs(b.area.iloc[0] - 300) < 5  # 20 m × 15 m
     assert p.barriers["kind"].tolist() == ["highway=primary", "highway=residential"]  # footway dropped
     assert p.barriers.crs == p.work_crs
     assert p.communities["code"].tolist() == ["320102001001", "320102001002"]
-    assert p.notes == () and p.id_field == "building_id"
+    assert len(p.notes) == 1 and p.notes[0].startswith("building shape: entrances estimated for 8 buildings")
+    assert p.id_field == "building_id"
+    assert p.division_estimates["units_estimated"] == 8 and p.division_estimates["levels_estimated"] == 0
     assert buildings.equals(before)  # not mutated
 
 
@@ -91,21 +98,80 @@ def test_non_integer_households_are_rounded_and_noted(buildings):
     assert "rounded 2 non-integer households values" in p.notes[0]
 
 
-def test_optional_fields_and_non_positive_values(buildings):
+def test_given_units_and_levels_are_kept_as_whole_numbers(buildings):
     b = buildings.copy()
-    b["units"] = [2, 0, -1, 3, None, 1, 1, 1]
-    b["levels"] = [6, 0, 6, 6, 6, 6, 6, 6]
+    b["units"] = [2, "3", None, 1, 1, 1, 1, 1]
+    b["levels"] = [6, 6, None, 6, "7", 6, 6, 6]
     p = prepare(b)
-    assert p.buildings["units"].isna().tolist() == [False, True, True, False, True, False, False, False]
-    assert np.isnan(p.buildings["levels"].iloc[1])
+    assert p.buildings["units"].tolist() == [2, 3, 1, 1, 1, 1, 1, 1]
+    assert p.buildings["units_source"].tolist() == ["given", "given", "estimate-length"] + ["given"] * 5
+    assert p.buildings["levels"].tolist() == [6, 6, 13, 6, 7, 6, 6, 6]  # 40 hh × 72 m² ÷ (300 m² × 0.75) = 12.8
+    assert p.buildings["levels_source"].tolist()[2] == "estimate-households"
 
 
-def test_non_numeric_levels_warn(buildings):
+@pytest.mark.parametrize(("field", "values", "what"), [
+    ("levels", [6, 400, 6, 6, 6, 6, 6, 6], r"1 values of 'levels' are above 150 \(HouseholdRules.max_levels\), "
+                                           r"e.g. 400 \['b2'\]; no building has that many storeys"),
+    ("units", [2, 2.5, 2, 2, 2, 2, 2, 2], r"1 values of 'units' are not whole numbers, e.g. 2.5 \['b2'\]"),
+    ("units", [2, 0, -1, 2, 2, 2, 2, 2], r"2 values of 'units' are 0 or negative, e.g. 0 \['b2', 'b3'\]"),
+    ("levels", ["6", "six", 6, 6, 6, 6, 6, 6], r"1 values of 'levels' are not numbers, e.g. 'six' \['b2'\]"),
+    ("units", [2, 31, 2, 2, 2, 2, 2, 2], r"above 30 \(HouseholdRules.max_units\), e.g. 31 \['b2'\]"),
+])
+def test_bad_units_and_levels_are_input_errors_naming_the_buildings(buildings, field, values, what):
     b = buildings.copy()
-    b["levels"] = ["6", "six", 6, 6, 6, 6, 6, 6]
-    with pytest.warns(UserWarning, match=r"values of 'levels' are not numbers \(e.g. 'six'\)"):
+    b[field] = values
+    with pytest.raises(InputError, match=what) as err:
+        prepare(b)
+    assert "or leave them empty to estimate them" in str(err.value)
+
+
+def test_bad_levels_from_openstreetmap_are_unknown_with_a_note(buildings):
+    b = buildings.copy()
+    b["levels"] = [6, 0, 2.5, 400, 6, 6, 6, 6]
+    b.attrs["gridplan_origin"] = "osm"  # as gridplan.inputs.io.read_osm marks its buildings
+    p = prepare(b)
+    assert p.buildings["levels"].tolist()[0] == 6 and p.buildings["levels_source"].tolist()[:4] == \
+        ["given", "estimate-households", "estimate-households", "estimate-households"]
+    notes = [n for n in p.notes if "OpenStreetMap tags" in n]
+    assert len(notes) == 3 and "'levels' are 0 or negative, e.g. 0 ['b2']" in notes[0]
+
+
+def test_entrances_are_estimated_from_the_footprint_length():
+    b = gpd.GeoDataFrame({"building_id": ["slab", "tower", "short", "shed"], "households": [96, 240, 4, 0],
+                          "levels": [6, 30, 2, None], "building": ["residential", "apartments", "house", "shed"]},
+                         geometry=[box_m(0, 0, 60, 12), box_m(100, 0, 20, 60), box_m(200, 0, 60, 12),
+                                   box_m(300, 0, 8, 5)], crs=4326)
+    p = prepare(b)
+    got = p.buildings.set_index("building_id")
+    assert got.loc["slab", "units"] == 4  # 60 m ÷ 15 m
+    assert got.loc["tower", "units"] == 4  # the long side of a 20 × 60 m footprint, whatever its orientation
+    assert got.loc["short", "units"] == 2  # 4 entrances by length, but 4 households on 2 floors: at most 2
+    assert got.loc["shed", ["units", "levels"]].tolist() == [1, 1]
+    assert got.loc["shed", ["units_source", "levels_source"]].tolist() == ["no-households", "no-households"]
+
+
+def test_storeys_by_type_where_households_are_estimated(buildings):
+    b = buildings.drop(columns=["households", "levels"]).assign(building=["apartments"] * 4 + ["house"] * 4)
+    with pytest.warns(UserWarning, match="households estimated for all 8"):
         p = prepare(b)
-    assert p.buildings["levels"].iloc[0] == 6 and np.isnan(p.buildings["levels"].iloc[1])
+    assert p.buildings["levels"].tolist() == [6] * 4 + [2] * 4
+    assert p.buildings["levels_source"].eq("estimate-type").all()
+    assert p.division_estimates["levels_sources"] == {"estimate-type": 8}
+    assert p.division_estimates["rules"]["entrance_length_m"] == 15.0
+
+
+def test_population_column_from_the_field_or_households_times_pph(buildings):
+    from gridplan.inputs.households import HouseholdRules
+
+    b = buildings.copy()
+    b["population"] = [100, None, 0, 90, 90, 90, 90, 90]
+    p = prepare(b, rules=HouseholdRules(persons_per_household=3.0))
+    assert p.buildings["population"].tolist() == [100.0, 120.0, 0.0] + [90.0] * 5
+    assert any(n.startswith("population: 7 buildings from 'population'") for n in p.notes)
+    b["population"] = [100, -5, "many", 90, 90, 90, 90, 90]
+    with pytest.raises(InputError, match=r"2 values of 'population' are not numbers of persons >= 0, e.g. -5 "
+                                         r"\['b2', 'b3'\]"):
+        prepare(b)
 
 
 def test_integer_ids_become_strings_and_custom_id_field(buildings):
@@ -392,3 +458,35 @@ def test_absurd_ids_and_households_are_input_errors_not_crashes():
     huge = gpd.GeoDataFrame({"building_id": ["a", "b", "c"], "households": [40, 1e308, 1e30]}, geometry=geoms, crs=4326)
     with pytest.raises(InputError, match=rf"2 values of 'households' above {MAX_HOUSEHOLDS_PER_BUILDING:,}.*\['b', 'c'\]"):
         prepare(huge)
+
+
+_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="hand">
+{nodes}
+ <way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>
+  <tag k="building" v="apartments"/><tag k="building:levels" v="0"/></way>
+ <way id="2"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/>
+  <tag k="building" v="apartments"/><tag k="building:levels" v="400"/></way>
+</osm>
+"""
+
+
+def test_an_openstreetmap_extract_with_bad_storey_tags_still_plans(tmp_path):
+    from gridplan.inputs.io import read_osm
+
+    corners = [(0, 0), (0.0006, 0), (0.0006, 0.0002), (0, 0.0002)]
+    nodes = "\n".join(f' <node id="{k + 1 + 4 * w}" lat="{32.04 + y}" lon="{118.78 + x + 0.001 * w}"/>'
+                      for w in range(2) for k, (x, y) in enumerate(corners))
+    path = tmp_path / "bad_levels.osm"
+    path.write_text(_OSM.format(nodes=nodes), encoding="utf-8")
+    data = read_osm(path)
+    with pytest.warns(UserWarning, match="households estimated for all 2 buildings"):
+        p = prepare(data.buildings)
+    assert p.buildings["levels"].tolist() == [6, 6]  # apartments by type: the tags 0 and 400 are unknown
+    assert p.buildings["levels_source"].eq("estimate-type").all()
+    assert any("values of 'levels' are 0 or negative, e.g. 0 ['w1']: OpenStreetMap tags" in n for n in p.notes)
+    assert any("are above 150 (HouseholdRules.max_levels), e.g. 400 ['w2']" in n for n in p.notes)
+    own = data.buildings.copy()
+    own.attrs = {}  # the same values in a file of the user's own
+    with pytest.raises(InputError, match=r"e.g. 400 \['w2'\]"):
+        prepare(own)

@@ -15,10 +15,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from .base import (Bbox, CommunitySize, FixGeometry, GridSize, HouseholdsField, IdField, InputCrs, MicroSize, Progress, Quiet, app,
-                   exit_on_error, run)
+from .base import Bbox, FixGeometry, HouseholdsField, IdField, InputCrs, Progress, Quiet, app, exit_on_error, run
 
 __all__ = ["plan_cmd", "demo_cmd"]
+
+_BY = "default {} households, or × --persons-per-household (rounded to tens) with --balance population"
+CommunitySize = Annotated[Optional[str], typer.Option(help="per community, MIN:MAX[:TARGET]; " + _BY.format("1000:3000:2000"))]
+GridSize = Annotated[Optional[str], typer.Option(help="per grid, MIN:MAX[:TARGET]; " + _BY.format("300:500:400"))]
+MicroSize = Annotated[Optional[str], typer.Option(help="per micro-grid, MIN:MAX[:TARGET]; " + _BY.format("30:100:50"))]
+Balance = Annotated[str, typer.Option(help="what the size ranges count: households|population (persons: the population "
+                                           "column, else households × --persons-per-household)")]
+PersonsPerHousehold = Annotated[float, typer.Option(help="persons per household (7th census: 2.62)")]
 
 
 def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
@@ -53,9 +60,11 @@ def plan_cmd(
     units_field: Annotated[str, typer.Option(help="entrances column (used to divide big buildings)")] = "units",
     levels_field: Annotated[str, typer.Option(help="storeys column")] = "levels",
     compound_field: Annotated[str, typer.Option(help="gated-compound column (kept together)")] = "compound",
-    community_size: CommunitySize = "1000:3000:2000",
-    grid_size: GridSize = "300:500:400",
-    micro_size: MicroSize = "30:100:50",
+    community_size: CommunitySize = None,
+    grid_size: GridSize = None,
+    micro_size: MicroSize = None,
+    balance: Balance = "households",
+    persons_per_household: PersonsPerHousehold = 2.62,
     seed: Annotated[int, typer.Option(help="random seed: same inputs and seed give the same plan")] = 0,
     street_code: Annotated[str, typer.Option(help="9-digit street-office code that community codes extend")] = "000000000",
     estimate: Annotated[str, typer.Option(help="households: auto|missing|all|never (estimate from footprint × storeys)")] = "auto",
@@ -79,8 +88,8 @@ def plan_cmd(
                             compound_field=compound_field, input_crs=input_crs)
     _run_plan(
         out, quiet, progress, communities=communities, **inputs, units_field=units_field, levels_field=levels_field,
-        community_size=community_size, grid_size=grid_size, micro_size=micro_size, seed=seed, street_code=street_code,
-        estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, start_date=start_date,
+        community_size=community_size, grid_size=grid_size, micro_size=micro_size, balance=balance,
+        persons_per_household=persons_per_household, seed=seed, street_code=street_code, estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, start_date=start_date,
     )
 
 
@@ -88,9 +97,12 @@ def plan_cmd(
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="plan directory to write")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    balance: Balance = "households",
+    persons_per_household: PersonsPerHousehold = 2.62,
     quiet: Quiet = False,
 ) -> None:
     """Plan the bundled sample district (sample_geo/) top-down and write the plan with its map."""
     from ..sample import sample_path
 
-    _run_plan(out, quiet, None, buildings=sample_path("buildings"), barriers=sample_path("roads"), seed=seed, street_code="320102001")
+    _run_plan(out, quiet, None, buildings=sample_path("buildings"), barriers=sample_path("roads"), seed=seed,
+              street_code="320102001", balance=balance, persons_per_household=persons_per_household)

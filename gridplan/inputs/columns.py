@@ -65,10 +65,12 @@ _FIELD_KINDS = {
     "units_field": (_NUMBERS, "a column of entrance (单元) counts", True),
     "levels_field": (_NUMBERS, "a column of storey counts", True),
     "compound_field": (_LABELS, "a column naming each building's compound", True),
+    "population_field": (_NUMBERS, "a column of residents (persons) per building", True),
 }
 #: columns a plan writes next to the building ids (its roster, its copy of the input): no id column may be called so
 _PLAN_COLUMNS = ("households", "units", "levels", "compound", "compound_name", "household_source", "building", "name",
-                 "community_code", "grid_code", "micro_code", "part", "entrances", "floors")
+                 "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "units_source",
+                 "levels_source", "population")
 _KIND_NAMES = {"geometry": "a geometry column", "boolean": "a column of true/false values", "date": "a column of dates"}
 
 

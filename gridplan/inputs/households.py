@@ -23,7 +23,10 @@ Every number is a field of :class:`HouseholdRules` (defaults and their basis in 
 - ``building=yes`` (and untyped footprints) count as residential inside a ``landuse=residential`` polygon,
   and elsewhere up to 2,000 m² of footprint; larger generic footprints outside residential land use are
   offices, malls, halls and factories in the extracts we measured, so they get 0 [proposal];
-- at most 16 dwellings per floor (two to four entrances of four flats; slab blocks) [proposal].
+- at most 16 dwellings per floor (two to four entrances of four flats; slab blocks) [proposal];
+- a building's shape (:mod:`gridplan.inputs.shape`): one entrance (单元) per 15 m of the footprint's long side
+  [proposal: the sample's walk-ups and slabs measure 15.0 m per entrance]; at most 150 storeys and 30
+  entrances (a larger value is a mistake in the data) [proposal].
 
 Examples
 --------
@@ -53,8 +56,8 @@ import pandas as pd
 from ..errors import InputError
 
 __all__ = [
-    "HouseholdEstimate", "HouseholdRules", "estimate_households", "DEFAULT_LEVELS", "NON_RESIDENTIAL",
-    "FALLBACK_LEVELS", "GENERIC_TYPES", "SOURCES",
+    "HouseholdEstimate", "HouseholdRules", "estimate_households", "levels_by_type", "DEFAULT_LEVELS",
+    "NON_RESIDENTIAL", "FALLBACK_LEVELS", "GENERIC_TYPES", "SOURCES", "ESTIMATED_SOURCES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +85,8 @@ GENERIC_TYPES: frozenset[str] = frozenset({"yes", "building", "true", "1"})
 #: Every value of ``household_source``, most trusted first.
 SOURCES = ("ledger", "ledger-population", "field", "flats", "population", "estimate", "estimate-capped",
            "non-residential", "too-small")
+#: The sources whose households are a guess from the footprint, not a count.
+ESTIMATED_SOURCES = frozenset({"estimate", "estimate-capped"})
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,14 @@ class HouseholdRules:
     generic_max_m2: float | None = 2000.0
     min_footprint_m2: float = 30.0
     max_dwellings_per_floor: float | None = 16.0
+    entrance_length_m: float = 15.0
+    max_levels: int = 150
+    max_units: int = 30
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("usable_share", "dwelling_m2", "persons_per_household", "fallback_levels"):
+        for name in ("usable_share", "dwelling_m2", "persons_per_household", "fallback_levels", "entrance_length_m",
+                     "max_levels", "max_units"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 problems.append(f"`{name}` was {v!r}; give a positive number")
@@ -170,6 +179,20 @@ def _number(buildings: gpd.GeoDataFrame, column: str | None) -> pd.Series:
     return pd.Series(np.nan, index=buildings.index)
 
 
+def levels_by_type(types: pd.Series, rules: HouseholdRules) -> pd.Series:
+    """Storeys assumed per building from its type (``rules.default_levels``, else ``rules.fallback_levels``).
+
+    Examples
+    --------
+    >>> levels_by_type(pd.Series(["Apartments", None, "shed"]), HouseholdRules()).tolist()
+    [6.0, 3.0, 3.0]
+    """
+    lookup = {str(k).lower(): float(v) for k, v in rules.default_levels.items()}
+    clean = types.astype("string").str.strip().str.lower()
+    return clean.map(lambda t: lookup.get(t, rules.fallback_levels) if isinstance(t, str) else rules.fallback_levels
+                     ).astype(float)
+
+
 def estimate_households(
     buildings: gpd.GeoDataFrame,
     *,
@@ -211,10 +234,8 @@ def estimate_households(
     area = _area_m2(buildings)
     types = (buildings[type_field].astype("string").str.strip().str.lower()
              if type_field in buildings.columns else pd.Series(pd.NA, index=index, dtype="string"))
-    lookup = {str(k).lower(): float(v) for k, v in rules.default_levels.items()}
-    by_type = types.map(lambda t: lookup.get(t, rules.fallback_levels) if isinstance(t, str) else rules.fallback_levels)
     levels = _number(buildings, levels_field)
-    levels = levels.where(levels > 0).fillna(by_type.astype(float))
+    levels = levels.where(levels > 0).fillna(levels_by_type(types, rules))
 
     raw = area * levels * rules.usable_share / rules.dwelling_m2
     households = raw.round()

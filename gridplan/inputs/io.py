@@ -38,6 +38,7 @@ import shapely
 
 from ..errors import InputError, first_ids
 from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff, sniff_bytes
+from .shape import ORIGIN_ATTR, OSM_ORIGIN
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
            "incomplete_ways", "sniff_kind", "unsafe_members", "check_geopackage"]
@@ -310,6 +311,7 @@ def _osm_buildings(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.
         },
         geometry=gpd.GeoSeries(mp.geometry.to_numpy(), crs=mp.crs),
     )
+    out.attrs[ORIGIN_ATTR] = OSM_ORIGIN  # its levels are mappers' tags: validate treats bad ones as unknown
     return drop_duplicate_buildings(out)
 
 

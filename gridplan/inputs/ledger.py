@@ -7,6 +7,11 @@ A ledger is a table (CSV in UTF-8 or GBK, XLSX/ODS, or any table GDAL reads) wit
 - a population column only: households = population ÷ persons per household (``"ledger-population"``);
 - neither: every row is one household (a ledger of 户), counted per key.
 
+It may also give each building's entrances (单元) and storeys (层): a column of counts, or the entrance and
+floor number of each row (a ledger of 户 lists 单元 and 楼层); the largest value per key is taken, and
+written to the buildings' ``units``/``levels`` with ``units_source``/``levels_source`` ``"ledger"``
+(checked by :func:`gridplan.inputs.validate.prepare` like the buildings' own values).
+
 The ledger is the most trusted source (see :mod:`gridplan.inputs.households`). Rows whose key matches no building
 and buildings with no row are listed, never dropped: the unmatched rows in a note and a warning, the
 buildings kept with their next best count.
@@ -44,13 +49,17 @@ import pyogrio
 from ..errors import InputError, first_ids
 from .households import HouseholdRules, estimate_households
 
-__all__ = ["LedgerJoin", "read_ledger", "join_ledger", "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS"]
+__all__ = ["LedgerJoin", "read_ledger", "join_ledger", "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS", "UNITS_COLUMNS",
+           "LEVELS_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
 #: Column names recognised as households / population when none is named (case-insensitive).
 HOUSEHOLD_COLUMNS = ("households", "household", "hh", "户数", "住户数", "户")
 POPULATION_COLUMNS = ("population", "pop", "persons", "人口", "人数", "常住人口")
+#: Column names recognised as entrances / storeys when none is named: counts, or each row's entrance / floor.
+UNITS_COLUMNS = ("units", "entrances", "单元数", "单元", "单元号")
+LEVELS_COLUMNS = ("levels", "storeys", "floors", "floor", "层数", "总层数", "楼层", "层")
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,18 @@ def _keys(values: pd.Series) -> pd.Series:
     return text.map(lambda v: v[:-2] if isinstance(v, str) and v.endswith(".0") and v[:-2].lstrip("-").isdigit() else v)
 
 
+def _numeric(values: pd.Series) -> bool:
+    text = values.dropna().astype(str).str.replace(",", "").str.strip()
+    text = text[text != ""]
+    return bool(pd.to_numeric(text, errors="coerce").notna().all())
+
+
+def _first_text(values: pd.Series) -> str:
+    text = values.dropna().astype(str).str.replace(",", "").str.strip()
+    bad = text[pd.to_numeric(text, errors="coerce").isna() & (text != "")]
+    return str(bad.iloc[0]) if len(bad) else ""
+
+
 def join_ledger(
     buildings: gpd.GeoDataFrame,
     ledger: str | PathLike | pd.DataFrame,
@@ -138,7 +159,11 @@ def join_ledger(
     building_key: str = "building_id",
     households_field: str | None = None,
     population_field: str | None = None,
+    units_field: str | None = None,
+    levels_field: str | None = None,
     buildings_households_field: str = "households",
+    buildings_units_field: str = "units",
+    buildings_levels_field: str = "levels",
     rules: HouseholdRules | None = None,
 ) -> LedgerJoin:
     """Give each building the households of its ledger rows; estimate the others and list both misses.
@@ -156,9 +181,15 @@ def join_ledger(
     households_field, population_field
         The ledger's columns; by default the first of :data:`HOUSEHOLD_COLUMNS` /
         :data:`POPULATION_COLUMNS` present. With neither, each row is one household.
+    units_field, levels_field
+        The ledger's entrances and storeys (counts, or each row's entrance / floor number); by default the
+        first of :data:`UNITS_COLUMNS` / :data:`LEVELS_COLUMNS` present. The largest value per key is taken.
     buildings_households_field
         Where the buildings' own counts are (used, as ``"field"``, for buildings with no ledger row), and
         where the result is written.
+    buildings_units_field, buildings_levels_field
+        Where the ledger's entrances and storeys are written (the buildings' own values stay where the
+        ledger gives none).
     rules
         Persons per household and the estimate for buildings with neither a row nor a count.
 
@@ -184,7 +215,10 @@ def join_ledger(
                         "with --id-field")
     hh_col = _find(cols, households_field, HOUSEHOLD_COLUMNS)
     pop_col = _find(cols, population_field, POPULATION_COLUMNS)
-    for named, found, what in ((households_field, hh_col, "households"), (population_field, pop_col, "population")):
+    units_col = _find(cols, units_field, UNITS_COLUMNS)
+    levels_col = _find(cols, levels_field, LEVELS_COLUMNS)
+    for named, found, what in ((households_field, hh_col, "households"), (population_field, pop_col, "population"),
+                               (units_field, units_col, "entrances"), (levels_field, levels_col, "storeys")):
         if named is not None and found is None:
             problems.append(f"ledger: no {what} column {named!r} (columns: {first_ids(cols)})")
     if problems:
@@ -214,6 +248,16 @@ def join_ledger(
         source, how = "ledger-population", f"population {pop_col!r} ÷ {rules.persons_per_household:g}"
     else:
         values, source, how = pd.Series(1.0, index=table.index), "ledger", "one household per row"
+    shape = {}
+    for out, col, named, what in ((buildings_units_field, units_col, units_field, "entrances"),
+                                  (buildings_levels_field, levels_col, levels_field, "storeys")):
+        if col is None:
+            continue
+        if named is None and not _numeric(table[col]):  # found by its name only: used if it holds numbers
+            notes.append(f"ledger: column {col!r} does not hold numbers (e.g. {_first_text(table[col])!r}); not used "
+                         f"for {what} (name a column of numbers to use one)")
+            continue
+        shape[out] = numbers(col)
     if problems:
         raise InputError(problems)
     per_key = values.groupby(keys.to_numpy()).sum(min_count=1)
@@ -242,6 +286,18 @@ def join_ledger(
         src[rest] = est.source
     b[buildings_households_field] = households.astype("int64")
     b["household_source"] = src.astype(object)
+    for column, kind in ((buildings_units_field, "units"), (buildings_levels_field, "levels")):
+        if column not in shape:
+            continue
+        largest = shape[column].groupby(keys.to_numpy()).max()
+        given = bkeys.map(largest).where(matched).astype(float)
+        own = b[column].astype(object) if column in b.columns else pd.Series(None, index=b.index, dtype=object)
+        source_col = b[f"{kind}_source"] if f"{kind}_source" in b.columns else pd.Series(None, index=b.index, dtype=object)
+        b[column] = own.where(given.isna(), given)  # the buildings' own values (checked later) where the ledger has none
+        b[f"{kind}_source"] = source_col.astype(object).where(given.isna(), "ledger")
+        col = units_col if kind == "units" else levels_col
+        notes.append(f"ledger: {int(given.notna().sum())} buildings take their {kind} from {col!r} (the largest "
+                     "value per key)")
 
     notes.append(f"ledger: {int(matched.sum())} of {len(b)} buildings take their households from the ledger "
                  f"({how}{f'; {repeated} repeated keys summed' if repeated else ''})")

@@ -28,6 +28,7 @@ import shapely
 from .compounds import assign_compounds, compounds_from_osm, read_compounds, residential_land
 from ..errors import InputError, OptionError, first_ids
 from .io import OsmData, drop_duplicate_buildings, read_osm
+from .shape import ORIGIN_ATTR, OSM_ORIGIN
 
 __all__ = ["OsmInputs", "load_osm", "fetch_osm", "osm_from_features", "OSM_TAGS", "parse_bbox"]
 
@@ -176,6 +177,7 @@ def osm_from_features(features: gpd.GeoDataFrame) -> OsmData:
         },
         geometry=gpd.GeoSeries(geom[is_b].to_numpy(), crs=4326),
     )
+    b.attrs[ORIGIN_ATTR] = OSM_ORIGIN  # its levels are mappers' tags: validate treats bad ones as unknown
     b = drop_duplicate_buildings(b)
     cols = {k: _column(f, k) for k in _BARRIER_KEYS}
     linear = geom.geom_type.isin(["LineString", "MultiLineString"])

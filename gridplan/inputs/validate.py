@@ -11,15 +11,24 @@ Examples
 >>> import geopandas as gpd
 >>> from shapely.geometry import box
 >>> b = gpd.GeoDataFrame({"building_id": ["a", "b"], "households": [120, 80.4]},
-...                      geometry=[box(118.780, 32.040, 118.781, 32.041), box(118.782, 32.040, 118.783, 32.041)],
+...                      geometry=[box(118.780, 32.040, 118.78064, 32.04011), box(118.782, 32.040, 118.78264, 32.04011)],
 ...                      crs=4326)
 >>> p = prepare(b)
 >>> p.buildings[["building_id", "households", "household_source"]]
   building_id  households household_source
 0           a         120            field
 1           b          80            field
->>> p.work_crs.to_epsg(), p.notes
-(32650, ('rounded 1 non-integer households values to whole households',))
+>>> p.work_crs.to_epsg(), p.notes[0]
+(32650, 'rounded 1 non-integer households values to whole households')
+
+Entrances and storeys are always known after ``prepare``: given, or estimated (and said so):
+
+>>> p.buildings[["units", "levels", "units_source", "levels_source", "population"]]
+   units  levels     units_source        levels_source  population
+0      4      16  estimate-length  estimate-households       314.4
+1      4      10  estimate-length  estimate-households       209.6
+>>> p.division_estimates["units_estimated"], p.division_estimates["levels_estimated"]
+(2, 2)
 
 A field that names the wrong kind of column is refused before anything is planned:
 
@@ -35,7 +44,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import Literal
 
@@ -50,8 +59,10 @@ from ..config import check_choice
 from .coords import convert_gdf
 from ..errors import InputError, first_ids
 from .columns import check_fields, data_columns
+from .communities import check_communities, community_codes
 from .households import HouseholdRules, estimate_households
 from .io import read_layer
+from .shape import ORIGIN_ATTR, OSM_ORIGIN, building_shape, check_shape, division_estimates, shape_note
 
 __all__ = ["PreparedInput", "prepare", "ESTIMATE_MODES", "INPUT_CRS_CHOICES"]
 
@@ -61,13 +72,16 @@ ESTIMATE_MODES = ("auto", "missing", "all", "never")
 INPUT_CRS_CHOICES = ("auto", "gcj02", "bd09")
 _OFFSET_NAME = re.compile(r"gcj|bd[-_ ]?09|baidu|mars", re.IGNORECASE)
 _POLYGONAL = ("Polygon", "MultiPolygon")
-_OVERLAP_TOLERANCE_M2 = 1.0
 Layer = gpd.GeoDataFrame | str | PathLike
 
 
 @dataclass(frozen=True)
 class PreparedInput:
-    """The validated inputs, in the working CRS (see :func:`prepare`)."""
+    """The validated inputs, in the working CRS (see :func:`prepare`).
+
+    ``division_estimates`` says how many buildings' entrances and storeys were estimated, per source, and
+    the rules used (:func:`gridplan.inputs.shape.division_estimates`; JSON-ready, for ``report.json``).
+    """
 
     buildings: gpd.GeoDataFrame
     barriers: gpd.GeoDataFrame
@@ -76,6 +90,7 @@ class PreparedInput:
     work_crs: pyproj.CRS
     notes: tuple[str, ...]
     id_field: str
+    division_estimates: dict = field(default_factory=dict)
 
 
 class _Collector:
@@ -252,55 +267,39 @@ def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
     return num.where(~non_num).round(), missing
 
 
-def _optional_number(b: gpd.GeoDataFrame, field: str, out: _Collector) -> pd.Series:
+def _shape_field(b: gpd.GeoDataFrame, field: str, kind: str, ids: pd.Series, rules: HouseholdRules,
+                 out: _Collector) -> pd.Series:
+    """Checked entrances or storeys (NaN: unknown); bad values are problems, or notes for OpenStreetMap data."""
     if field not in b.columns:
         return pd.Series(np.nan, index=b.index)
-    num = pd.to_numeric(b[field], errors="coerce").astype(float)
-    non_num = b[field].notna() & num.isna()
-    if non_num.any():
-        out.warnings.append(f"buildings: {int(non_num.sum())} values of {field!r} are not numbers (e.g. "
-                            f"{b[field][non_num].iloc[0]!r}); they are treated as unknown")
-    return num.where(num > 0)
+    values, problems, notes = check_shape(b[field], field, kind, ids, rules,
+                                          from_osm=b.attrs.get(ORIGIN_ATTR) == OSM_ORIGIN)
+    out.problems.extend(problems)
+    out.notes.extend(notes)
+    return values
 
 
-def _codes(c: gpd.GeoDataFrame, out: _Collector) -> pd.Series:
-    if "code" not in c.columns:
-        return pd.Series(None, index=c.index, dtype=object)
-    raw = c["code"]
-    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all() and (raw.dropna().abs() < 2**53).all():
-        raw = raw.astype("Int64")  # whole numbers that a float holds exactly
-    codes = raw.astype(object).where(raw.isna(), raw.astype(str).str.strip())
-    codes = codes.where(codes.notna(), None)
-    given = codes.notna()
-    bad = given & ~codes.astype(str).str.fullmatch(r"\d{12}")
+def _population(b: gpd.GeoDataFrame, field: str, ids: pd.Series, out: _Collector) -> pd.Series:
+    """Residents per building where the field gives them (NaN elsewhere); non-numbers and negatives are problems."""
+    if field not in b.columns:
+        return pd.Series(np.nan, index=b.index)
+    raw = b[field]
+    num = pd.to_numeric(raw, errors="coerce").astype(float)
+    given = raw.notna() & (raw.astype(str).str.strip() != "")
+    bad = (given & (~np.isfinite(num) | (num < 0))).fillna(False).astype(bool)
     if bad.any():
-        out.problems.append(f"communities: {int(bad.sum())} codes are not 12 digits {first_ids(codes[bad])}; give "
-                            "the 12-digit statistical code (6 county + 3 street + 3 community), e.g. '320102001001'")
-    dup = given & codes.duplicated(keep=False)
-    if dup.any():
-        out.problems.append(f"communities: codes used more than once {first_ids(pd.unique(codes[dup]))}; "
-                            "give each community its own code")
-    return codes
+        out.problems.append(f"buildings: {int(bad.sum())} values of {field!r} are not numbers of persons >= 0, e.g. "
+                            f"{raw[bad].iloc[0]!r} {first_ids(ids[bad])}; correct them, or leave them empty to "
+                            "count households × persons per household")
+    return num.where(given & ~bad)
 
 
-def _check_communities(c: gpd.GeoDataFrame, b: gpd.GeoDataFrame, labels: pd.Series, ids: pd.Series,
-                       out: _Collector) -> None:
-    geoms = c.geometry.reset_index(drop=True)
-    left, right = c.sindex.query(geoms, predicate="intersects")
-    pairs = [(i, j) for i, j in zip(left, right) if i < j]
-    overlapping = [(labels.iloc[i], labels.iloc[j]) for i, j in pairs
-                   if geoms.iloc[i].intersection(geoms.iloc[j]).area > _OVERLAP_TOLERANCE_M2]
-    if overlapping:
-        out.problems.append(f"communities: {len(overlapping)} pairs overlap {first_ids(overlapping)}; communities "
-                            "must not overlap: fix the boundaries so each area belongs to one community")
-    points = b.geometry.representative_point().reset_index(drop=True)
-    inside = np.unique(c.sindex.query(points, predicate="within")[0])
-    outside = np.setdiff1d(np.arange(len(points)), inside)
-    if len(outside):
-        hint = " (none is inside any: check the CRS of the communities)" if len(inside) == 0 else ""
-        out.problems.append(f"communities: {len(outside)} buildings lie outside every community"
-                            f"{hint} {first_ids(ids.iloc[outside])}; extend the communities to cover them "
-                            "or drop those buildings")
+def _carried(b: gpd.GeoDataFrame, column: str, default: str) -> pd.Series:
+    """A source column an earlier step wrote (e.g. ``"ledger"``), ``default`` where it is empty."""
+    if column not in b.columns:
+        return pd.Series(default, index=b.index, dtype=object)
+    carried = b[column].astype(object)
+    return carried.where(carried.notna() & (carried.astype(str).str.strip() != ""), default)
 
 
 def _to_work(gdf: gpd.GeoDataFrame, name: str, ref: pyproj.CRS, work: pyproj.CRS, out: _Collector) -> gpd.GeoDataFrame:
@@ -319,6 +318,7 @@ def prepare(
     units_field: str = "units",
     levels_field: str = "levels",
     compound_field: str = "compound",
+    population_field: str = "population",
     estimate: Literal["auto", "missing", "all", "never"] = "auto",
     input_crs: Literal["auto", "gcj02", "bd09"] = "auto",
     fix_geometry: bool = False,
@@ -335,10 +335,14 @@ def prepare(
         :func:`gridplan.barriers.classify_barriers`.
     communities
         Existing community polygons, with optional ``code`` (12 digits) and ``name`` columns.
-    id_field, households_field, units_field, levels_field, compound_field
+    id_field, households_field, units_field, levels_field, compound_field, population_field
         The buildings' columns; only ``id_field`` is required. Each must name a column of its kind (ids;
-        numbers for households, units and levels; labels for compounds), never the geometry; the id column may
-        not have a name the plan gives its own columns (``households``, ``part``, ``grid_code``…).
+        numbers for households, units, levels and population; labels for compounds), never the geometry; the id
+        column may not have a name the plan gives its own columns (``households``, ``part``, ``grid_code``…).
+        Entrances (``units``) and storeys (``levels``) must be whole numbers from 1 to ``rules.max_units`` /
+        ``rules.max_levels`` where given (OpenStreetMap tags that are not are treated as unknown, with a note);
+        the unknown ones are estimated (:mod:`gridplan.inputs.shape`). Population (persons) must be >= 0;
+        where it is not given it is households × ``rules.persons_per_household``.
     estimate
         Households: ``"auto"`` estimates when the field is missing (with a warning); ``"missing"``
         also fills empty values; ``"all"`` ignores the field; ``"never"`` requires it.
@@ -347,19 +351,23 @@ def prepare(
     fix_geometry
         Repair invalid footprints with ``make_valid`` (keeping the polygonal part).
     rules
-        The household estimate's rules (:class:`~gridplan.households.HouseholdRules`).
+        The household and shape estimates' rules (:class:`~gridplan.inputs.households.HouseholdRules`), persons
+        per household included.
 
     Notes
     -----
     A buildings frame may carry what earlier steps found: a ``household_source`` column (kept where the
-    households field is used, e.g. ``"ledger"`` from :func:`gridplan.ledger.join_ledger`), an
+    households field is used, e.g. ``"ledger"`` from :func:`gridplan.ledger.join_ledger`), ``units_source`` /
+    ``levels_source`` (kept where the units/levels fields give a value), an
     ``in_residential`` column (used by the ``building=yes`` rule), and ``attrs["gridplan_notes"]`` /
     ``attrs["gridplan_warnings"]`` (added to the notes; warnings also raised as ``UserWarning``).
 
     Returns
     -------
     PreparedInput
-        Buildings, barriers and communities in the working CRS (the local UTM zone), with notes.
+        Buildings, barriers and communities in the working CRS (the local UTM zone), with notes. The
+        buildings' columns: ``building_id``, ``households`` (int64), ``units``, ``levels`` (int64 ≥ 1),
+        ``compound``, ``household_source``, ``units_source``, ``levels_source``, ``population`` (float persons).
 
     Raises
     ------
@@ -379,7 +387,7 @@ def prepare(
     ids = bid = given = to_estimate = None
     if b is not None:
         fields = {"id_field": id_field, "households_field": households_field, "units_field": units_field,
-                  "levels_field": levels_field, "compound_field": compound_field}
+                  "levels_field": levels_field, "compound_field": compound_field, "population_field": population_field}
         if estimate == "all":
             del fields["households_field"]  # not read
         problems, bad = check_fields(b, fields)
@@ -391,8 +399,9 @@ def prepare(
         unknown = pd.Series(np.nan, index=b.index)
         given, to_estimate = ((unknown, unknown.isna()) if "households_field" in bad
                               else _households(b, households_field, estimate, ids, out, rules))
-        units = unknown if "units_field" in bad else _optional_number(b, units_field, out)
-        levels = unknown if "levels_field" in bad else _optional_number(b, levels_field, out)
+        units = unknown if "units_field" in bad else _shape_field(b, units_field, "units", ids, rules, out)
+        levels = unknown if "levels_field" in bad else _shape_field(b, levels_field, "levels", ids, rules, out)
+        population = unknown if "population_field" in bad else _population(b, population_field, ids, out)
     if r is not None:
         _check_crs(r, "barriers", input_crs, _ids(r, "osm_id"), out)
         gone = r.geometry.isna() | r.geometry.is_empty
@@ -407,7 +416,7 @@ def prepare(
     if c is not None:
         _check_crs(c, "communities", input_crs, _ids(c, None), out)
         _check_polygons(c, "communities", _ids(c, "code"), fix_geometry, out)
-        codes = _codes(c, out)
+        codes = community_codes(c, out.problems)
     if out.problems:
         raise InputError(out.problems)
 
@@ -436,15 +445,13 @@ def prepare(
         cw = gpd.GeoDataFrame({"code": codes.to_numpy(), "name": None if names is None else names.to_numpy()},
                               geometry=gpd.GeoSeries(cw.geometry.to_numpy(), crs=work))
         labels = pd.Series([code if code is not None else f"row {i}" for i, code in enumerate(cw["code"])])
-        _check_communities(cw, bw, labels, ids, out)
+        check_communities(cw, bw, labels, ids, out.problems)
     if out.problems:
         raise InputError(out.problems)
 
     households = given.copy()
-    source = pd.Series("field", index=b.index, dtype=object)
-    if "household_source" in b.columns and households_field in b.columns:
-        carried = b["household_source"].astype(object)
-        source = carried.where(carried.notna() & (carried.astype(str).str.strip() != ""), "field")
+    source = (_carried(b, "household_source", "field") if households_field in b.columns
+              else pd.Series("field", index=b.index, dtype=object))
     if to_estimate.any():
         frame = gpd.GeoDataFrame({"levels": levels}, geometry=bw.geometry, crs=work)
         for col in ("building", "flats", "population", "in_residential"):
@@ -459,14 +466,29 @@ def prepare(
                              "dwellings per floor")
     compound = (b[compound_field].astype(object).where(b[compound_field].notna(), None)
                 if compound_field in b.columns else pd.Series(None, index=b.index, dtype=object))
+    households = households.astype("int64")
+    types = b["building"] if "building" in b.columns else pd.Series(None, index=b.index, dtype=object)
+    shape = building_shape(np.asarray(bw.geometry.values), households, source, types, units, levels,
+                           _carried(b, "units_source", "given"), _carried(b, "levels_source", "given"), rules)
+    estimates = division_estimates(shape, rules)
+    note = shape_note(estimates)
+    if note:
+        out.notes.append(note)
+    persons = population.fillna(households * rules.persons_per_household)
+    if population.notna().any():
+        out.notes.append(f"population: {int(population.notna().sum()):,} buildings from {population_field!r}, the "
+                         f"others households × {rules.persons_per_household:g}")
     result = gpd.GeoDataFrame(
         {
             "building_id": bid.to_numpy(),
-            "households": households.astype("int64").to_numpy(),
-            "units": units.to_numpy(),
-            "levels": levels.to_numpy(),
+            "households": households.to_numpy(),
+            "units": shape["units"].to_numpy(),
+            "levels": shape["levels"].to_numpy(),
             "compound": [None if v is None else str(v) for v in compound],
             "household_source": source.to_numpy(),
+            "units_source": shape["units_source"].to_numpy(),
+            "levels_source": shape["levels_source"].to_numpy(),
+            "population": persons.astype(float).to_numpy(),
         },
         geometry=gpd.GeoSeries(bw.geometry.to_numpy(), crs=work),
     )
@@ -474,4 +496,4 @@ def prepare(
         warnings.warn(msg, UserWarning, stacklevel=2)
     logger.info("prepared input: %d buildings, %d households, %d barriers, %s communities; work CRS %s",
                 len(result), int(result["households"].sum()), len(rw), "no" if cw is None else len(cw), work.name)
-    return PreparedInput(result, rw, cw, crs_in, work, tuple(out.notes), id_field)
+    return PreparedInput(result, rw, cw, crs_in, work, tuple(out.notes), id_field, estimates)

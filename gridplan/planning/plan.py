@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import Literal
 
 from .._version import __version__
-from ..config import PlanConfig, SizeRange, check_choice
+from ..config import Balance, PlanConfig, SizeRange, check_choice
 from ..model import Plan
 from ..errors import OptionError
+from ..inputs.households import HouseholdRules
 from ..inputs.validate import prepare
 from .assemble import assemble
 from .planner import Planner
@@ -42,12 +43,14 @@ def plan(
     units_field: str = "units",
     levels_field: str = "levels",
     compound_field: str = "compound",
-    community_size: str | SizeRange = "1000:3000:2000",
-    grid_size: str | SizeRange = "300:500:400",
-    micro_size: str | SizeRange = "30:100:50",
+    population_field: str = "population",
+    community_size: str | SizeRange | None = None,
+    grid_size: str | SizeRange | None = None,
+    micro_size: str | SizeRange | None = None,
     seed: int = 0,
     street_code: str = "000000000",
     persons_per_household: float = 2.62,
+    balance: Balance = "households",
     estimate: str = "auto",
     input_crs: str = "auto",
     fix_geometry: bool = False,
@@ -67,16 +70,22 @@ def plan(
         Roads, railways, rivers and water areas (OSM tags or a ``tier`` column), or None.
     communities
         Community polygons to keep (grids are planned inside each); None plans communities too.
-    id_field, households_field, units_field, levels_field, compound_field
-        Columns of the buildings: id, households, entrances, storeys, keep-together compound.
+    id_field, households_field, units_field, levels_field, compound_field, population_field
+        Columns of the buildings: id, households, entrances (单元), storeys, keep-together compound, residents.
+        Entrances and storeys are estimated where not given (see :func:`gridplan.inputs.validate.prepare`).
     community_size, grid_size, micro_size
-        ``"MIN:MAX"`` or ``"MIN:MAX:TARGET"`` households per unit.
+        ``"MIN:MAX"`` or ``"MIN:MAX:TARGET"`` households per unit (persons with ``balance="population"``);
+        None: 1000:3000:2000, 300:500:400 and 30:100:50 households, or with ``balance="population"`` those ×
+        ``persons_per_household`` rounded to tens (grid 790:1310:1050 for 2.62).
     seed
         The same inputs and seed give identical plans.
     street_code
         9-digit code (6 county + 3 street office) that community codes extend.
     persons_per_household
-        Population = households × this (2.62, the 7th census).
+        Population = households × this (2.62, the 7th census), where the buildings give no population.
+    balance
+        What the ranges count: ``"households"``, or ``"population"`` (persons; Hefei's "300–500 households
+        or about 1,000 people").
     estimate, input_crs, fix_geometry
         How households are filled in, coordinate conversion, geometry repair: see
         :func:`gridplan.inputs.validate.prepare`.
@@ -98,12 +107,13 @@ def plan(
     Plan
     """
     cfg = PlanConfig(
-        community=SizeRange.parse(community_size, name="community_size"),
-        grid=SizeRange.parse(grid_size, name="grid_size"),
-        micro=SizeRange.parse(micro_size, name="micro_size"),
+        community=None if community_size is None else SizeRange.parse(community_size, name="community_size"),
+        grid=None if grid_size is None else SizeRange.parse(grid_size, name="grid_size"),
+        micro=None if micro_size is None else SizeRange.parse(micro_size, name="micro_size"),
         persons_per_household=persons_per_household,
         street_code=street_code,
         seed=int(seed),
+        balance=balance,
     )
     start_date = start_date or _dt.date.today().isoformat()
     check_choice("redistrict", redistrict, ("keep", "oversized", "all"))
@@ -114,6 +124,7 @@ def plan(
     prep = prepare(
         buildings, barriers, communities, id_field=id_field, households_field=households_field, units_field=units_field,
         levels_field=levels_field, compound_field=compound_field, estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry,
+        population_field=population_field, rules=HouseholdRules(persons_per_household=cfg.persons_per_household),
     )
     pl = Planner(prep, cfg, progress)
     pl.build_graph()

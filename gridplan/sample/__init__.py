@@ -4,8 +4,11 @@ The sample is generated, not surveyed: a deterministic script lays out a distric
 (118.78E, 32.04N) in UTM zone 50N (EPSG:32650) and returns it in EPSG:4326. It has arterials ~500 m
 apart, local streets, dead ends and service lanes, a trunk road (应天大街), a meandering river
 (秦淮河, centre line plus water polygon), a railway along the east edge, gated compounds (小区, some
-walled), walk-ups, mid-rise and towers (some over 100 households) and a few schools, shops and offices.
-Old communities tile the district along the major roads; most are oversized (> 3,000 households).
+walled), walk-ups, mid-rise and towers (some over 100 households), two high-rise estates near the centre
+(gated compounds of 8–12 towers of 26–33 storeys with 2–4 entrances, 200–300 households each; one below
+20,000 households, none below 8,000), and a few
+schools, shops and offices. Old communities tile the district along the major roads; most are oversized
+(> 3,000 households).
 Planted awkward cases: a superblock of ~120 households fenced by arterials, and a piece of ~550
 households fenced by the railway, the trunk road and the river (one grid too big, two too small).
 
@@ -52,10 +55,12 @@ __all__ = ["SampleDistrict", "make_district", "make_city", "write_sample", "samp
 log = logging.getLogger(__name__)
 
 LAYERS = ("buildings", "roads", "communities")
-SAMPLE_VERSION = 1
+SAMPLE_VERSION = 2
 _ZONE_ORDER = ("walkup", "midrise", "mixed", "tower")
 #: Households per km² of superblock a zone can hold when full (measured on generated districts).
 _ZONE_CAPACITY = {"walkup": 9000.0, "midrise": 11500.0, "mixed": 13000.0, "tower": 20000.0}
+#: Households of a high-rise estate, on average (measured: 8–12 towers of 200–300), to pick enough candidates.
+_ESTATE_HOUSEHOLDS = 2_400
 _FILE_DATE = "2024-01-01T00:00:00.000Z"
 _BUNDLED = Path(__file__).resolve().parents[2] / "sample_geo"
 
@@ -99,14 +104,16 @@ def make_district(*, seed: int = 2024, households: int = 60_000, communities: in
     >>> bool(d.buildings["building_id"].is_unique and d.communities["code"].str.len().eq(12).all())
     True
     """
-    return _build(households, communities, seed, density=6000.0)
+    estates = 2 if households >= 20_000 else 1 if households >= 8_000 else 0  # an estate holds ~2,400
+    return _build(households, communities, seed, density=6000.0, estates=estates)
 
 
 def make_city(households: int = 1_000_000, *, seed: int = 7) -> SampleDistrict:
     """Generate a city-sized sample for benchmarks (1,000,000 households: about 15 km × 15 km).
 
-    Same generator as :func:`make_district`, with more trunk roads and rivers, and one old community
-    per ~2,500 households.
+    Same generator as :func:`make_district`, with more trunk roads and rivers, one old community per ~2,500
+    households, and high-rise like a Chinese city: about 45% of the households live in estates of 26–33-storey
+    towers (one per superblock, nearest the centre first).
 
     Examples
     --------
@@ -114,7 +121,7 @@ def make_city(households: int = 1_000_000, *, seed: int = 7) -> SampleDistrict:
     >>> len(c.communities)
     2
     """
-    return _build(households, max(1, round(households / 2500)), seed, density=4500.0)
+    return _build(households, max(1, round(households / 2500)), seed, density=4500.0, high_rise=0.45)
 
 
 def _check(households: int, communities: int, seed: int) -> None:
@@ -146,7 +153,28 @@ def _specials(sk: st.Skeleton, rep: list) -> list[tuple[list[int], int]]:
     return out
 
 
-def _build(households: int, n_comm: int, seed: int, *, density: float) -> SampleDistrict:
+def _estates(blocks: list[list], candidates: list[int], xy: np.ndarray, thetas: list[float], centre, seed: int, *,
+             count: int | None, quota: float) -> dict[int, bld.Lot]:
+    """High-rise estates, one per superblock, nearest ``centre`` first: in each candidate superblock the largest of
+    its three largest blocks that holds :data:`~gridplan.sample._buildings.ESTATE_TOWERS` towers; until ``count``
+    estates (when given) or ``quota`` households."""
+    out: dict[int, bld.Lot] = {}
+    total = 0
+    order = sorted(candidates, key=lambda i: (math.hypot(*(xy[i] - centre)), i))
+    for i in order:
+        if (count is not None and len(out) >= count) or (count is None and total >= quota):
+            break
+        for b in sorted(range(len(blocks[i])), key=lambda k: (-blocks[i][k].area, k))[:3]:
+            lot = bld.fill_estate(blocks[i][b], b, thetas[i], tuple(xy[i]), np.random.default_rng([seed, 7, i, b]))
+            if lot is not None:
+                out[i] = lot
+                total += sum(lot.households)
+                break
+    return out
+
+
+def _build(households: int, n_comm: int, seed: int, *, density: float, estates: int | None = None,
+           high_rise: float = 0.0) -> SampleDistrict:
     _check(households, n_comm, seed)
     side = 1000.0 * math.sqrt(households / density)
     names = NameBook(np.random.default_rng([seed, 1]))
@@ -183,6 +211,17 @@ def _build(households: int, n_comm: int, seed: int, *, density: float) -> Sample
         z = next((k for k, name in enumerate(_ZONE_ORDER) if 0.85 * _ZONE_CAPACITY[name] >= need), 3)
         zone_of[comm == c] = min(3, z + (rng.random() < 0.15))
     zone_of[list(fixed)] = 0
+    # high-rise estates near the centre, at most one per community: their superblocks are tower zones, with one
+    # estate block each (where one fits)
+    centre = np.array([side / 2, side / 2])
+    n_cand = ((estates + 1 if estates else 0) if estates is not None
+              else math.ceil(1.3 * high_rise * households / _ESTATE_HOUSEHOLDS))
+    candidates, used = [], set()
+    for i in sorted((i for i in range(n) if free[i]), key=lambda i: (math.hypot(*(xy[i] - centre)), i)):
+        if len(candidates) < n_cand and comm[i] not in used:
+            candidates.append(i)
+            used.add(comm[i])
+    zone_of[candidates] = 3
 
     # local streets, then the blocks left between every road's clearance
     thetas = [st.orientation(p) for p in sbs]
@@ -200,9 +239,15 @@ def _build(households: int, n_comm: int, seed: int, *, density: float) -> Sample
         land = p.difference(shapely.union_all(buffered[near])) if len(near) else p
         blocks.append([b for b in shapely.get_parts(land) if b.area > 600.0])
 
+    estate = _estates(blocks, candidates, xy, thetas, centre, seed, count=estates, quota=high_rise * households)
+    for i, lot in estate.items():
+        fixed_hh[comm[i]] += sum(lot.households)
+    target = reg.clip_redistribute(target, fixed_hh + 300 * n_free, np.full(n_comm, np.inf))
+
     def fill(i: int, attempt: int) -> bld.Lot:
+        skip = frozenset(estate[i].block[:1]) if i in estate else frozenset()
         return bld.fill_superblock(blocks[i], _ZONE_ORDER[zone_of[i]], thetas[i], tuple(xy[i]),
-                                   np.random.default_rng([seed, 4, i, attempt]))
+                                   np.random.default_rng([seed, 4, i, attempt]), skip)
 
     lots = [fill(i, 0) for i in range(n)]
     cap = np.array([sum(lot.households) for lot in lots], float)
@@ -234,10 +279,14 @@ def _build(households: int, n_comm: int, seed: int, *, density: float) -> Sample
     for i, lot in enumerate(lots):
         void = lot.geometry[rng_thin.integers(len(lot.geometry))].centroid.coords[0] if lot.geometry else (0, 0)
         keep.append(bld.thin(lot, int(sb_target[i]), void))
+    for i, lot in estate.items():  # every tower of an estate is kept
+        lots[i] = bld.merge(lots[i], lot)
+        keep[i] = np.concatenate([keep[i], np.ones(len(lot.geometry), bool)])
     for z, name in enumerate(_ZONE_ORDER):
         on = zone_of == z
         log.debug("zone %s: %d superblocks, %.0f households/km² when full", name, on.sum(),
                   cap[on].sum() / max(area[on].sum() / 1e6, 1e-9))
+    log.info("sample: %d high-rise estates, %d households", len(estate), sum(sum(lot.households) for lot in estate.values()))
     log.info("sample: %d superblocks, %d communities, %d buildings kept of %d, %d households (capacity %d)",
              n, n_comm, sum(int(k.sum()) for k in keep), sum(len(k) for k in keep),
              sum(int(np.asarray(lot.households)[k].sum()) for lot, k in zip(lots, keep)), int(cap.sum()))

@@ -94,7 +94,7 @@ def assemble(sk: st.Skeleton, feats: list[st.Feature], lots: list[bld.Lot], keep
             continue
         hh = np.asarray(lot.households)[idx]
         lab = bld.compounds(np.asarray(lot.block)[idx], np.asarray(lot.along)[idx], hh > 0, rng,
-                            0.6 if zone_of[i] == 0 else 0.9)
+                            0.6 if zone_of[i] == 0 else 0.9, np.asarray(lot.estate, bool)[idx])
         start = len(cols["geometry"])
         ids = {}
         for c in np.unique(lab[lab >= 0]).tolist():

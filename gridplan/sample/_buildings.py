@@ -3,18 +3,21 @@
 Footprints are rectangles laid in rows inside each block (a superblock minus the clearance around
 every road and the water), rotated to the street orientation: walk-ups (5–7 storeys), mid-rise
 (9–11), towers (18–33, 4 households per floor) and a few schools, shops, offices and hospitals.
+High-rise estates (:func:`fill_estate`) fill one block with 8–12 towers of 26–33 storeys and 2–4 entrances
+(200–300 households each), one gated compound.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
 from shapely import affinity
 from shapely.geometry import Polygon
 
-__all__ = ["Spec", "SPECS", "ZONES", "Lot", "fill_superblock", "thin", "compounds"]
+__all__ = ["Spec", "SPECS", "ZONES", "Lot", "fill_superblock", "fill_estate", "merge", "thin", "compounds",
+           "ESTATE_TOWERS"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,20 @@ class Spec:
     levels: tuple[int, int]
     per_floor: int  # households per entrance per floor (0: not residential)
     at_most: int = 10_000  # buildings per block
+    per_floor_by_units: tuple[tuple[int, int], ...] = ()  # (entrances, households per entrance per floor) pairs
+
+    def households_per_floor(self, units: np.ndarray) -> np.ndarray:
+        """Households per entrance per floor for each entrance count."""
+        table = dict(self.per_floor_by_units)
+        return np.array([table.get(int(u), self.per_floor) for u in units], dtype=np.int64)
 
 
 SPECS = {
     "walkup": Spec("residential", 15.0, 0.0, 12.0, (2, 4), (10.0, 20.0), (5, 7), 2),
     "midrise": Spec("apartments", 16.0, 0.0, 14.0, (2, 4), (14.0, 28.0), (9, 11), 2),
     "tower": Spec("apartments", 20.0, 4.0, 24.0, (1, 2), (24.0, 40.0), (18, 33), 4),
+    # 2 entrances × 4 or 4 × 2 flats a floor: 208–264 households; 3 × 3: 234–297
+    "estate": Spec("apartments", 17.0, 0.0, 18.0, (2, 4), (26.0, 36.0), (26, 33), 0, 12, ((2, 4), (3, 3), (4, 2))),
     "school": Spec("school", 0.0, 70.0, 20.0, (1, 1), (30.0, 40.0), (4, 5), 0, 2),
     "kindergarten": Spec("kindergarten", 0.0, 36.0, 18.0, (1, 1), (20.0, 20.0), (3, 3), 0, 1),
     "retail": Spec("retail", 0.0, 50.0, 24.0, (1, 1), (12.0, 20.0), (2, 3), 0, 4),
@@ -63,6 +74,11 @@ class Lot:
     building: list[str]
     block: list[int]
     along: list[float]  # position along the block's rows (to split big compounds)
+    estate: list[bool] = field(default_factory=list)  # a tower of a high-rise estate (one gated compound per block)
+
+
+#: Towers an estate block must hold (at most ``SPECS["estate"].at_most``).
+ESTATE_TOWERS = 8
 
 
 def _slots(block: Polygon, length: float, depth: float, gaps, rng, stagger: bool) -> np.ndarray:
@@ -100,39 +116,63 @@ def _rects(centres: np.ndarray, lengths: np.ndarray, depth: float, theta: float,
     return list(shapely.polygons(np.stack([xr, yr], axis=-1)))
 
 
-def fill_superblock(blocks: list[Polygon], zone: str, theta: float, origin, rng: np.random.Generator) -> Lot:
-    """Lay buildings in each block of a superblock; ``zone`` picks the residential kinds."""
+def _fill_block(lot: Lot, block: Polygon, b: int, kind: str, theta: float, origin, rng: np.random.Generator) -> None:
+    """Lay buildings of ``kind`` in rows inside ``block`` (index ``b``), appending them to ``lot``."""
+    rot = affinity.rotate(block, -theta, origin=origin, use_radians=True)
+    spec = SPECS[kind]
+    high = kind in ("tower", "estate")
+    u_slot = int(rng.integers(spec.units[0], spec.units[1] + 1))
+    slot_len = spec.base + spec.unit_len * u_slot
+    centres = _slots(rot, slot_len, spec.depth, spec.gaps, rng, stagger=high)
+    if len(centres) > spec.at_most:  # keep those nearest the block's middle
+        mid = np.asarray(rot.centroid.coords[0])
+        centres = centres[np.argsort(np.hypot(*(centres - mid).T), kind="stable")[: spec.at_most]]
+    n = len(centres)
+    if n == 0:
+        return
+    units = np.where(rng.random(n) < 0.7, u_slot, rng.integers(spec.units[0], u_slot + 1, n))
+    lengths = spec.base + spec.unit_len * units
+    centres = centres.copy()
+    centres[:, 0] += rng.uniform(-0.5, 0.5, n) * (slot_len - lengths)
+    typical = int(rng.integers(spec.levels[0], spec.levels[1] + 1))
+    levels = np.clip(typical + rng.integers(-1, 2, n), *spec.levels) if not high else \
+        rng.integers(spec.levels[0], spec.levels[1] + 1, n)
+    lot.geometry += _rects(centres, lengths, spec.depth, theta, origin)
+    lot.households += (levels * units * spec.households_per_floor(units)).tolist()
+    lot.units += units.tolist()
+    lot.levels += levels.tolist()
+    lot.building += [spec.building] * n
+    lot.block += [b] * n
+    lot.along += centres[:, 0].tolist()
+    lot.estate += [kind == "estate"] * n
+
+
+def fill_superblock(blocks: list[Polygon], zone: str, theta: float, origin, rng: np.random.Generator,
+                    skip: frozenset[int] = frozenset()) -> Lot:
+    """Lay buildings in each block of a superblock (but the blocks in ``skip``); ``zone`` picks the residential kinds."""
     lot = Lot([], [], [], [], [], [], [])
     kinds, weights = ZONES[zone]
     for b, block in enumerate(blocks):
-        rot = affinity.rotate(block, -theta, origin=origin, use_radians=True)
+        if b in skip:
+            continue
         nonres = block.area > 4000 and rng.random() < 0.1
         kind = NONRES[0][rng.choice(5, p=NONRES[1])] if nonres else kinds[rng.choice(len(kinds), p=weights)]
-        spec = SPECS[kind]
-        u_slot = int(rng.integers(spec.units[0], spec.units[1] + 1))
-        slot_len = spec.base + spec.unit_len * u_slot
-        centres = _slots(rot, slot_len, spec.depth, spec.gaps, rng, stagger=kind == "tower")
-        if len(centres) > spec.at_most:  # keep those nearest the block's middle
-            mid = np.asarray(rot.centroid.coords[0])
-            centres = centres[np.argsort(np.hypot(*(centres - mid).T), kind="stable")[: spec.at_most]]
-        n = len(centres)
-        if n == 0:
-            continue
-        units = np.where(rng.random(n) < 0.7, u_slot, rng.integers(spec.units[0], u_slot + 1, n))
-        lengths = spec.base + spec.unit_len * units
-        centres = centres.copy()
-        centres[:, 0] += rng.uniform(-0.5, 0.5, n) * (slot_len - lengths)
-        typical = int(rng.integers(spec.levels[0], spec.levels[1] + 1))
-        levels = np.clip(typical + rng.integers(-1, 2, n), *spec.levels) if kind != "tower" else \
-            rng.integers(spec.levels[0], spec.levels[1] + 1, n)
-        lot.geometry += _rects(centres, lengths, spec.depth, theta, origin)
-        lot.households += (levels * units * spec.per_floor).tolist()
-        lot.units += units.tolist()
-        lot.levels += levels.tolist()
-        lot.building += [spec.building] * n
-        lot.block += [b] * n
-        lot.along += centres[:, 0].tolist()
+        _fill_block(lot, block, b, kind, theta, origin, rng)
     return lot
+
+
+def fill_estate(block: Polygon, b: int, theta: float, origin, rng: np.random.Generator) -> Lot | None:
+    """A high-rise estate filling ``block`` (index ``b``): its towers, or None when fewer than
+    :data:`ESTATE_TOWERS` fit."""
+    lot = Lot([], [], [], [], [], [], [])
+    _fill_block(lot, block, b, "estate", theta, origin, rng)
+    return lot if len(lot.geometry) >= ESTATE_TOWERS else None
+
+
+def merge(lot: Lot, other: Lot) -> Lot:
+    """The buildings of both lots (``lot``'s first)."""
+    return Lot(*(getattr(lot, k) + getattr(other, k) for k in
+                 ("geometry", "households", "units", "levels", "building", "block", "along", "estate")))
 
 
 def thin(lot: Lot, target: int, void, keep: np.ndarray | None = None) -> np.ndarray:
@@ -166,13 +206,15 @@ def thin(lot: Lot, target: int, void, keep: np.ndarray | None = None) -> np.ndar
 
 
 def compounds(block: np.ndarray, along: np.ndarray, residential: np.ndarray, rng: np.random.Generator,
-              p_gated: float) -> np.ndarray:
-    """A compound label (-1: none) per building: most blocks' housing forms one or two compounds."""
+              p_gated: float, estate: np.ndarray | None = None) -> np.ndarray:
+    """A compound label (-1: none) per building: most blocks' housing forms one or two compounds; an estate's
+    towers (``estate``) always one."""
     label = np.full(len(block), -1)
+    estate = np.zeros(len(block), bool) if estate is None else np.asarray(estate, bool)
     nxt = 0
     for b in np.unique(block):
         idx = np.flatnonzero((block == b) & residential)
-        if len(idx) < 2 or rng.random() > p_gated:
+        if len(idx) < 2 or (rng.random() > p_gated and not estate[idx].any()):
             continue
         if len(idx) > 12:
             cut = np.median(along[idx])
