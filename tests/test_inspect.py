@@ -38,7 +38,9 @@ def test_counts_and_feasibility():
                        160: ["grid: 160 households; 1 grid < 300"]}
     assert all(p["fenced_by"] == ["秦淮河"] for p in ins.fenced_pieces)
     over = {o["building_id"]: o["outcome"] for o in ins.oversized_buildings}
-    assert len(over) == 4 and over["b7"] == "divided by entrance/floor" and "stays one oversized" in over["b4"]
+    # b7's storeys are given (its entrances estimated from its length); b4's storeys come from its type
+    assert len(over) == 4 and over["b7"].startswith("divided by entrance/floor (entrances estimated")
+    assert over["b4"].startswith("divided by entrance/floor (entrances and storeys estimated")
     assert ins.input_crs == "WGS 84" and ins.work_crs == "WGS 84 / UTM zone 50N"
     text = format_inspection(ins)
     assert "pieces fenced in by tier-1 lines that no count of units fits: 2" in text

@@ -13,7 +13,8 @@ from gridplan.errors import OptionError
 from gridplan.outputs.export import write_plan
 from gridplan.outputs.posts import POST_COLUMNS, posts
 from gridplan.outputs.reader import read_plan
-from gridplan.outputs.tables import FIELDS, code_table, part_label, roster
+from gridplan.outputs.parts import part_label
+from gridplan.outputs.tables import FIELDS, code_table, roster
 from test_deliver import plan_dir
 from test_export import CRS, STREET, X0, Y0, make_plan
 

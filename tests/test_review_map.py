@@ -14,7 +14,7 @@ from gridplan.errors import OptionError, PlanWriteError
 from gridplan.outputs.reader import read_plan
 from gridplan.outputs.review_map import (CLASS_COLOURS, PARTS_TITLE, TIANDITU_KEY_ENV, changed_units, deviation_class, review_map,
                                          write_review_map)
-from gridplan.outputs.tables import part_rows
+from gridplan.outputs.parts import part_rows
 from test_deliver import plan_dir
 from test_rules import M1, M5, TOWER, W, W002, W003, tower_plan
 

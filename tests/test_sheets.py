@@ -13,7 +13,8 @@ from gridplan.cli import app
 from gridplan.errors import PlanWriteError
 from gridplan.outputs.reader import read_plan
 from gridplan.outputs.sheets import _nice_length, cjk_font, sheet_figure, write_sheets
-from gridplan.outputs.tables import code_table, part_rows, unit_names
+from gridplan.outputs.parts import part_rows
+from gridplan.outputs.tables import code_table, unit_names
 from test_deliver import plan_dir
 from test_rules import W002, W003, tower_plan
 

@@ -229,7 +229,7 @@ def _edges(cg: CellGraph, cells: np.ndarray, divided: dict, land: list) -> tuple
     keep = np.flatnonzero(~hit)
     out_e, out_c, out_t, out_b = [e[keep]], [g.cost[keep]], [g.tier[keep]], [cg.edge_barrier[keep]]
     ids = np.flatnonzero(hit)
-    shared = shapely.intersection(cells[e[ids, 0]], cells[e[ids, 1]])
+    shared = _linear(shapely.intersection(cells[e[ids, 0]], cells[e[ids, 1]]))
     total = np.maximum(shapely.length(shared), 1e-9)
     reach: dict[int, shapely.Geometry] = {}
 
@@ -243,7 +243,7 @@ def _edges(cg: CellGraph, cells: np.ndarray, divided: dict, land: list) -> tuple
                 out.append((v, None))
             elif strip:
                 if v not in reach:
-                    reach[v] = shapely.buffer(land[v], _TOUCH, quad_segs=1)
+                    reach[v] = shapely.buffer(land[v], _TOUCH, quad_segs=2)
                 out.append((v, reach[v]))
         return out or [(c, None)]
 
@@ -260,11 +260,12 @@ def _edges(cg: CellGraph, cells: np.ndarray, divided: dict, land: list) -> tuple
     contact = shapely.length(np.asarray(line, dtype=object)) if line else np.zeros(0)
     pa, pb, owner = np.asarray(pa, dtype=np.int64), np.asarray(pb, dtype=np.int64), np.asarray(owner, dtype=np.int64)
     take = contact > MIN_SHARED
-    # an edge no strip claims (floating point) goes to the pair touching most, so the graph stays connected
+    # an edge no strip claims beyond MIN_SHARED (floating point) goes to the pair touching most
     claimed = np.bincount(owner[take], minlength=len(ids)) > 0
     for k in np.flatnonzero(~claimed):
         rows = np.flatnonzero(owner == k)
-        take[rows[np.argmax(contact[rows])]] = True
+        if contact[rows].max() > 0:  # never an edge between lands that do not touch
+            take[rows[np.argmax(contact[rows])]] = True
     share = np.where(take, contact / total[owner], 0.0)
     share = np.where(take & ~claimed[owner], 1.0, share)
     sel = np.flatnonzero(take)
@@ -275,6 +276,27 @@ def _edges(cg: CellGraph, cells: np.ndarray, divided: dict, land: list) -> tuple
     edges = np.vstack(out_e)
     edges.sort(axis=1)
     return edges, np.concatenate(out_c), np.concatenate(out_t).astype(np.int8), np.concatenate(out_b)
+
+
+def _linear(geoms: np.ndarray) -> np.ndarray:
+    """The line parts of each geometry (and the outlines of its polygon parts) as one MultiLineString: an
+    overlay of two cells can also hold points and specks, which GEOS cannot intersect with a polygon."""
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    sub, k = shapely.get_parts(parts, return_index=True)  # a collection may hold multi-parts
+    parts, idx = sub, idx[k]
+    # two cells that overlap by a sliver share its outline (the cell graph counts it so too)
+    poly = shapely.get_type_id(parts) == 3
+    parts = np.where(poly, shapely.boundary(parts), parts)
+    sub, k = shapely.get_parts(parts, return_index=True)
+    parts, idx = sub, idx[k]
+    lines = np.isin(shapely.get_type_id(parts), (1, 2))  # LineString, LinearRing
+    out = np.empty(len(geoms), dtype=object)
+    by_edge: dict[int, list] = {}
+    for k, line in zip(idx[lines].tolist(), parts[lines]):
+        by_edge.setdefault(k, []).append(line)
+    for k in range(len(geoms)):
+        out[k] = shapely.MultiLineString(by_edge.get(k, []))
+    return out
 
 
 def _building_edges(divided: dict, rect: list, footprint: list, land: list, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -206,7 +206,7 @@ def part_land(land: shapely.Geometry, footprint: shapely.Geometry, units: int,
     for _ in range(len(orphans) + 1):
         left = []
         for o in orphans:
-            edge = shapely.buffer(o, grid_size, quad_segs=1)
+            edge = shapely.buffer(o, grid_size, quad_segs=2)
             contact = [shapely.length(shapely.intersection(shapely.boundary(k), edge)) for k in kept]
             if max(contact) > 0:
                 g = int(np.argmax(contact))

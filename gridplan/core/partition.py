@@ -435,8 +435,8 @@ def partition(
             continue
         moves += refine_labels(finer, labels, size, set(fixed), balance=False)
         if exact is not None:
-            fine, _ = prove_pieces(finer, labels, piece_of, size, fixed=fixed, skip=skip | {p for p, v in verdicts.items() if v[0] == "counting"},
-                                   limits=exact, budget=budget)
+            # a coarser rung's proof (its atoms could not be grouped) does not hold for finer atoms: search again
+            fine, _ = prove_pieces(finer, labels, piece_of, size, fixed=fixed, skip=skip, limits=exact, budget=budget)
             verdicts.update(fine)
     labels = labels[level_of]
     piece_of = piece_of[level_of]

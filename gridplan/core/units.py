@@ -159,7 +159,7 @@ def _close_once(out: np.ndarray, kids: np.ndarray, parent: shapely.Geometry, min
     for piece in shapely.get_parts(gap):
         if piece.geom_type != "Polygon" or not 0 < piece.area < min_area:
             continue
-        contact = shapely.length(shapely.intersection(shapely.boundary(out[kids]), shapely.buffer(piece, GRID_SIZE, quad_segs=1)))
+        contact = shapely.length(shapely.intersection(shapely.boundary(out[kids]), shapely.buffer(piece, GRID_SIZE, quad_segs=2)))
         if contact.max() <= 0:
             continue
         k = kids[int(np.argmax(contact))]

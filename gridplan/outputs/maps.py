@@ -21,7 +21,7 @@ import shapely
 from ..config import SizeRange, check_choice
 from ..model import Plan
 from .review_map import PARTS_TITLE
-from .tables import part_rows, unit_parts
+from .parts import part_rows, unit_parts
 
 __all__ = ["plan_map", "range_status", "LAYER_TITLES", "STATUS_COLOURS", "Basemap"]
 

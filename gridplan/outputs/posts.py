@@ -26,7 +26,8 @@ import pandas as pd
 
 from ..config import check_choice
 from ..model import Plan
-from .tables import building_names, building_shapes, parse_run, unit_names
+from .parts import building_names, building_shapes, parse_run
+from .tables import unit_names
 
 __all__ = ["posts", "POST_KINDS", "POST_COLUMNS", "DownTo"]
 

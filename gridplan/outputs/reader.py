@@ -60,6 +60,7 @@ def read_plan(directory: str | PathLike) -> Plan:
         community=size("community", "1000:3000"), grid=size("grid", "300:500"), micro=size("micro", "30:100"),
         persons_per_household=params.get("persons_per_household", 2.62),
         street_code=params.get("street_code", "000000000"), seed=int(report.get("seed", 0)),
+        balance=params.get("balance", "households"),
     )
     for name in ("plan.gpkg", "input_buildings.gpkg", "input_barriers.gpkg"):
         if sniff(d / name) != "gpkg":  # a plan directory from elsewhere is opened by the allow-list too

@@ -42,7 +42,8 @@ import shapely
 from ..config import SizeRange, check_choice
 from ..errors import OptionError, PlanWriteError
 from ..model import LAYER_NAMES, Plan
-from .tables import metric_crs, part_rows, unit_names, unit_parts
+from .parts import part_rows, unit_parts
+from .tables import metric_crs, unit_names
 
 __all__ = ["review_map", "write_review_map", "deviation_class", "changed_units", "Basemap", "BASEMAPS",
            "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR", "PARTS_TITLE"]

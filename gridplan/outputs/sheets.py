@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from ..config import check_choice
 from .deliver import replace_dir
 from ..model import Plan
-from .tables import code_table, metric_crs, part_rows, unit_names, unit_parts
+from .parts import part_rows, unit_parts
+from .tables import code_table, metric_crs, unit_names
 
 __all__ = ["write_sheets", "sheet_figure", "cjk_font", "Sheets"]
 
@@ -132,8 +133,8 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
                  parts=None, child_parts: dict[str, str] | None = None) -> Figure:
     """The sheet of one community or grid as a matplotlib Figure (A4 portrait).
 
-    ``parts`` (:func:`~gridplan.outputs.tables.part_rows` in ``crs``) and ``child_parts`` (the children's
-    :func:`~gridplan.outputs.tables.unit_parts`) are computed when not given; pass them when drawing many sheets.
+    ``parts`` (:func:`~gridplan.outputs.parts.part_rows` in ``crs``) and ``child_parts`` (the children's
+    :func:`~gridplan.outputs.parts.unit_parts`) are computed when not given; pass them when drawing many sheets.
     """
     crs = crs or metric_crs(plan.communities)
     parts = part_rows(plan).to_crs(crs) if parts is None else parts

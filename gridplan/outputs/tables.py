@@ -21,9 +21,7 @@ Examples
 from __future__ import annotations
 
 import csv
-import math
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,9 +30,10 @@ import pandas as pd
 import shapely
 
 from ..model import LAYER_NAMES, Plan
+from .parts import LEVEL_CODE as _LEVEL_CODE, building_shapes, column_lookup, roster_parts, unit_parts
 
 __all__ = ["FIELDS", "SIDES", "four_sides", "unit_names", "code_table", "roster", "field_label", "metric_crs", "ascii_field_names",
-           "parse_run", "part_label", "building_names", "building_shapes", "unit_parts", "part_rows", "write_csv"]
+           "write_csv"]
 
 SIDES = ("east", "south", "west", "north")
 """The four sides of 四至, in the order Chinese documents give them (东南西北)."""
@@ -75,6 +74,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "basis": ("basis", "依据"),
     "detail": ("detail", "说明"),
     "part_label": ("part_label", "分部"),
+    "units_source": ("units_src", "单元数来源"),
+    "levels_source": ("levels_src", "层数来源"),
     "parts": ("parts", "分部楼栋"),
     "post": ("post", "岗位"),
     "post_zh": ("post_zh", "岗位名称"),
@@ -93,8 +94,6 @@ _CODE_TABLE_COLUMNS = (
     "level", "code", "name", "parent_code", "parent_name", "households", "population", "buildings", "area_m2",
     "perimeter_m", *SIDES, "in_range", "worker_name", "worker_phone", "start_date", "end_date", "parts",
 )
-_LEVEL_CODE = {"community": "community_code", "grid": "grid_code", "micro": "micro_code"}
-_RUN = re.compile(r"^\s*(\d+)\s*(?:[-–~]\s*(\d+))?\s*$")
 
 
 def field_label(key: str) -> str:
@@ -113,174 +112,6 @@ def metric_crs(gdf: gpd.GeoDataFrame):
 def _seq(code: str) -> int:
     tail = str(code)[-3:]
     return int(tail) if tail.isdigit() else 0
-
-
-# ---- building parts: "1–2单元", "2单元 1–15层", "1–15层" ------------------------------------------
-
-
-def parse_run(text: object) -> tuple[int, int] | None:
-    """A roster run (``'1-2'``, ``'3'``, ``'1–15'``) as ``(first, last)``; ``None`` when empty or unreadable.
-
-    >>> parse_run("1-2"), parse_run("15"), parse_run(""), parse_run(None)
-    ((1, 2), (15, 15), None, None)
-    """
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return None
-    m = _RUN.match(str(text))
-    if m is None:
-        return None
-    a = int(m.group(1))
-    b = int(m.group(2)) if m.group(2) else a
-    return (min(a, b), max(a, b))
-
-
-def _count(value: object) -> int | None:
-    """A count of entrances or storeys (≥ 1), or ``None`` when missing."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(round(v)) if math.isfinite(v) and v >= 1 else None
-
-
-def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted integers as contiguous runs: ``[1, 2, 3, 7]`` → ``[(1, 3), (7, 7)]``."""
-    out: list[list[int]] = []
-    for n in sorted(set(numbers)):
-        if out and n == out[-1][1] + 1:
-            out[-1][1] = n
-        else:
-            out.append([n, n])
-    return [(a, b) for a, b in out]
-
-
-def _run_text(run: tuple[int, int]) -> str:
-    return str(run[0]) if run[0] == run[1] else f"{run[0]}–{run[1]}"
-
-
-def part_label(rows: Iterable[tuple[tuple[int, int] | None, tuple[int, int] | None]], *, units: int | None = None,
-               levels: int | None = None) -> str:
-    """What ``rows`` of one building hold, in the words of a roster: ``'1–2单元'``, ``'2单元 1–15层'``, ``'1–15层'``.
-
-    Each row is ``(entrances, floors)``, two ``(first, last)`` runs, ``None`` for all of them. Entrances
-    come first, floors second (DOMAIN.md §2); a building of one entrance names only its floors. Whole
-    entrances next to each other are joined; ``''`` when the rows hold the whole building.
-
-    Examples
-    --------
-    >>> part_label([((1, 2), None)], units=4)
-    '1–2单元'
-    >>> part_label([((2, 2), (1, 15))], units=2, levels=30)
-    '2单元 1–15层'
-    >>> part_label([((1, 1), (1, 15))], units=1, levels=30)
-    '1–15层'
-    >>> part_label([((1, 1), (1, 16)), ((1, 1), (17, 31)), ((2, 2), (1, 10))], units=3, levels=31)
-    '1单元、2单元 1–10层'
-    """
-    rows = list(rows)
-    top = max([r[1] for r, _ in rows if r is not None] + [units or 0, 1])
-    held: dict[int, set[int] | None] = {}  # entrance -> floors held (None: every floor)
-    for ents, floors in rows:
-        for e in range(ents[0], ents[1] + 1) if ents else range(1, top + 1):
-            if floors is None or held.get(e, set()) is None:
-                held[e] = None
-            else:
-                held.setdefault(e, set()).update(range(floors[0], floors[1] + 1))
-    if levels:
-        held = {e: None if f is not None and f >= set(range(1, levels + 1)) else f for e, f in held.items()}
-    if len(held) == top and all(f is None for f in held.values()):
-        return ""
-    pieces = []
-    for run in _runs(e for e, f in held.items() if f is None):
-        pieces.append((run[0], f"{_run_text(run)}单元"))
-    for e, floors in held.items():
-        if floors is not None:
-            where = "" if top == 1 else f"{e}单元 "
-            pieces.append((e, "、".join(f"{where}{_run_text(r)}层" for r in _runs(floors))))
-    return "、".join(text for _, text in sorted(pieces))
-
-
-def _column_lookup(plan: Plan, columns: tuple[str, ...]) -> dict[str, str]:
-    """Building id → the first of ``columns`` found in the roster, else in the input buildings (non-empty text only)."""
-    for source in (plan.buildings, plan.input_buildings):
-        col = next((c for c in columns if c in source.columns), None)
-        if col is not None:
-            values = source[col].astype(object).where(source[col].notna(), "").astype(str).str.strip()
-            return {i: v for i, v in zip(source[plan.id_field].astype(str), values) if v and v.lower() != "nan"}
-    return {}
-
-
-def building_names(plan: Plan) -> dict[str, str]:
-    """Building id → its name (the input's ``name`` column) or, without one, its id."""
-    names = _column_lookup(plan, ("name",))
-    return {i: names.get(i, i) for i in plan.buildings[plan.id_field].astype(str).unique()}
-
-
-def building_shapes(plan: Plan) -> pd.DataFrame:
-    """Per input building (index: its id as text): ``households``, ``units`` and ``levels`` (``None`` when unknown)
-    and their ``units_source``/``levels_source`` when the input carries them (else ``''``)."""
-    b = plan.input_buildings
-    index = pd.Index(b[plan.id_field].astype(str), name="building_id")
-    out = pd.DataFrame({"households": pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy()}, index=index)
-    for c in ("units", "levels", "units_source", "levels_source"):
-        values = b[c].to_numpy() if c in b.columns else [None] * len(b)
-        out[c] = pd.Series([_count(v) for v in values] if c in ("units", "levels") else
-                           ["" if pd.isna(v) else str(v) for v in values], index=index, dtype=object)
-    return out
-
-
-def _roster_parts(plan: Plan) -> pd.DataFrame:
-    """The roster rows of divided buildings: id, the three codes, entrance and floor runs, and the part label."""
-    b = plan.buildings
-    part = pd.to_numeric(b["part"], errors="coerce").fillna(0).to_numpy() > 0
-    d = b.loc[part]
-    out = pd.DataFrame({
-        "building_id": d[plan.id_field].astype(str).to_numpy(),
-        **{c: d[c].astype(str).to_numpy() for c in _LEVEL_CODE.values()},
-        "ents": [parse_run(v) for v in (d["entrances"] if "entrances" in d.columns else [None] * len(d))],
-        "flrs": [parse_run(v) for v in (d["floors"] if "floors" in d.columns else [None] * len(d))],
-    }, index=d.index)
-    shapes = building_shapes(plan)
-    units = shapes["units"].to_dict()
-    levels = shapes["levels"].to_dict()
-    out["label"] = [part_label([(e, f)], units=units.get(i), levels=levels.get(i))
-                    for i, e, f in zip(out["building_id"], out["ents"], out["flrs"])]
-    return out
-
-
-def unit_parts(plan: Plan, level: str) -> dict[str, str]:
-    """Unit code → the divided buildings it holds part of: ``'3号楼 1–2单元; 5号楼 1–15层'``."""
-    rows = _roster_parts(plan)
-    if rows.empty:
-        return {}
-    names = building_names(plan)
-    shapes = building_shapes(plan)
-    key = _LEVEL_CODE[level]
-    held: dict[str, list[str]] = {}
-    for bid, g in rows.groupby("building_id", sort=True):
-        if g[key].nunique() < 2:
-            continue  # one unit of this level holds the whole building
-        for code, h in g.groupby(key, sort=True):
-            label = part_label(zip(h["ents"], h["flrs"]), units=shapes["units"].get(bid), levels=shapes["levels"].get(bid))
-            held.setdefault(code, []).append(f"{names.get(bid, bid)} {label}".strip())
-    return {code: "; ".join(items) for code, items in held.items()}
-
-
-def part_rows(plan: Plan) -> gpd.GeoDataFrame:
-    """The roster rows of divided buildings (``part`` ≥ 1), in the plan's CRS, for maps and sheets: ``building_id``,
-    ``label`` (``'3号楼 1–2单元'``), ``part_label``, the three codes, ``households``, ``upper`` (the part holds only
-    floors above the first: drawn on top) and the part's footprint slice."""
-    b = plan.buildings
-    keep = pd.to_numeric(b["part"], errors="coerce").fillna(0).to_numpy() > 0
-    table = roster(plan).loc[keep]
-    names = building_names(plan)
-    floors = [parse_run(v) for v in table["floors"]]
-    return gpd.GeoDataFrame({
-        "building_id": table["building_id"].to_numpy(),
-        "label": [f"{names.get(i, i)} {lab}".strip() for i, lab in zip(table["building_id"], table["part_label"])],
-        **{c: table[c].to_numpy() for c in ("part_label", *_LEVEL_CODE.values(), "households")},
-        "upper": [f is not None and f[0] > 1 for f in floors],
-    }, geometry=b.geometry.to_numpy()[keep], crs=b.crs)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -474,22 +305,35 @@ def code_table(plan: Plan, level: str = "grid", *, names: dict[str, pd.Series] |
 def roster(plan: Plan) -> pd.DataFrame:
     """The building roster: ``building_id``, ``address``, ``households``, ``population``, the three codes,
     ``part`` (0 for a whole building), ``entrances``, ``floors``, ``part_label`` (what a part of a divided
-    building holds: ``'1–2单元'``, ``'2单元 1–15层'``, ``'1–15层'``; empty for a whole building), ``compound``;
-    ids and codes as text.
+    building holds: ``'1–2单元'``, ``'2单元 1–15层'``, ``'1–15层'``; empty for a whole building), ``compound``,
+    ``units_source`` and ``levels_source`` (``given``, ``ledger`` or ``estimate-…``: how the entrance and
+    storey counts were found); ids and codes as text. ``population`` is the input's, shared over the parts,
+    else households × persons per household.
 
     ``address`` comes from an ``address``/``addr:full``/``name`` column of the plan's buildings or its
     input buildings, when there is one.
     """
     b = plan.buildings
     ids = b[plan.id_field].astype(str)
-    lookup = _column_lookup(plan, ("address", "addr:full", "name"))
+    lookup = column_lookup(plan, ("address", "addr:full", "name"))
     address = pd.Series([lookup.get(i, "") for i in ids], index=b.index, dtype=object)
     pph = float(plan.config.persons_per_household)
+    shapes = building_shapes(plan)
+    hh = b["households"].astype(float).to_numpy()
+    population = np.round(hh * pph)
+    ib = plan.input_buildings
+    if "population" in ib.columns:  # each part holds its share of the building's persons
+        pop_b = pd.Series(pd.to_numeric(ib["population"], errors="coerce").to_numpy(), index=ib[plan.id_field].astype(str))
+        pop_b = pop_b[~pop_b.index.duplicated()]
+        whole = shapes["households"].reindex(ids).to_numpy(dtype=float)
+        given = pop_b.reindex(ids).to_numpy(dtype=float)
+        share = np.where(whole > 0, hh / np.where(whole > 0, whole, 1.0), 0.0)
+        population = np.where(np.isfinite(given), np.round(given * share), population)
     out = pd.DataFrame({
         "building_id": ids.to_numpy(),
         "address": address.to_numpy(),
         "households": b["households"].to_numpy(),
-        "population": np.round(b["households"].astype(float).to_numpy() * pph).astype(int),
+        "population": population.astype(int),
         "community_code": b["community_code"].astype(str).to_numpy(),
         "grid_code": b["grid_code"].astype(str).to_numpy(),
         "micro_code": b["micro_code"].astype(str).to_numpy(),
@@ -497,9 +341,12 @@ def roster(plan: Plan) -> pd.DataFrame:
     })
     for col in ("entrances", "floors", "compound"):
         out[col] = b[col].astype(object).where(b[col].notna(), "").astype(str).to_numpy() if col in b.columns else ""
-    labels = b["part_label"] if "part_label" in b.columns else _roster_parts(plan)["label"]
+    labels = b["part_label"] if "part_label" in b.columns else roster_parts(plan)["label"]
     out.insert(out.columns.get_loc("floors") + 1, "part_label",
                pd.Series(labels, index=b.index, dtype=object).reindex(b.index).fillna("").astype(str).to_numpy())
+    # where the entrance and storey counts come from: given, ledger, or an estimate (they decide the parts)
+    for col in ("units_source", "levels_source"):
+        out[col] = shapes[col].reindex(ids).fillna("").astype(str).to_numpy()
     return out
 
 

@@ -305,7 +305,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         return np.bincount(lev.labels[valid], weights=values[valid], minlength=n)
 
     c_hh, g_hh, rows_hh = per_unit(comm, n_c, at.households), per_unit(grids, n_g, at.households), per_unit(micro, n_m, at.households)
-    weighted = getattr(cfg, "balance", "households") == "population"
+    weighted = cfg.balance == "population"
     pop = pl.atoms_population()
     comm_t = _unit_table(c_geom, c_codes, c_parent, c_hh, _per_unit_buildings(pl, comm.labels, n_c), cfg, cfg.community, crs_work,
                          per_unit(comm, n_c, pop), weighted)
@@ -333,6 +333,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             "community_target": cfg.community.target, "grid_target": cfg.grid.target, "micro_target": cfg.micro.target,
             "persons_per_household": cfg.persons_per_household, "street_code": cfg.street_code,
             "communities_given": given is not None, "id_field": id_field,
+            "balance": cfg.balance, "ranges_count": "persons" if weighted else "households",
         },
         "input": {
             "buildings": int(len(b)), "households": int(hh_b.sum()),
@@ -340,6 +341,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             "barriers_by_tier": {str(k): int(v) for k, v in prep.barriers["tier"].value_counts().sort_index().items()} if len(prep.barriers) else {},
             "input_crs": prep.input_crs.to_string(), "work_crs": prep.work_crs.to_string(),
             "notes": list(prep.notes),
+            "division_estimates": getattr(prep, "division_estimates", {}),
             "cells": int(pl.atoms.n_cells), "nodes": int(pl.g.n), "blocks": int(len(tess.blocks)), "adjacencies": int(len(pl.g.edges)),
         },
         "levels": {
@@ -374,7 +376,8 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     if n_c > 199:
         report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")
 
-    keep_cols = [c for c in ("building_id", "households", "units", "levels", "compound", "household_source", "building", "name") if c in b.columns]
+    keep_cols = [c for c in ("building_id", "households", "population", "units", "levels", "units_source", "levels_source", "compound",
+                             "household_source", "building", "name") if c in b.columns]
     inputs = b[keep_cols + ["geometry"]].rename(columns={"building_id": id_field}).copy()
     out_crs = prep.input_crs
     return Plan(

@@ -29,6 +29,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from ..core.divide import divide_building
 from ..config import PlanConfig, SizeRange, counts_in_range
 from ..inputs.validate import prepare
 from .planner import Planner
@@ -143,11 +144,13 @@ def inspect_inputs(
     oversized = []
     big = b[b["households"] > cfg.micro.hi].sort_values("households", ascending=False)
     for _, row in big.iterrows():
-        divisible = pd.notna(row["units"]) or pd.notna(row["levels"])
+        divisible = bool(divide_building(row["households"], units=row["units"], levels=row["levels"], size=cfg.micro))
+        estimated = [what for what, col in (("entrances", "units_source"), ("storeys", "levels_source"))
+                     if str(row.get(col, "")).startswith("estimate")]
+        outcome = ("divided by entrance/floor" + (f" ({' and '.join(estimated)} estimated: give units/levels to be sure)" if estimated else "")
+                   if divisible else "one entrance and one storey: stays one oversized micro-grid (reported)")
         oversized.append({"building_id": str(row["building_id"]), "households": int(row["households"]),
-                          "source": str(row["household_source"]),
-                          "outcome": "divided by entrance/floor" if divisible else
-                          "no entrance/floor data: stays one oversized micro-grid (reported)"})
+                          "source": str(row["household_source"]), "outcome": outcome})
     tiers = prep.barriers["tier"].value_counts().sort_index()
     comp = b["compound"].dropna()
     ins = Inspection(

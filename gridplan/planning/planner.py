@@ -153,7 +153,7 @@ class Planner:
 
     def weights(self) -> np.ndarray:
         """What the ranges count per building: households, or persons with ``balance="population"``."""
-        if getattr(self.cfg, "balance", "households") == "population":
+        if self.cfg.balance == "population":
             return self.b["population"].to_numpy(dtype=float)
         return self.b["households"].to_numpy(dtype=float)
 
