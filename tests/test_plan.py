@@ -611,3 +611,28 @@ def test_a_tower_stays_whole_in_its_grid_where_whole_buildings_fit():
     r = _roster(p)
     assert r.groupby("building_id")["grid_code"].nunique().max() == 1
     assert p.grids["in_range"].all()
+
+
+# ---- balance by population ------------------------------------------------------------------------------
+
+
+def test_population_balance_counts_persons_in_the_ranges():
+    """Four walk-ups of 150 households in a row; two of them are home to large families (population 600).
+    Balanced by households (300:400) the grids pair the buildings either way; balanced by persons
+    (700:1000), each grid must hold one family building and one other: 600 + 393 persons."""
+    from scene import box, line
+
+    xs = (0, 50, 100, 150)
+    b = gpd.GeoDataFrame({"building_id": ["a", "b", "c", "d"], "households": [150] * 4, "population": [600.0, 600.0, 393.0, 393.0],
+                          "units": [3] * 4, "levels": [5] * 4}, geometry=[box(x, 20, 40, 12) for x in xs], crs=32650)
+    roads = gpd.GeoDataFrame({"tier": [3, 3]}, geometry=[line((-30, 0), (230, 0)), line((-30, 60), (230, 60))], crs=32650)
+    p = make_plan(b, roads, seed=0, start_date=START, balance="population", grid_size="700:1000", community_size="1500:2500",
+                  micro_size="100:400")
+    assert p.report["parameters"]["balance"] == "population" and p.report["parameters"]["ranges_count"] == "persons"
+    assert sorted(p.grids["population"].tolist()) == [993, 993] and p.grids["in_range"].all()
+    r = _roster(p)
+    assert all(len(set(held) & {"a", "b"}) == 1 for held in r.groupby("grid_code")["building_id"].apply(set))
+    # the same buildings balanced by households: in range by households, whatever the persons
+    q = make_plan(b, roads, seed=0, start_date=START, grid_size="300:400", community_size="500:1000", micro_size="30:100")
+    assert q.report["parameters"]["ranges_count"] == "households" and q.grids["in_range"].all()
+    assert sorted(q.grids["households"].tolist()) == [300, 300]

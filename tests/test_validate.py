@@ -490,3 +490,14 @@ def test_an_openstreetmap_extract_with_bad_storey_tags_still_plans(tmp_path):
     own.attrs = {}  # the same values in a file of the user's own
     with pytest.raises(InputError, match=r"e.g. 400 \['w2'\]"):
         prepare(own)
+
+
+def test_a_file_without_compounds_leaves_every_building_out_of_any_compound():
+    """No compound column: every building's compound is missing, not the text 'nan' (which would make the
+    whole file one gated compound that the grids try to keep together)."""
+    b = gpd.GeoDataFrame({"building_id": ["a", "b"], "households": [10, 20]}, geometry=[box_m(0, 0), box_m(40, 0)], crs=4326)
+    c = prepare(b, None).buildings["compound"]
+    assert c.isna().all(), c.tolist()
+    with_some = b.assign(compound=["C1", None])
+    assert prepare(with_some, None).buildings["compound"].tolist()[0] == "C1"
+    assert pd.isna(prepare(with_some, None).buildings["compound"].tolist()[1])

@@ -484,7 +484,7 @@ def prepare(
             "households": households.to_numpy(),
             "units": shape["units"].to_numpy(),
             "levels": shape["levels"].to_numpy(),
-            "compound": [None if v is None else str(v) for v in compound],
+            "compound": [None if pd.isna(v) else str(v) for v in compound],
             "household_source": source.to_numpy(),
             "units_source": shape["units_source"].to_numpy(),
             "levels_source": shape["levels_source"].to_numpy(),

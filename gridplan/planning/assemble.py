@@ -14,6 +14,7 @@ from ..core.codes import sequence_codes
 from ..core.metrics import level_figures
 from ..core.graph import CUT_WEIGHT
 from ..model import Plan
+from ..outputs.parts import parse_run, part_label
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
 from ..core.units import close_gaps, dissolve, largest_polygon, single_polygon
@@ -293,7 +294,12 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             for key, val in zip(keys, vals):
                 rec[key].append(val)
     roster = gpd.GeoDataFrame(rec, geometry="geometry", crs=crs_work)
-    for col in ("name", "compound", "compound_name", "building"):
+    shape = b.set_index("building_id")
+    units_of = shape["units"].reindex(roster[id_field]).to_numpy() if "units" in b.columns else [None] * len(roster)
+    levels_of = shape["levels"].reindex(roster[id_field]).to_numpy() if "levels" in b.columns else [None] * len(roster)
+    roster["part_label"] = [part_label([(parse_run(e), parse_run(f))], units=u, levels=lv) if k else ""
+                            for k, e, f, u, lv in zip(roster["part"], roster["entrances"], roster["floors"], units_of, levels_of)]
+    for col in ("units_source", "levels_source", "name", "compound", "compound_name", "building"):
         if col in b.columns:
             roster[col] = b.set_index("building_id")[col].reindex(roster[id_field]).to_numpy()
     for col in (id_field, "community_code", "grid_code", "micro_code"):

@@ -24,7 +24,12 @@ from ..core.partition import UnitGraph, partition
 from ..core.tessellate import locate, tessellate
 from ..inputs.validate import PreparedInput
 
-__all__ = ["Level", "Planner", "components", "rng_for"]
+__all__ = ["Level", "Planner", "components", "rng_for", "TREES"]
+
+#: Spanning trees drawn per cut, by level (0 communities, 1 grids, 2 micro-grids). Grids carry the balance
+#: target (CV ≤ 0.10 within each community): 8 trees bring the sample's median from 0.100 to 0.096 and
+#: mean Polsby–Popper from 0.546 to 0.549 (seeds 0–2) for about 2 s more per plan.
+TREES = {0: 4, 1: 8, 2: 4}
 
 
 @dataclass
@@ -173,7 +178,7 @@ class Planner:
             scopes = [order[cut[p] : cut[p + 1]] for p in range(len(cut) - 1)]
         for p, scope in enumerate(scopes):
             sub, _ = g.subgraph(scope)
-            result = partition(sub, size, rng=rng_for(self.cfg.seed, level, p), strong_tier=strong_tier)
+            result = partition(sub, size, rng=rng_for(self.cfg.seed, level, p), strong_tier=strong_tier, trees=TREES[level])
             labels[scope] = result.labels + len(parent_of)
             for issue in result.issues:
                 issues.append({"parent": p, "cells": scope[list(issue.nodes)], "households": issue.households, "reason": issue.reason, "resolution": issue.resolution, "kind": issue.kind})
