@@ -223,7 +223,7 @@ def test_parts_tile_the_land_and_overlap_only_on_the_footprint(case):
     land, foot, hh, units, levels = PART_CASES[case]
     parts = divide_building(hh, units=units, levels=levels, size=MICRO)
     assert len(parts) > 1
-    polys, slices = part_polygons(land, foot, units, parts)
+    polys, slices, *_ = part_polygons(land, foot, units, parts)
     assert len(polys) == len(slices) == len(parts)
     assert all(g.geom_type == "Polygon" and g.area > 0 for g in (*polys, *slices))
     assert shapely.union_all(polys).symmetric_difference(land).area < 0.01
@@ -240,7 +240,7 @@ def test_parts_tile_the_land_and_overlap_only_on_the_footprint(case):
 def test_entrance_parts_hold_their_own_strip_and_floors_share_the_slice():
     land, foot, hh, units, levels = PART_CASES["entrance-and-floor"]
     parts = divide_building(hh, units=units, levels=levels, size=MICRO)
-    polys, slices = part_polygons(land, foot, units, parts)
+    polys, slices, *_ = part_polygons(land, foot, units, parts)
     assert [(p.entrances, p.floors) for p in parts] == [((1, 1), (1, 16)), ((1, 1), (17, 32)), ((2, 2), (1, 16)), ((2, 2), (17, 32))]
     assert polys[0].equals(shapely.box(0, 0, 50, 40)) and polys[2].equals(shapely.box(50, 0, 100, 40))
     assert polys[1].equals(shapely.box(20, 10, 50, 30)) and polys[3].equals(shapely.box(50, 10, 80, 30))

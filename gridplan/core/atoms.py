@@ -44,11 +44,10 @@ import numpy as np
 import shapely
 
 from ..config import SizeRange
-from .divide import BuildingPart, divide_building, entrance_slices, part_land
+from .divide import BuildingPart, divide_building, part_polygons
 from .graph import MIN_SHARED, CellGraph
-from .tessellate import GRID_SIZE, Tessellation
+from .tessellate import Tessellation
 from .unitgraph import UnitGraph
-from .units import largest_polygon
 
 __all__ = ["Atoms", "divide_cells", "BUILDING_CUT_WEIGHT"]
 
@@ -121,31 +120,6 @@ def _rect(p: BuildingPart, units: int, levels: int) -> tuple[int, int, int, int]
     return e0, e1, f0, f1
 
 
-def _land_of(cell: shapely.Geometry, footprint: shapely.Geometry, units: int, parts: list[BuildingPart]):
-    """Per part: (land, slice, holds land beyond the footprint), or None when the footprint is not on the cell."""
-    on_land = largest_polygon(shapely.intersection(footprint, cell, grid_size=GRID_SIZE))
-    if on_land.is_empty:
-        return None
-    groups = list(dict.fromkeys(p.entrances or (1, units) for p in parts))
-    pl = part_land(cell, footprint, units, groups) if len(groups) > 1 else None
-    if pl is not None:
-        strips, slices = list(pl.strips), list(pl.slices)
-    elif len(groups) == 1:
-        strips, slices = [cell], [on_land]
-    else:  # the strips cannot be drawn: the first part holds the cell, the others their slices
-        cut = entrance_slices(footprint, units)
-        slices = [largest_polygon(shapely.intersection(shapely.union_all(cut[a - 1 : b]), cell, grid_size=GRID_SIZE)) for a, b in groups]
-        slices = [s if not s.is_empty else on_land for s in slices]
-        strips = [cell] + [None] * (len(groups) - 1)
-    out, grounded = [], set()
-    for p in parts:
-        g = groups.index(p.entrances or (1, units))
-        ground = strips[g] is not None and g not in grounded
-        grounded.add(g)
-        out.append((strips[g] if ground else slices[g], slices[g], ground, g))
-    return out
-
-
 def divide_cells(cg: CellGraph, tess: Tessellation, footprints: np.ndarray, households: np.ndarray, *, units, levels,
                  size: SizeRange, weight: np.ndarray | None = None, compound: np.ndarray | None = None) -> tuple[CellGraph, Atoms]:
     """The graph over :class:`Atoms`: the cell graph with every divisible building cut into its parts.
@@ -181,12 +155,12 @@ def divide_cells(cg: CellGraph, tess: Tessellation, footprints: np.ndarray, hous
             continue
         u = int(units[b]) if np.isfinite(units[b]) and units[b] >= 1 else 1
         f = int(levels[b]) if np.isfinite(levels[b]) and levels[b] >= 1 else 1
-        lands = _land_of(cells[c], footprints[b], u, parts)
-        if lands is None:
+        drawn = part_polygons(cells[c], footprints[b], u, parts)
+        if drawn is None:
             undivided[int(b)] = "its footprint does not lie on its cell, so its parts cannot be drawn"
             continue
         rows = []
-        for k, (p, (land, sl, ground, g)) in enumerate(zip(parts, lands)):
+        for k, (p, land, sl, ground, g) in enumerate(zip(parts, *drawn)):
             if k == 0:
                 v = c
             else:

@@ -226,15 +226,16 @@ def part_land(land: shapely.Geometry, footprint: shapely.Geometry, units: int,
 
 
 def part_polygons(land: shapely.Geometry, footprint: shapely.Geometry, units: int, parts: list[BuildingPart]
-                  ) -> tuple[list[shapely.Geometry], list[shapely.Geometry]] | None:
-    """Polygons of the micro-grids of one divided building, and the footprint slice of each part.
+                  ) -> tuple[list[shapely.Geometry], list[shapely.Geometry], list[bool], list[int]] | None:
+    """What each part of one divided building brings to its unit: its polygon, its footprint slice, whether it
+    stands on the ground (holds land beyond the footprint) and its entrance group (0-based).
 
-    ``land`` is the building's micro-grid (its cell and any bare land joined to it). With entrance groups
-    the land is cut into strips (:func:`~gridplan.core.divide.part_land`): each group's lowest part (floor
-    1, or the whole group) holds its strip, every upper floor part the group's footprint slice. Where the
-    strips cannot be drawn, or the building is divided by floor only, the first part holds all the land and
-    every other part its slice. So the parts overlap only on the footprint and together tile the land.
-    None when the footprint does not lie on the land (nothing to draw the upper parts on).
+    ``land`` is the building's cell. With entrance groups the land is cut into strips
+    (:func:`~gridplan.core.divide.part_land`): each group's lowest part (floor 1, or the whole group) holds its
+    strip, every upper floor part the group's footprint slice. Where the strips cannot be drawn, or the
+    building is divided by floor only, the first part holds all the land and every other part its slice. So
+    the parts overlap only on the footprint and together tile the land. None when the footprint does not lie
+    on the land (nothing to draw the upper parts on).
 
     Examples
     --------
@@ -242,9 +243,9 @@ def part_polygons(land: shapely.Geometry, footprint: shapely.Geometry, units: in
     its upper part the footprint's west half; the same for entrance 2.
 
     >>> parts = divide_building(256, units=2, levels=32, size=SizeRange(30, 100))
-    >>> polys, slices = part_polygons(shapely.box(0, 0, 100, 40), shapely.box(20, 10, 80, 30), 2, parts)
-    >>> [round(p.area) for p in polys]
-    [2000, 600, 2000, 600]
+    >>> polys, slices, ground, group = part_polygons(shapely.box(0, 0, 100, 40), shapely.box(20, 10, 80, 30), 2, parts)
+    >>> [round(p.area) for p in polys], ground, group
+    ([2000, 600, 2000, 600], [True, False, True, False], [0, 0, 1, 1])
     """
     groups = list(dict.fromkeys(p.entrances or (1, units) for p in parts))
     on_land = largest_polygon(shapely.intersection(footprint, land, grid_size=GRID_SIZE))
@@ -253,16 +254,20 @@ def part_polygons(land: shapely.Geometry, footprint: shapely.Geometry, units: in
     pl = part_land(land, footprint, units, groups) if len(groups) > 1 else None
     if pl is not None:
         strips, slices = list(pl.strips), list(pl.slices)
+    elif len(groups) == 1:
+        strips, slices = [land], [on_land]
     else:
         cut = entrance_slices(footprint, units)
         slices = [largest_polygon(shapely.intersection(shapely.union_all(cut[a - 1 : b]), land, grid_size=GRID_SIZE)) for a, b in groups]
         slices = [sl if not sl.is_empty else on_land for sl in slices]
         strips = [land] + [None] * (len(groups) - 1)
-    polys, part_slices, grounded = [], [], set()
+    polys, part_slices, ground_of, group_of, grounded = [], [], [], [], set()
     for p in parts:
         g = groups.index(p.entrances or (1, units))
         ground = strips[g] is not None and g not in grounded
         grounded.add(g)
         polys.append(strips[g] if ground else slices[g])
         part_slices.append(slices[g])
-    return polys, part_slices
+        ground_of.append(ground)
+        group_of.append(g)
+    return polys, part_slices, ground_of, group_of
