@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gridplan.core.partition import least_bad_count, partition
+from gridplan.planning.planner import TREES, rng_for
 
 from bench_cases import Case
 from bench_measure import GRID, report_progress
@@ -56,9 +57,9 @@ def run_gridplan(case: Case) -> tuple[np.ndarray, dict]:
     out = _Labeller(g.n)
     kinds: Counter = Counter()
     bounds = []
-    for scope in case.scopes:
+    for p, scope in enumerate(case.scopes):
         sub, _ = g.subgraph(scope)
-        result = partition(sub, GRID, rng=0)
+        result = partition(sub, GRID, rng=rng_for(0, 1, p), trees=TREES[1])  # as Planner.plan_level draws grids
         hh = np.bincount(result.labels, weights=sub.households, minlength=result.count)
         bad = set(np.flatnonzero((hh < GRID.lo) | (hh > GRID.hi)).tolist())
         for issue in result.issues:  # each out-of-range grid counted once, under the first proof covering it
