@@ -184,16 +184,15 @@ def resolve_inputs(buildings: Path | None, barriers: Path | None, *, osm: Path |
     Exactly one of ``buildings``, ``osm``, ``place`` and ``bbox`` gives the buildings; an OSM extract given
     as ``buildings`` is read as ``osm``. OSM data brings its own barriers (unless ``barriers`` is given) and
     compounds; ``compounds`` adds outlines; ``ledger`` joins households by ``ledger_key`` (default: the id
-    field's name). A problem is printed and exits with code 2.
+    field's name). Warnings are printed as ``warning: …``; a problem is printed and exits with code 2.
     """
     from ..inputs.io import sniff_kind
 
     if buildings is not None and osm is None and buildings.is_file() and sniff_kind(buildings) in _OSM_KINDS:
         buildings, osm = None, buildings
-    with exit_on_error():
-        return _resolve(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
-                        compounds=compounds, id_field=id_field, households_field=households_field,
-                        compound_field=compound_field, input_crs=input_crs)
+    return run(lambda: _resolve(buildings, barriers, osm=osm, place=place, bbox=bbox, ledger=ledger, ledger_key=ledger_key,
+                                compounds=compounds, id_field=id_field, households_field=households_field,
+                                compound_field=compound_field, input_crs=input_crs))
 
 
 @app.command("inspect")
