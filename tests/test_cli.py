@@ -117,7 +117,8 @@ def test_missing_file(tmp_path):
 
 def test_bad_grid_size(inputs, tmp_path):
     result = runner.invoke(app, ["plan", str(inputs["buildings"]), "--out", str(tmp_path / "p"), "--grid-size", "300-500"])
-    _fails_with(result, "grid_size", "300-500")
+    _fails_with(result, "`--grid-size` was '300-500'")
+    assert "grid_size" not in result.stderr
     assert not (tmp_path / "p").exists()
 
 
@@ -134,7 +135,7 @@ def test_bad_estimate_choice(inputs, tmp_path):
 
 def test_bad_balance_lists_the_choices(inputs, tmp_path):
     result = runner.invoke(app, ["plan", str(inputs["buildings"]), "--out", str(tmp_path / "p"), "--balance", "persons"])
-    _fails_with(result, "`balance` was 'persons'; expected one of 'households', 'population'")
+    _fails_with(result, "`--balance` was 'persons'; expected one of 'households', 'population'")
     assert not (tmp_path / "p").exists()
 
 
@@ -221,3 +222,221 @@ def test_console_script_exit_code_on_bad_input(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 2
     assert res.stderr.startswith("error:") and "nowhere.gpkg" in res.stderr
+
+
+# ---- conventions: --version, one error line for every exception, --debug ------------------------------
+
+
+def test_version():
+    from gridplan._version import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"gridplan {__version__}\n"
+
+
+def _boom(*args, **kwargs):
+    raise ZeroDivisionError("division by zero\n  in a second line")
+
+
+def test_an_unexpected_exception_is_one_error_line(planned, tmp_path, monkeypatch):
+    import gridplan.outputs.reader as reader
+
+    _, plan_dir = planned
+    monkeypatch.setattr(reader, "read_plan", _boom)
+    result = runner.invoke(app, ["diff", str(plan_dir), str(plan_dir), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == ("error: internal error: ZeroDivisionError: division by zero in a second line; "
+                             "run again with --debug and report it\n")
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_debug_raises_the_exception_itself(planned, tmp_path, monkeypatch):
+    import gridplan.outputs.reader as reader
+    from gridplan.errors import InputError
+
+    _, plan_dir = planned
+    monkeypatch.setattr(reader, "read_plan", _boom)
+    result = runner.invoke(app, ["--debug", "diff", str(plan_dir), str(plan_dir), "--out", str(tmp_path / "d")])
+    assert isinstance(result.exception, ZeroDivisionError) and "error:" not in result.stderr
+    result = runner.invoke(app, ["--debug", "plan", str(tmp_path / "nowhere.gpkg"), "--out", str(tmp_path / "p")])
+    assert isinstance(result.exception, InputError) and "nowhere.gpkg" in str(result.exception)
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the gridplan console script is not installed beside this Python")
+def test_console_script_debug_shows_the_traceback(tmp_path):
+    args = ["plan", str(tmp_path / "nowhere.gpkg"), "--out", str(tmp_path / "p")]
+    res = subprocess.run([str(SCRIPT), "--debug", *args], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 1 and "Traceback" in res.stderr and "InputError" in res.stderr
+    res = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in res.stderr and res.stderr.count("\n") == 2  # "error: 1 problem …" and its one item
+
+
+# ---- CLI errors name CLI options --------------------------------------------------------------------
+
+
+def test_option_table_comes_from_the_commands():
+    from typer.main import get_command
+
+    from gridplan.cli.base import option_names
+
+    plan = get_command(app).commands["plan"]
+    names = option_names(plan)
+    assert names["grid_size"] == "--grid-size" and names["households_field"] == "--households-field"
+    assert names["buildings"] == "BUILDINGS" and names["quiet"] == "--quiet"
+    options = [p for p in plan.params if p.param_type_name == "option" and p.name != "help"]
+    assert len(options) > 25 and all(names[p.name] == "--" + p.name.replace("_", "-") for p in options)
+    assert option_names(get_command(app).commands["redistrict"])["community_count"] == "--count"
+
+
+def test_input_errors_name_the_options(inputs, tmp_path):
+    result = runner.invoke(app, ["plan", str(inputs["no_households"]), "--out", str(tmp_path / "p"), "--estimate", "never"])
+    _fails_with(result, "`--households-field` was 'households'", "--estimate auto")
+    assert "households_field" not in result.stderr and "estimate=" not in result.stderr
+
+
+# ---- the same input options on every command that reads buildings --------------------------------------
+
+INPUT_OPTIONS = ("--barriers", "--osm", "--place", "--bbox", "--ledger", "--ledger-key", "--compounds", "--id-field",
+                 "--households-field", "--units-field", "--levels-field", "--compound-field", "--population-field",
+                 "--estimate", "--input-crs", "--fix-geometry")
+
+
+@pytest.mark.parametrize("command", ["plan", "inspect", "redistrict", "replan"])
+def test_commands_reading_buildings_share_the_input_options(command):
+    from typer.main import get_command
+
+    cmd = get_command(app).commands[command]
+    opts = {o for p in cmd.params if p.param_type_name == "option" and not p.hidden for o in p.opts}
+    args = [p.name for p in cmd.params if p.param_type_name == "argument"]
+    assert args == (["previous", "buildings"] if command == "replan" else ["buildings"])
+    expected = [o for o in INPUT_OPTIONS if not (command == "replan" and o == "--barriers")]  # a replan keeps its barriers
+    assert [o for o in expected if o not in opts] == []
+
+
+@pytest.fixture(scope="module")
+def communities_file(inputs, tmp_path_factory) -> Path:
+    d = make_district(households=3000, communities=1, seed=5)
+    path = tmp_path_factory.mktemp("communities") / "communities.gpkg"
+    d.communities.to_file(path)
+    return path
+
+
+def test_redistrict_takes_the_input_options(inputs, communities_file, tmp_path):
+    args = ["redistrict", "--communities", str(communities_file), "--out", str(tmp_path / "r")]
+    _fails_with(runner.invoke(app, [*args, str(inputs["no_households"]), "--estimate", "never"]), "`--households-field`")
+    _fails_with(runner.invoke(app, [*args, str(inputs["buildings"]), "--id-field", "nope"]), "`--id-field` was 'nope'")
+    _fails_with(runner.invoke(app, [*args, str(inputs["buildings"]), "--input-crs", "utm"]), "`--input-crs` was 'utm'")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def replanned(planned, inputs, tmp_path_factory):
+    """``gridplan replan PLAN BUILDINGS --out DIR``: (result, DIR)."""
+    _, plan_dir = planned
+    out = tmp_path_factory.mktemp("replan") / "r"
+    return runner.invoke(app, ["replan", str(plan_dir), str(inputs["buildings"]), "--out", str(out), "-q",
+                               "--start-date", START]), out
+
+
+def test_replan_takes_buildings_as_an_argument(replanned):
+    result, out = replanned
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr == ""
+    assert json.loads((out / "report.json").read_text())["replan"]["households_moved"]["micro"] == 0
+
+
+def test_replan_buildings_option_is_a_deprecated_alias(planned, replanned, inputs, tmp_path):
+    (_, plan_dir), (_, first) = planned, replanned
+    result = runner.invoke(app, ["replan", str(plan_dir), "--buildings", str(inputs["buildings"]), "--out", str(tmp_path / "r"),
+                                 "-q", "--start-date", START])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: --buildings is deprecated; give the buildings as the second argument")
+    assert (tmp_path / "r" / "buildings.csv").read_bytes() == (first / "buildings.csv").read_bytes()
+    both = runner.invoke(app, ["replan", str(plan_dir), str(inputs["buildings"]), "--buildings", str(inputs["buildings"]),
+                               "--out", str(tmp_path / "x")])
+    _fails_with(both, "BUILDINGS was given twice")
+
+
+def test_replan_id_field_renames_to_the_previous_plans(planned, replanned, tmp_path):
+    (_, plan_dir), (_, first) = planned, replanned
+    b = gpd.read_file(plan_dir / "input_buildings.gpkg")
+    b.rename(columns={"building_id": "楼栋编号"}).to_file(tmp_path / "b.gpkg")
+    result = runner.invoke(app, ["replan", str(plan_dir), str(tmp_path / "b.gpkg"), "--id-field", "楼栋编号",
+                                 "--out", str(tmp_path / "r"), "-q", "--start-date", START])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "buildings.csv").read_bytes() == (first / "buildings.csv").read_bytes()
+    bad = runner.invoke(app, ["replan", str(plan_dir), str(tmp_path / "b.gpkg"), "--id-field", "bid", "--out", str(tmp_path / "x")])
+    _fails_with(bad, "BUILDINGS has no column ['bid']", "楼栋编号")
+
+
+# ---- --out may not be the input plan ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["replan", "diff", "export", "sheets"])
+@pytest.mark.parametrize("inside", [False, True])
+def test_out_in_the_input_plan_is_refused(planned, inputs, command, inside):
+    _, plan_dir = planned
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in plan_dir.iterdir())
+    out = plan_dir / "sub" if inside else plan_dir
+    args = {"replan": [str(plan_dir), str(inputs["buildings"])], "diff": [str(plan_dir), str(plan_dir)]}.get(command, [str(plan_dir)])
+    result = runner.invoke(app, [command, *args, "--out", str(out)])
+    name = {"replan": "PREVIOUS", "diff": "OLD"}.get(command, "PLAN_DIR")
+    _fails_with(result, f"--out {str(out)!r} is {'inside ' if inside else ''}{name}", "the plan this command reads")
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in plan_dir.iterdir()) == before
+
+
+# ---- --quiet and --progress ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["plan", "redistrict", "replan", "demo", "export", "sheets", "map"])
+def test_long_commands_take_quiet_and_progress(command):
+    from typer.main import get_command
+
+    params = {o: p for p in get_command(app).commands[command].params for o in p.opts}
+    assert params["--quiet"].help and params["--progress"].help
+    assert params["--progress"].secondary_opts == ["--no-progress"]
+
+
+def test_progress_bar_shows_totals_and_a_time_estimate():
+    import io
+
+    from gridplan.cli.progress import Progress
+
+    out = io.StringIO()
+    bar = Progress(True, file=out)
+    bar.total("grids", 3)
+    for _ in range(3):
+        bar("grids", 1)
+    bar("cells", 5)
+    bar.close()
+    grids, cells = out.getvalue().splitlines()
+    assert grids.startswith("grids") and "3/3" in grids and "eta 0:00:00" in grids
+    assert cells.startswith("cells") and "5/?" in cells
+    for enabled in (False, None):  # off, and by default off where stderr is not a terminal
+        quiet = io.StringIO()
+        bar = Progress(enabled, file=quiet)
+        bar.total("grids", 3)
+        bar("grids", 3)
+        bar.close()
+        assert quiet.getvalue() == ""
+
+
+def test_plan_progress_is_on_stderr(inputs, tmp_path, planned):
+    result = runner.invoke(app, ["plan", str(inputs["buildings"]), "--out", str(tmp_path / "p"), "-q", "--progress"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    stages = [line.split()[0] for line in result.stderr.splitlines() if "━" in line]
+    assert {"cells", "grids", "micro-grids"} <= set(stages) and stages[-1] == "write", result.stderr
+    assert "1/1" in result.stderr.splitlines()[-1]
+    assert "━" not in planned[0].stderr  # not a terminal, no --progress: no bar
+
+
+def test_sheets_progress_counts_the_sheets(planned, tmp_path):
+    _, plan_dir = planned
+    n = json.loads((plan_dir / "report.json").read_text())["levels"]["community"]["count"]
+    result = runner.invoke(app, ["sheets", str(plan_dir), "--out", str(tmp_path / "s"), "--dpi", "30", "--no-pdf",
+                                 "--level", "community", "--progress", "-q"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("sheets"))
+    assert f"{n}/{n}" in line

@@ -5,7 +5,10 @@
 - :mod:`~gridplan.cli.serve`: ``serve``;
 - :mod:`~gridplan.cli.deliver`: ``export``, ``map``, ``sheets``;
 - :mod:`~gridplan.cli.redistrict`: ``redistrict``, ``replan``, ``diff``;
-- :mod:`~gridplan.cli.inputs`: ``inspect``, and the input options ``plan`` shares.
+- :mod:`~gridplan.cli.inputs`: ``inspect``, and the input options every command reading buildings shares;
+- :mod:`~gridplan.cli.options`, :mod:`~gridplan.cli.progress`: the other shared options, the progress bar.
+
+:mod:`~gridplan.cli.base` holds the app: ``--version``, ``--debug``, and one ``error:`` line for every exception.
 
 Examples
 --------

@@ -12,65 +12,70 @@ Examples
 """
 from __future__ import annotations
 
-import warnings
+import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .base import app
-from ..errors import GridplanError
+from .base import app, exit_on_error, run
+from .options import Quiet, ShowProgress, progress_enabled, refuse_out_inside
+from .progress import Progress
 
 __all__: list[str] = []
 
-
-def _fail(exc: GridplanError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
+PlanDir = Annotated[Path, typer.Argument(help="a plan directory written by `gridplan plan`")]
 
 
-def _read(plan_dir: Path):
+def _read(plan_dir: Path, bar: Progress):
     from ..outputs.reader import read_plan
 
-    return read_plan(plan_dir)
+    with bar.step("read plan"):
+        return run(lambda: read_plan(plan_dir), cleanup=bar.close)
 
 
 @app.command("export")
 def export_cmd(
-    plan_dir: Annotated[Path, typer.Argument(help="a plan directory written by `gridplan plan`")],
+    plan_dir: PlanDir,
     out: Annotated[Path, typer.Option("--out", "-o", help="delivery directory to write (new, empty, or an earlier delivery)")],
     format: Annotated[list[str], typer.Option("--format", "-f", help="shp|gpkg|fgb|csv, repeatable or comma-separated; default all")] = ["all"],  # noqa: A002,B006
     crs: Annotated[str, typer.Option(help="delivery CRS: 4490 (CGCS2000), 4326 (WGS84) or EPSG:xxxx")] = "4490",
     encoding: Annotated[str, typer.Option(help="shapefile text encoding: utf-8 or gbk (code page 936, older desktop GIS)")] = "utf-8",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
+    progress: ShowProgress = None,
 ) -> None:
     """Write shapefiles (zipped, with .prj/.cpg and a field alias table), GeoPackage, FlatGeobuf and CSV tables."""
     from ..outputs.deliver import export_plan
 
-    try:
-        d = export_plan(_read(plan_dir), out, formats=format, crs=crs, encoding=encoding)
-    except GridplanError as exc:
-        _fail(exc)
+    with exit_on_error():
+        refuse_out_inside(out, plan_dir=plan_dir)
+    bar = Progress(progress_enabled(quiet, progress))
+    plan = _read(plan_dir, bar)
+    with bar.step("export"):
+        d = run(lambda: export_plan(plan, out, formats=format, crs=crs, encoding=encoding), cleanup=bar.close)
+    bar.close()
     if not quiet:
-        typer.echo(f"wrote {len(d.files)} files in {d.crs} to {d.path}/")
+        typer.echo(f"wrote {len(d.files):,} file{'s' if len(d.files) != 1 else ''} in {d.crs} to {d.path}/")
 
 
 @app.command("map")
 def map_cmd(
-    plan_dir: Annotated[Path, typer.Argument(help="a plan directory written by `gridplan plan`")],
+    plan_dir: PlanDir,
     out: Annotated[Path, typer.Option("--out", "-o", help="the HTML file to write")],
     compare: Annotated[Optional[Path], typer.Option(help="an older plan directory: shown as toggled layers, changed units marked")] = None,
     basemap: Annotated[str, typer.Option(help="none (offline), osm, or tianditu (key from $GRIDPLAN_TIANDITU_KEY)")] = "none",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
+    progress: ShowProgress = None,
 ) -> None:
     """Write the review map: one self-contained HTML file that works with no internet access."""
     from ..outputs.review_map import TIANDITU_KEY_ENV, write_review_map
 
-    try:
-        old = _read(compare) if compare is not None else None
-        path = write_review_map(_read(plan_dir), out, compare=old, basemap=basemap)
-    except GridplanError as exc:
-        _fail(exc)
+    bar = Progress(progress_enabled(quiet, progress))
+    plan = _read(plan_dir, bar)
+    old = _read(compare, bar) if compare is not None else None
+    with bar.step("map"):
+        path = run(lambda: write_review_map(plan, out, compare=old, basemap=basemap), cleanup=bar.close)
+    bar.close()
     if not quiet:
         size = path.stat().st_size / 1e6
         typer.echo(f"wrote {path} ({size:.1f} MB)")
@@ -78,25 +83,35 @@ def map_cmd(
             typer.echo(f"the Tianditu key is not in the file: open it as {path.name}#tk=${TIANDITU_KEY_ENV}, or paste the key in its panel")
 
 
+def _sheet_count(plan, levels: list[str]) -> int:
+    return sum(len(plan.layer(level)) for level in levels if level in ("community", "grid"))
+
+
 @app.command("sheets")
 def sheets_cmd(
-    plan_dir: Annotated[Path, typer.Argument(help="a plan directory written by `gridplan plan`")],
+    plan_dir: PlanDir,
     out: Annotated[Path, typer.Option("--out", "-o", help="directory of sheets to write (new, empty, or earlier sheets)")],
     dpi: Annotated[int, typer.Option(help="resolution of the PNG sheets")] = 150,
     pdf: Annotated[bool, typer.Option(help="also write all sheets in one sheets.pdf")] = True,
     level: Annotated[list[str], typer.Option(help="community and/or grid (repeatable); default both")] = ["community", "grid"],  # noqa: B006
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
+    progress: ShowProgress = None,
 ) -> None:
     """Write one printable A4 sheet per community and per grid (PNG, and one PDF of all)."""
     from ..outputs.sheets import write_sheets
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            written = write_sheets(_read(plan_dir), out, levels=tuple(level), dpi=dpi, pdf=pdf)
-        for w in caught:
-            typer.echo(f"warning: {w.message}", err=True)
-    except GridplanError as exc:
-        _fail(exc)
+    with exit_on_error():
+        refuse_out_inside(out, plan_dir=plan_dir)
+    bar = Progress(progress_enabled(quiet, progress))
+    plan = _read(plan_dir, bar)
+    bar.total("sheets", _sheet_count(plan, level))
+    kwargs = {"levels": tuple(level), "dpi": dpi, "pdf": pdf}
+    per_sheet = "progress" in inspect.signature(write_sheets).parameters  # sheet by sheet, once the library reports it
+    if per_sheet:
+        kwargs["progress"] = bar
+    written = run(lambda: write_sheets(plan, out, **kwargs), cleanup=bar.close)
+    if not per_sheet:
+        bar("sheets", len(written) - pdf)
+    bar.close()
     if not quiet:
-        typer.echo(f"wrote {len(written)} sheets to {written.path}/")
+        typer.echo(f"wrote {len(written):,} sheet{'s' if len(written) != 1 else ''} to {written.path}/")
