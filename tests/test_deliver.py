@@ -234,9 +234,9 @@ def test_cli_export_and_its_errors(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "wrote 4 files in EPSG:4326" in ok.output
     cases = [
-        (["--format", "kml"], "`format` was 'kml'"),
-        (["--crs", "WGS84"], "`crs` was 'WGS84'"),
-        (["--encoding", "latin1"], "`encoding` was 'latin1'"),
+        (["--format", "kml"], "`--format` was 'kml'"),
+        (["--crs", "WGS84"], "`--crs` was 'WGS84'"),
+        (["--encoding", "latin1"], "`--encoding` was 'latin1'"),
     ]
     for extra, message in cases:
         res = runner.invoke(app, ["export", str(plan_dir()), "--out", str(tmp_path / "e"), *extra])

@@ -174,6 +174,7 @@ def tessellate(
     extra_lines: np.ndarray | None = None,
     spacing: float = 4.0,
     progress=None,
+    total=None,
 ) -> Tessellation:
     """Cut the plan area into building cells bounded by the barrier lines.
 
@@ -191,6 +192,8 @@ def tessellate(
         Distance between points sampled along footprints, in metres.
     progress
         Optional callable taking the number of blocks done (for a progress bar).
+    total
+        Optional callable told the number of blocks once they are cut (the bar's total).
     """
     fp = np.asarray(footprints.geometry.values if hasattr(footprints, "geometry") else footprints, dtype=object)
     if area is None:
@@ -211,6 +214,8 @@ def tessellate(
     if extra_lines is not None and len(extra_lines):
         cut = np.concatenate([cut, _lines_of(np.asarray(extra_lines, dtype=object))])
     blocks = _blocks(area, cut, hard)
+    if total is not None:  # progress: one step per block
+        total(len(blocks))
     log.info("tessellation: %d blocks from %d cut lines, %d hard features", len(blocks), len(cut), len(hard_lines) + len(hard_polys))
 
     # each building goes to the block holding its representative point (else the nearest block)

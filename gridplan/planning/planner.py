@@ -111,6 +111,8 @@ class Planner:
         self.prep = prep
         self.cfg = cfg
         self.progress = progress or (lambda stage, n: None)
+        #: ``progress.total(stage, n)``, when the callback has one: how many steps a stage will take
+        self.total = getattr(progress, "total", None) or (lambda stage, n: None)
         self.b = prep.buildings
 
     # ---- cells and graph ---------------------------------------------------------------------------
@@ -124,7 +126,8 @@ class Planner:
             extra = shapely.boundary(np.asarray(comm.geometry.values, dtype=object))
         if extra_lines is not None and len(extra_lines):
             extra = np.concatenate([extra, extra_lines]) if extra is not None else np.asarray(extra_lines, dtype=object)
-        self.tess = tessellate(b.geometry, self.prep.barriers, area=area, extra_lines=extra, progress=lambda n: self.progress("cells", n))
+        self.tess = tessellate(b.geometry, self.prep.barriers, area=area, extra_lines=extra, progress=lambda n: self.progress("cells", n),
+                                total=lambda n: self.total("cells", n))
         compound = b["compound"] if "compound" in b.columns else pd.Series([None] * len(b))
         compound = compound.where(compound.notna() & (compound.astype(str).str.strip() != ""), None)
         group = pd.factorize(compound, use_na_sentinel=True)[0]
@@ -176,6 +179,7 @@ class Planner:
             order = np.argsort(parents.labels, kind="stable")
             cut = np.searchsorted(parents.labels[order], np.arange(parents.labels.max() + 2))
             scopes = [order[cut[p] : cut[p + 1]] for p in range(len(cut) - 1)]
+        self.total(("communities", "grids", "micro-grids")[level], len(scopes))
         for p, scope in enumerate(scopes):
             sub, _ = g.subgraph(scope)
             result = partition(sub, size, rng=rng_for(self.cfg.seed, level, p), strong_tier=strong_tier, trees=TREES[level])
