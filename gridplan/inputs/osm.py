@@ -74,6 +74,9 @@ def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | Path
     if data.clipped:
         notes.append(f"{source}: left out {len(data.clipped)} buildings cut by the extract's edge (ways with nodes "
                      f"outside the file) {first_ids(data.clipped)}; every whole building is kept")
+    if data.unbuilt:
+        notes.append(f"{source}: left out {len(data.unbuilt)} other features (roads, water, land use) the extract's "
+                     f"edge cut to fewer nodes than a line or ring needs {first_ids(data.unbuilt)}")
     invalid = ~shapely.is_valid(np.asarray(b.geometry.values))
     if invalid.any():
         fixed = [_polygonal(g) for g in shapely.make_valid(np.asarray(b.geometry.values)[invalid])]
