@@ -73,3 +73,84 @@ def test_a_prolog_longer_than_the_first_read_is_recognised(tmp_path, osm_extract
 ])
 def test_markup_that_is_not_an_osm_root_is_refused(head):
     assert sniff_bytes(head) is None
+
+
+# ---- 2. closed ways the clip cut to one or two nodes ------------------------------------------------------
+
+def _clipped_town(path: Path) -> Path:
+    ways = dict(OSM_WAYS)
+    ways[40] = ({"building": "yes"}, [(500, 500), None, None, None, (500, 500)])           # 1 node left
+    ways[41] = ({"building": "yes"}, [(520, 500), (530, 500), None, None, (520, 500)])     # 2 nodes left
+    ways[42] = ({"landuse": "residential"}, [(540, 500), (550, 500), None, (540, 500)])
+    ways[43] = ({"barrier": "wall"}, [(560, 500), (570, 500), None, (560, 500)])
+    ways[44] = ({"natural": "water"}, [(580, 500), None, (580, 500)])
+    ways[56] = ({}, [(800, 600), None, None, None, (800, 600)])
+    relations = dict(OSM_RELATIONS)
+    relations[55] = ({"type": "multipolygon", "building": "yes"}, [(56, "outer")])  # its only way cut to 1 node
+    return write_osm_xml(path, ways, relations)
+
+
+def test_closed_ways_cut_to_one_or_two_nodes_are_left_out_and_listed(tmp_path):
+    osm = load_osm(_clipped_town(tmp_path / "clipped.osm"))
+    b = set(osm.buildings["building_id"])
+    assert {"r10", "w13", "w19"} <= b and not b & {"w40", "w41", "r55", "w18"}  # the relation with a hole is read
+    note = next(n for n in osm.notes if "cut by the extract's edge" in n)
+    assert "left out 4 buildings" in note and all(i in note for i in ("w40", "w41", "r55", "w18"))
+    assert any("left out 1 other features" in n and "w44" in n for n in osm.notes)
+    assert set(osm.compounds["compound_id"]) == {"landuse:w30", "wall:w25"}  # no ring from 2 nodes
+
+
+# ---- 3. buildings on water, on a bridge, on a pier, astride a railway --------------------------------------
+
+def _sq(x0, y0, w, h):
+    return [(x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h), (x0, y0)]
+
+
+def _river_town(path: Path) -> Path:
+    """Two banks of a 60 m river (natural=water, x 200-260), a primary road bridging it at y 150 and a railway at
+    y -50; homes on both banks, and five awkward buildings::
+
+        y 300   [w]                   ~~[w71 pontoon]~~          [e]
+        y 250   [w] [w72 pier======]~~~~~~~~~~~~~~~~~           [e]
+        y 200   [w]          [w75 jetty=====]~~~~~~~~~~         [e]
+        y 150 ==========================[w73 station]===========  (bridge, highway=primary)
+        y 0     [w] [w]               ~~~~~~~~~~~~~~~~          [e] [e]
+        y -50 --[w74 astride]--------------------------------------  (railway, tier 1)
+    """
+    ways: dict[int, tuple[dict, list]] = {}
+    wid = 100
+    for x0 in (0, 60, 120, 290, 350, 410):
+        for y0 in (-20, 10, 60, 100, 190, 230, 280, 320):
+            ways[wid] = ({"building": "apartments", "building:levels": "4"}, _sq(x0, y0, 24, 14))
+            wid += 1
+    ways[60] = ({"natural": "water", "name": "清河"}, _sq(200, -120, 60, 560))
+    ways[61] = ({"highway": "primary", "name": "长桥路"}, [(-60, 150), (200, 150)])
+    ways[62] = ({"highway": "primary", "name": "长桥路", "bridge": "yes", "layer": "1"}, [(200, 150), (260, 150)])
+    ways[63] = ({"highway": "primary", "name": "长桥路"}, [(260, 150), (500, 150)])
+    ways[64] = ({"railway": "rail"}, [(-60, -50), (500, -50)])
+    ways[65] = ({"highway": "residential"}, [(100, -120), (100, 440)])
+    ways[71] = ({"building": "houseboat", "name": "浮船坞"}, _sq(215, 300, 30, 10))        # wholly on water
+    ways[72] = ({"building": "yes", "name": "码头仓库"}, _sq(170, 250, 40, 12))           # a pier: 30 of 40 m on land
+    ways[75] = ({"building": "yes", "name": "栈桥"}, _sq(190, 200, 40, 8))                # a jetty: 10 of 40 m on land
+    ways[73] = ({"building": "train_station", "name": "桥站"}, _sq(220, 146, 20, 8))     # on the bridge
+    ways[74] = ({"building": "apartments", "building:levels": "3"}, _sq(20, -58, 30, 16))  # astride the railway
+    return write_osm_xml(path, ways, {})
+
+
+def test_a_river_town_plans_and_passes_the_referee(tmp_path):
+    out = tmp_path / "plan"
+    res = CliRunner().invoke(app, ["plan", "--osm", str(_river_town(tmp_path / "river.osm")), "--out", str(out), "-q",
+                                   *SMALL])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    note = next(n for n in report["input"]["notes"] if "standing on water" in n)
+    assert "left out 3 buildings" in note
+    assert all(f"{w} on natural=water 清河" in note for w in ("w71", "w73", "w75"))
+    import pandas as pd
+
+    roster = pd.read_csv(out / "buildings.csv").drop_duplicates("building_id").set_index("building_id")
+    assert not roster.index.isin(["w71", "w73", "w75"]).any() and {"w72", "w74"} <= set(roster.index)
+    assert len(roster) == 48 + 2
+    ref = _referee(out)
+    assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-2000:]
+    assert "checkplan: PASS" in ref.stdout

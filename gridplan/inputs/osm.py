@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..core.tessellate import off_land
+from .barriers import classify_barriers
 from .compounds import assign_compounds, compounds_from_osm, read_compounds, residential_land
 from ..errors import InputError, OptionError, first_ids
 from .io import OsmData, drop_duplicate_buildings, read_osm
@@ -65,6 +67,28 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
     return merged if merged is not None and merged.geom_type in ("Polygon", "MultiPolygon") else None
 
 
+def _leave_out_on_water(b: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame, source: str) -> tuple[gpd.GeoDataFrame, str]:
+    """The buildings on land, and a note listing those left out because they stand on water
+    (:func:`gridplan.core.tessellate.off_land`): the id, the water and its name, first 10."""
+    if b.empty or barriers is None or barriers.empty:
+        return b, ""
+    tiered = classify_barriers(barriers)
+    if tiered.empty:
+        return b, ""
+    work = b.estimate_utm_crs()
+    row = off_land(b.geometry.to_crs(work), tiered.to_crs(work))
+    wet = row >= 0
+    if not wet.any():
+        return b, ""
+    where = [f"{bid} on {tiered['kind'].iat[r]}" + (f" {tiered['name'].iat[r]}" if tiered["name"].iat[r] else "")
+             for bid, r in zip(b["building_id"][wet], row[wet])]
+    note = (f"{source}: left out {int(wet.sum())} buildings standing on water (a houseboat, a pier, a station on a "
+            f"river bridge: no unit may cross the water to hold them) {first_ids(where)}; give their households "
+            "to a unit by hand, or correct the water outline if they stand on land")
+    logger.info(note)
+    return b[~wet].reset_index(drop=True), note
+
+
 def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | PathLike | None,
             osm_compounds: bool) -> OsmInputs:
     b = data.buildings.copy()
@@ -86,6 +110,9 @@ def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | Path
                      f"often has) {first_ids(b.loc[invalid, 'building_id'])}"
                      + (f"; dropped {int(lost.sum())} with no area left {first_ids(b.loc[lost, 'building_id'])}" if lost.any() else ""))
         b = b[~lost].reset_index(drop=True)
+    b, on_water = _leave_out_on_water(b, data.barriers, source)
+    if on_water:
+        notes.append(on_water)
     outlines = compounds_from_osm(data.compounds) if osm_compounds else compounds_from_osm(None)
     if compounds is not None:
         given = read_compounds(compounds).to_crs(4326)
