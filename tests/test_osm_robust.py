@@ -154,3 +154,58 @@ def test_a_river_town_plans_and_passes_the_referee(tmp_path):
     ref = _referee(out)
     assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-2000:]
     assert "checkplan: PASS" in ref.stdout
+
+
+# ---- 4. residential neighbourhoods are not gated compounds ------------------------------------------------
+
+def test_a_residential_neighbourhood_is_no_compound_but_a_walled_area_of_any_size_is(tmp_path):
+    from gridplan.inputs.compounds import compound_cover
+
+    ways = dict(OSM_WAYS)
+    ways[90] = ({"landuse": "residential", "name": "老城片区"}, _sq(-100, -200, 700, 700))   # 49 ha: a neighbourhood
+    ways[91] = ({"barrier": "wall", "name": "大院"}, _sq(550, -200, 400, 400))              # 16 ha, walled
+    ways[92] = ({"building": "yes"}, _sq(600, -150, 20, 15))
+    ways[93] = ({"building": "yes"}, _sq(300, 400, 20, 15))                                 # only in the quarter
+    osm = load_osm(write_osm_xml(tmp_path / "quarter.osm", ways, OSM_RELATIONS))
+    b = osm.buildings.set_index("building_id")
+    assert b.loc["w93", "compound"] is None and b.loc["w93", "in_residential"]  # residential land, no compound
+    assert b.loc["w92", "compound"] == "wall:w91"
+    assert b.loc[["w16", "w17", "w19"], "compound"].eq("landuse:w30").all()  # the 1.8 ha estate inside the quarter
+    assert "landuse:w90" not in set(osm.compounds["compound_id"])
+    assert any("1 landuse=residential areas over 10 ha are neighbourhoods" in n for n in osm.notes)
+    cover = compound_cover(osm.buildings)
+    assert (cover.compounds, cover.buildings, cover.of_buildings) == (3, 6, 12)
+    assert str(cover).startswith("3 compounds hold 6 of 12 buildings (50%)")
+
+
+# ---- 5. every real extract plans and passes the referee (slow) -------------------------------------------
+
+def _plan_real(source: Path, out: Path) -> dict:
+    res = CliRunner().invoke(app, ["plan", "--osm", str(source), "--out", str(out), "-q", "--start-date", "2024-01-01"])
+    assert res.exit_code == 0, res.output
+    ref = subprocess.run([sys.executable, str(CHECKPLAN), "--plan", str(out), "--buildings", str(out / "input_buildings.gpkg"),
+                          "--barriers", str(out / "input_barriers.gpkg")], capture_output=True, text=True, check=False)
+    assert ref.returncode == 0 and "checkplan: PASS" in ref.stdout, ref.stdout[-3000:] + ref.stderr[-2000:]
+    return json.loads((out / "report.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@needs_referee
+@pytest.mark.parametrize("name", ["porto_2020.osm.pbf", "porto_2020.osm.bz2"])
+def test_referee_passes_on_the_large_real_extracts(name, tmp_path):
+    report = _plan_real(SHARED / name, tmp_path / "plan")
+    assert report["input"]["buildings"] > 11_000
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@needs_referee
+def test_a_real_extract_with_a_wizard_comment_gzipped_plans(tmp_path):
+    text = (SHARED / "nanjing_xinjiekou.osm").read_text(encoding="utf-8")
+    start = text.index("<osm")
+    path = tmp_path / "nanjing.osm.xml.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(text[:start] + WIZARD + "\n" + text[start:])
+    report = _plan_real(path, tmp_path / "plan")
+    assert report["input"]["buildings"] == 1_277 and report["input"]["households"] == 27_313  # as the plain file

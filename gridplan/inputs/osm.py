@@ -27,7 +27,8 @@ import shapely
 
 from ..core.tessellate import off_land
 from .barriers import classify_barriers
-from .compounds import assign_compounds, compounds_from_osm, read_compounds, residential_land
+from .compounds import (MAX_ESTATE_HA, assign_compounds, compounds_from_osm, estate_outlines, read_compounds,
+                        residential_land)
 from ..errors import InputError, OptionError, first_ids
 from .io import OsmData, drop_duplicate_buildings, read_osm
 from .shape import ORIGIN_ATTR, OSM_ORIGIN
@@ -51,7 +52,9 @@ class OsmInputs:
 
     ``buildings``: building_id, building, levels, flats, name, compound, in_residential, geometry.
     ``barriers``: OSM tag columns for :func:`gridplan.inputs.barriers.classify_barriers`.
-    ``compounds``: compound_id, kind, name, geometry. ``notes``: what was left out or assumed.
+    ``compounds``: compound_id, kind, name, geometry of the gated compounds (walled or fenced areas, residential
+    areas of estate size: :func:`gridplan.inputs.compounds.estate_outlines`, and given outlines). ``notes``: what
+    was left out or assumed (buildings cut by the extract's edge, buildings standing on water).
     """
 
     buildings: gpd.GeoDataFrame
@@ -118,15 +121,19 @@ def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | Path
         given = read_compounds(compounds).to_crs(4326)
         outlines = pd.concat([given, outlines.to_crs(4326)], ignore_index=True) if len(outlines) else given
         outlines = gpd.GeoDataFrame(outlines, geometry="geometry", crs=4326)
-    b["compound"] = assign_compounds(b, outlines)
-    b["in_residential"] = residential_land(b, outlines)
-    counts = outlines["kind"].value_counts().to_dict() if len(outlines) else {}
+    b["in_residential"] = residential_land(b, outlines)  # every residential area, neighbourhoods too
+    estates = estate_outlines(outlines)
+    b["compound"] = assign_compounds(b, estates)
+    counts = estates["kind"].value_counts().to_dict() if len(estates) else {}
+    neighbourhoods = len(outlines) - len(estates)
     notes.append(f"{source}: {len(b):,} buildings, {len(data.barriers):,} barrier features, "
                  f"{b['compound'].nunique():,} compounds holding {int(b['compound'].notna().sum()):,} buildings "
-                 f"(outlines: {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}); "
-                 f"{int(b['in_residential'].sum()):,} buildings on residential land")
+                 f"(outlines: {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}"
+                 + (f"; {neighbourhoods} landuse=residential areas over {MAX_ESTATE_HA:g} ha are neighbourhoods, not "
+                    "compounds" if neighbourhoods else "")
+                 + f"); {int(b['in_residential'].sum()):,} buildings on residential land")
     logger.info(notes[-1])
-    return OsmInputs(b, data.barriers, outlines, source, tuple(notes))
+    return OsmInputs(b, data.barriers, estates.reset_index(drop=True), source, tuple(notes))
 
 
 def load_osm(path: str | PathLike, *, compounds: gpd.GeoDataFrame | str | PathLike | None = None,
@@ -141,7 +148,8 @@ def load_osm(path: str | PathLike, *, compounds: gpd.GeoDataFrame | str | PathLi
         Extra compound outlines (a polygon layer; see :func:`gridplan.inputs.compounds.read_compounds`); they win
         over OSM outlines where smaller.
     osm_compounds
-        Take compounds from ``landuse=residential`` polygons and closed ``barrier=wall|fence`` rings.
+        Take compounds from closed ``barrier=wall|fence`` rings and ``landuse=residential`` polygons of estate
+        size (at most :data:`gridplan.inputs.compounds.MAX_ESTATE_HA` ha; larger ones are neighbourhoods).
     max_uncompressed
         Largest size a compressed extract may decompress to.
 
