@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridplan.core.codes import MAX_SEQUENCE, reading_order, sequence_codes
+from gridplan.core.codes import MAX_SEQUENCE, anchor_points, reading_order, sequence_codes
 from gridplan.errors import OptionError
 
 COMMUNITY = "320102001001"
@@ -116,3 +116,19 @@ def test_reading_order_on_a_jittered_grid(cells, jitter):
     assert sorted(order.tolist()) == list(range(len(cells)))
     got = [(row[i], col[i]) for i in order]
     assert got == sorted(got)
+
+
+def test_empty_geometries_are_numbered_last_not_an_index_error():
+    """12 units, one of them empty (a unit whose land vanished): every unit gets a code, the empty one the last."""
+    import shapely
+
+    units = [shapely.box(x, y, x + 100, y + 100) for y in (200, 100, 0) for x in (0, 100, 200, 300)]
+    units[5] = shapely.Polygon()
+    codes = sequence_codes([COMMUNITY] * 12, anchor_points(units), shapely.area(units))
+    assert codes[5] == COMMUNITY + "012" and sorted(codes) == [f"{COMMUNITY}{i:03d}" for i in range(1, 13)]
+    assert codes[0] == COMMUNITY + "001" and codes[6] == COMMUNITY + "006"
+
+
+def test_points_that_do_not_match_the_units_are_refused_by_name():
+    with pytest.raises(ValueError, match="12 parent codes but 11 points"):
+        sequence_codes([COMMUNITY] * 12, np.zeros((11, 2)), np.ones(12))

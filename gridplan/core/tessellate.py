@@ -30,7 +30,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["Tessellation", "tessellate", "study_area", "locate"]
+__all__ = ["Tessellation", "tessellate", "study_area", "locate", "off_land"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,48 @@ def locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
         near = tree.query_nearest(points[lost], all_matches=False)
         which[lost[near[0]]] = near[1]
     return which
+
+
+def _hard_features(barriers: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Tier-1 lines and tier-1 areas (water) of a tiered barrier layer."""
+    if barriers is None or not len(barriers):
+        return np.array([], dtype=object), np.array([], dtype=object)
+    geoms = np.asarray(barriers.geometry.values, dtype=object)
+    tier1 = barriers["tier"].to_numpy() == 1
+    kind = shapely.get_type_id(geoms)
+    return geoms[tier1 & np.isin(kind, [1, 2, 5])], geoms[tier1 & np.isin(kind, [3, 6])]
+
+
+def off_land(footprints: gpd.GeoSeries | np.ndarray, barriers: gpd.GeoDataFrame | None) -> np.ndarray:
+    """For each building, the row of the tier-1 area (water, a reservoir) holding its representative point, or -1
+    for a building on land.
+
+    Such a building (a houseboat, a pontoon, a station on a river bridge, a pier reaching out over the water)
+    has no land to stand on: no unit may cross the water to hold it, so it is left out of the plan and listed
+    (see :func:`gridplan.inputs.osm.load_osm`). A building astride a tier-1 *line* (a railway, a motorway) is on
+    land: it belongs to the side holding its representative point. Footprints and barriers share one CRS;
+    ``barriers`` has a ``tier`` column (:func:`gridplan.inputs.barriers.classify_barriers`).
+
+    Examples
+    --------
+    >>> river = gpd.GeoDataFrame({"tier": [1, 1]}, geometry=[shapely.box(50, -100, 110, 100),
+    ...                                                      shapely.LineString([(0, -50), (200, -50)])])
+    >>> off_land(np.array([shapely.box(0, 0, 20, 10), shapely.box(60, 0, 90, 10), shapely.box(40, 20, 80, 30),
+    ...                    shapely.box(0, -60, 20, -45)]), river).tolist()  # land, houseboat, pier, astride the railway
+    [-1, 0, 0, -1]
+    """
+    fp = np.asarray(footprints.geometry.values if hasattr(footprints, "geometry") else footprints, dtype=object)
+    out = np.full(len(fp), -1, dtype=np.int64)
+    if barriers is None or not len(barriers) or not len(fp):
+        return out
+    geoms = np.asarray(barriers.geometry.values, dtype=object)
+    rows = np.flatnonzero((barriers["tier"].to_numpy() == 1) & np.isin(shapely.get_type_id(geoms), [3, 6]))
+    if not len(rows):
+        return out
+    areas = shapely.make_valid(geoms[rows])
+    bi, ai = shapely.STRtree(areas).query(shapely.point_on_surface(fp), predicate="within")
+    out[bi[::-1]] = rows[ai[::-1]]  # the first area found wins where areas overlap
+    return out
 
 
 def _lines_of(geoms: np.ndarray) -> np.ndarray:
@@ -198,14 +240,12 @@ def tessellate(
     fp = np.asarray(footprints.geometry.values if hasattr(footprints, "geometry") else footprints, dtype=object)
     if area is None:
         area = study_area(fp)
+    hard_lines, hard_polys = _hard_features(barriers)
     if barriers is not None and len(barriers):
         geoms = np.asarray(barriers.geometry.values, dtype=object)
-        tier = barriers["tier"].to_numpy()
-        hard_lines = geoms[(tier == 1) & np.isin(shapely.get_type_id(geoms), [1, 2, 5])]
-        hard_polys = geoms[(tier == 1) & np.isin(shapely.get_type_id(geoms), [3, 6])]
-        cut = _lines_of(np.asarray(geoms[tier >= 2], dtype=object))
+        cut = _lines_of(np.asarray(geoms[barriers["tier"].to_numpy() >= 2], dtype=object))
     else:
-        hard_lines = hard_polys = cut = np.array([], dtype=object)
+        cut = np.array([], dtype=object)
     hard_parts = [shapely.buffer(hard_lines, HARD_CORRIDOR, quad_segs=1)] if len(hard_lines) else []
     if len(hard_polys):
         hard_parts.append(shapely.make_valid(hard_polys))
@@ -218,9 +258,15 @@ def tessellate(
         total(len(blocks))
     log.info("tessellation: %d blocks from %d cut lines, %d hard features", len(blocks), len(cut), len(hard_lines) + len(hard_polys))
 
-    # each building goes to the block holding its representative point (else the nearest block)
+    # each building goes to the block holding its representative point (else the nearest block: a building
+    # astride a tier-1 line belongs to the side its point is on; one on water should have been left out, see off_land)
     reps = shapely.point_on_surface(fp)
     block_of_b = locate(reps, blocks)
+    if not shapely.is_empty(hard):
+        wet = int(shapely.intersects(hard, reps).sum())
+        if wet:
+            log.info("tessellation: %d buildings have their point on a hard barrier (water, a tier-1 corridor); "
+                     "they go to the nearest block", wet)
 
     cells, owners, cell_block = [], [], []
     order = np.argsort(block_of_b, kind="stable")

@@ -1,9 +1,12 @@
 """Gated compounds (小区): outlines that group buildings the partition keeps in one grid when they fit.
 
-A compound comes from a ``landuse=residential`` polygon, a closed ``barrier=wall|fence`` ring (OSM), or a
-polygon layer the user gives (``--compounds``). Each building whose representative point lies inside an
+A compound is an area closed by walls or fences (a closed OSM ``barrier=wall|fence`` ring, any size), a
+``landuse=residential`` polygon of estate size (at most :data:`MAX_ESTATE_HA` hectares: larger ones are
+neighbourhoods, whose buildings are residential land but no compound; see :func:`estate_outlines`), or a polygon
+of a layer the user gives (``--compounds``, any size). Each building whose representative point lies inside an
 outline gets that outline's id in its ``compound`` column (the smallest outline wins where they nest);
-:func:`gridplan.plan` contracts each compound into one node at the grid level.
+:func:`gridplan.plan` contracts each compound into one node at the grid level. :func:`compound_cover` says how
+many buildings compounds cover (for ``inspect``).
 
 Examples
 --------
@@ -17,10 +20,13 @@ Examples
 ['estate', 'court', None]
 >>> residential_land(b, c).tolist()
 [True, True, False]
+>>> str(compound_cover(b.assign(compound=assign_compounds(b, c))))
+'2 compounds hold 2 of 3 buildings (67%); the largest, estate, holds 1'
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from os import PathLike
 
 import geopandas as gpd
@@ -30,13 +36,19 @@ import shapely
 
 from ..errors import InputError, first_ids
 
-__all__ = ["read_compounds", "compounds_from_osm", "assign_compounds", "residential_land", "RESIDENTIAL_KIND"]
+__all__ = ["read_compounds", "compounds_from_osm", "assign_compounds", "residential_land", "RESIDENTIAL_KIND",
+           "MAX_ESTATE_HA", "estate_outlines", "CompoundCover", "compound_cover"]
 
 logger = logging.getLogger(__name__)
 
 #: The ``kind`` of outlines that mark residential land (and so make ``building=yes`` a home).
 RESIDENTIAL_KIND = "landuse=residential"
 _ID_COLUMNS = ("compound_id", "compound", "id", "code", "name")
+#: The largest ``landuse=residential`` area taken as a gated compound, in hectares. A residential block
+#: (居住街坊) of GB 50180-2018 is 2–4 ha (300–1,000 households); estates of 5–10 ha are common in older
+#: cities (Wudaokou's are 2.3–6.5 ha). Larger residential areas are neighbourhoods drawn across many estates
+#: and streets (Monaco's 105 ha one holds 485 buildings; Nanjing's of 12–44 ha hold 7–235). [proposal]
+MAX_ESTATE_HA = 10.0
 
 
 def compounds_from_osm(outlines: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
@@ -48,6 +60,78 @@ def compounds_from_osm(outlines: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"compound_id": (prefix + ":" + outlines["osm_id"].astype(str)).to_numpy(),
                              "kind": outlines["kind"].to_numpy(), "name": outlines["name"].to_numpy()},
                             geometry=gpd.GeoSeries(outlines.geometry.to_numpy(), crs=outlines.crs))
+
+
+def _hectares(outlines: gpd.GeoDataFrame) -> np.ndarray:
+    geoms = outlines.geometry
+    if outlines.crs is not None and outlines.crs.is_geographic and len(outlines):
+        geoms = geoms.to_crs(outlines.estimate_utm_crs())
+    return shapely.area(np.asarray(geoms.values)) / 1e4
+
+
+def estate_outlines(outlines: gpd.GeoDataFrame, *, max_area_ha: float = MAX_ESTATE_HA) -> gpd.GeoDataFrame:
+    """The outlines that are gated compounds: every wall or fence ring and every outline the user gave, and the
+    ``landuse=residential`` areas of at most ``max_area_ha`` hectares (larger ones are neighbourhoods).
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> c = gpd.GeoDataFrame({"compound_id": ["estate", "quarter", "walled"],
+    ...                       "kind": ["landuse=residential", "landuse=residential", "barrier=wall"]},
+    ...                      geometry=[box(0, 0, 200, 200), box(0, 0, 1000, 1000), box(0, 0, 900, 900)], crs=32650)
+    >>> estate_outlines(c)["compound_id"].tolist()  # 4 ha, 100 ha, a walled 81 ha
+    ['estate', 'walled']
+    """
+    if outlines.empty:
+        return outlines
+    big = outlines["kind"].eq(RESIDENTIAL_KIND).to_numpy() & (_hectares(outlines) > max_area_ha)
+    if big.any():
+        logger.info("compounds: %d landuse=residential areas larger than %g ha are neighbourhoods, not compounds %s",
+                    int(big.sum()), max_area_ha, first_ids(outlines["compound_id"][big]))
+    return outlines[~big]
+
+
+@dataclass(frozen=True)
+class CompoundCover:
+    """How many buildings (and households) compounds cover: what ``inspect`` reports."""
+
+    compounds: int
+    buildings: int
+    of_buildings: int
+    households: int | None
+    of_households: int | None
+    largest: str | None
+    largest_buildings: int
+
+    def __str__(self) -> str:
+        share = f" ({self.buildings / self.of_buildings:.0%})" if self.of_buildings else ""
+        text = f"{self.compounds:,} compounds hold {self.buildings:,} of {self.of_buildings:,} buildings{share}"
+        if self.households is not None and self.of_households:
+            text += f", {self.households:,} of {self.of_households:,} households"
+        if self.largest is not None:
+            text += f"; the largest, {self.largest}, holds {self.largest_buildings:,}"
+        return text
+
+
+def compound_cover(buildings: pd.DataFrame) -> CompoundCover:
+    """The buildings (and households, when the frame has them) in compounds, from its ``compound`` column.
+
+    Examples
+    --------
+    >>> b = pd.DataFrame({"compound": ["a", "a", None, "b"], "households": [10, 20, 5, 0]})
+    >>> c = compound_cover(b); (c.compounds, c.buildings, c.households, c.largest)
+    (2, 3, 30, 'a')
+    """
+    comp = (buildings["compound"] if "compound" in buildings.columns else pd.Series(None, index=buildings.index))
+    comp = comp.where(comp.notna() & (comp.astype(str).str.strip() != ""), None).dropna()
+    counts = comp.value_counts()
+    hh = buildings["households"] if "households" in buildings.columns else None
+    return CompoundCover(
+        compounds=int(len(counts)), buildings=int(len(comp)), of_buildings=int(len(buildings)),
+        households=None if hh is None else int(hh.loc[comp.index].sum()),
+        of_households=None if hh is None else int(hh.sum()),
+        largest=str(counts.index[0]) if len(counts) else None, largest_buildings=int(counts.iloc[0]) if len(counts) else 0,
+    )
 
 
 def read_compounds(source: gpd.GeoDataFrame | str | PathLike, *, id_field: str | None = None) -> gpd.GeoDataFrame:

@@ -16,6 +16,10 @@ Examples
 True
 >>> sniff_bytes(b"%PDF-1.7") is None
 True
+>>> sniff_bytes(b'<?xml version="1.0"?><!-- exported by a wizard --><?pi x?>\\n<osm version="0.6">')
+'osm'
+>>> xml_prolog_end(b'<?xml version="1.0"?>\\n<!-- a comment -->\\n<osm>')
+41
 """
 from __future__ import annotations
 
@@ -28,8 +32,8 @@ import threading
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["FORMATS", "ALLOWED_DRIVERS", "sniff_bytes", "sniff", "restrict_gdal", "gdal_restricted", "allow_any_format",
-           "any_format_allowed"]
+__all__ = ["FORMATS", "ALLOWED_DRIVERS", "sniff_bytes", "sniff", "sniff_stream", "xml_prolog_end", "PROLOG_BYTES",
+           "restrict_gdal", "gdal_restricted", "allow_any_format", "any_format_allowed"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +55,43 @@ ALLOWED_DRIVERS = ("GPKG", "GeoJSON", "ESRI Shapefile", "FlatGeobuf", "OSM", "CS
 DRIVER_OF = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile", "fgb": "FlatGeobuf", "osm": "OSM",
              "osm.pbf": "OSM"}
 HEAD_BYTES = 4096
+#: How far :func:`sniff` reads into an XML file whose prolog (comments, processing instructions) is longer than
+#: :data:`HEAD_BYTES`, looking for its root element; a prolog longer than this is not recognised. [proposal]
+PROLOG_BYTES = 256 * 1024
 # Tags of formats that read other files or URLs: never in a file we take as GeoJSON or OSM
 _FOREIGN = re.compile(rb"<\s*(OGRVRTDataSource|VRTDataset|GDALWMS|WFS_GetCapabilities|OGRWFSDataSource|xi:include)"
                       rb"|<!ENTITY|<!DOCTYPE", re.IGNORECASE)
 _SHP_MAGIC = b"\x00\x00\x27\x0a"
+_BOM = b"\xef\xbb\xbf"
+_SPACE = b" \t\r\n"
+
+
+def xml_prolog_end(head: bytes) -> int | None:
+    """Offset of the first element of an XML text past its prolog: a byte-order mark, the XML declaration,
+    processing instructions, comments and white space. None when the prolog does not end inside ``head``.
+
+    Export wizards write a long comment before ``<osm``; GDAL's OSM driver looks for ``<osm`` in the first
+    kilobyte only, so :func:`gridplan.inputs.io.read_osm` strips such a prolog. A DOCTYPE is not part of the
+    prolog here: :func:`sniff_bytes` refuses it.
+
+    Examples
+    --------
+    >>> xml_prolog_end(b"<osm/>"), xml_prolog_end(b"  <!-- unfinished"), xml_prolog_end(b"<!-- a --> ")
+    (0, None, None)
+    """
+    i = len(_BOM) if head.startswith(_BOM) else 0
+    n = len(head)
+    while i < n:
+        if head[i] in _SPACE:
+            i += 1
+        elif head.startswith(b"<?", i) or head.startswith(b"<!--", i):
+            end = head.find(b"?>" if head[i + 1] == ord("?") else b"-->", i + 2)
+            if end < 0:
+                return None
+            i = end + (2 if head[i + 1] == ord("?") else 3)
+        else:
+            return i
+    return None
 
 
 def sniff_bytes(head: bytes) -> str | None:
@@ -82,18 +119,32 @@ def sniff_bytes(head: bytes) -> str | None:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{"):
         return "geojson"
-    if text.startswith(b"<") and re.search(rb"<osm[\s>]", head):
+    start = xml_prolog_end(head)
+    if start is not None and re.match(rb"<osm[\s>/]", head[start : start + 5]):  # the root element is <osm>
         return "osm"
     return None
 
 
+def sniff_stream(f) -> str | None:
+    """:func:`sniff_bytes` of a binary file object read from its start: :data:`HEAD_BYTES`, or, for an XML file
+    whose prolog runs past them, up to :data:`PROLOG_BYTES` (until its first element)."""
+    head = f.read(HEAD_BYTES)
+    while (len(head) < PROLOG_BYTES and head.lstrip(_BOM + _SPACE).startswith(b"<")
+           and xml_prolog_end(head) is None and not _FOREIGN.search(head)):
+        more = f.read(min(len(head), PROLOG_BYTES - len(head)))
+        if not more:
+            break
+        head += more
+    return sniff_bytes(head)
+
+
 def sniff(path: str | PathLike) -> str | None:
-    """:func:`sniff_bytes` of a file's first :data:`HEAD_BYTES` bytes (None for a directory or an unreadable file)."""
+    """:func:`sniff_stream` of a file (None for a directory or an unreadable file)."""
     path = Path(path)
     if not path.is_file():
         return None
     with open(path, "rb") as f:
-        return sniff_bytes(f.read(HEAD_BYTES))
+        return sniff_stream(f)
 
 
 _ANY_FORMAT: contextvars.ContextVar[bool] = contextvars.ContextVar("gridplan_allow_any_format", default=False)

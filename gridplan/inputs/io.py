@@ -37,7 +37,7 @@ import pyogrio
 import shapely
 
 from ..errors import InputError, first_ids
-from .formats import DRIVER_OF, FORMATS, HEAD_BYTES, any_format_allowed, sniff, sniff_bytes
+from .formats import DRIVER_OF, FORMATS, PROLOG_BYTES, any_format_allowed, sniff, sniff_stream, xml_prolog_end
 from .shape import ORIGIN_ATTR, OSM_ORIGIN
 
 __all__ = ["read_layer", "read_osm", "OsmData", "MAX_UNCOMPRESSED_BYTES", "parse_other_tags", "drop_duplicate_buildings",
@@ -61,13 +61,16 @@ class OsmData:
 
     ``compounds`` holds the raw outlines that may enclose a gated compound (小区): ``landuse=residential``
     polygons and closed ``barrier=wall|fence`` rings (see :mod:`gridplan.compounds`). ``clipped`` lists the
-    buildings left out because the extract's edge cut them (see :func:`incomplete_ways`).
+    buildings left out because the extract's edge cut them (see :func:`incomplete_ways`, and closed ways cut down
+    to one or two nodes, which have no outline); ``unbuilt`` the other features left out for that reason.
     """
 
     buildings: gpd.GeoDataFrame
     barriers: gpd.GeoDataFrame
     compounds: gpd.GeoDataFrame | None = None
     clipped: tuple[str, ...] = ()
+    #: ids of other features (roads, water, land use) with no geometry left: ways the edge cut to 1-2 nodes
+    unbuilt: tuple[str, ...] = ()
 
 
 def parse_other_tags(text: object) -> dict[str, str]:
@@ -107,7 +110,7 @@ def sniff_kind(path: Path) -> str:
     if path.is_dir():
         return "dir"
     with open(path, "rb") as f:
-        kind = sniff_bytes(f.read(HEAD_BYTES))
+        kind = sniff_stream(f)
     return {"osm.pbf": "osm", None: "unknown"}.get(kind, kind)
 
 
@@ -185,7 +188,7 @@ def _zip_member(path: Path, layer: str | None, limit: int, what: str) -> tuple[s
 def _member_format(path: Path, member: str, what: str) -> str:
     """The format of a zip member by its content (a shapefile is checked by its .shp)."""
     with zipfile.ZipFile(path) as zf, zf.open(member) as f:
-        kind = sniff_bytes(f.read(HEAD_BYTES))
+        kind = sniff_stream(f)
     if kind not in DRIVER_OF:
         raise _unsupported(what, f"{path} (member {member})")
     return kind
@@ -273,16 +276,19 @@ def _format_of(driver: str) -> str:
     return next(k for k, v in DRIVER_OF.items() if v == driver)
 
 
-def _osm_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
+def _osm_layer(path: Path, layer: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One layer of GDAL's OSM driver with its tags parsed, and the features left out because they have no
+    geometry: a closed way the extract's edge cut to one or two nodes is not a ring (GEOS refuses it)."""
     try:
         with _gdal_messages(path.name):
-            gdf = pyogrio.read_dataframe(path, layer=layer)
+            gdf = pyogrio.read_dataframe(path, layer=layer, on_invalid="ignore")
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for a broken file
         raise _gdal_error("OSM file", path.name, exc) from exc
     tags = gdf["other_tags"].map(parse_other_tags) if "other_tags" in gdf.columns else pd.Series(
         [{}] * len(gdf), index=gdf.index)
     gdf["_tags"] = tags
-    return gdf
+    broken = gdf.geometry.isna() | gdf.geometry.is_empty
+    return gdf[~broken].reset_index(drop=True), gdf[broken].reset_index(drop=True)
 
 
 def _tag(gdf: gpd.GeoDataFrame, key: str) -> pd.Series:
@@ -299,7 +305,7 @@ def _osm_ids(gdf: gpd.GeoDataFrame) -> pd.Series:
 
 
 def _osm_buildings(path: Path, polygons: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-    mp = _osm_layer(path, "multipolygons") if polygons is None else polygons
+    mp = _osm_layer(path, "multipolygons")[0] if polygons is None else polygons
     mp = mp[mp["building"].notna()]
     out = gpd.GeoDataFrame(
         {
@@ -370,8 +376,8 @@ def _osm_compounds(lines: gpd.GeoDataFrame, mp: gpd.GeoDataFrame) -> gpd.GeoData
 def _osm_barriers(path: Path, polygons: gpd.GeoDataFrame | None = None,
                   lines: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     keys = ["highway", "railway", "waterway", "natural", "barrier", "landuse"]
-    lines = _osm_layer(path, "lines") if lines is None else lines
-    mp = _osm_layer(path, "multipolygons") if polygons is None else polygons
+    lines = _osm_layer(path, "lines")[0] if lines is None else lines
+    mp = _osm_layer(path, "multipolygons")[0] if polygons is None else polygons
     parts = []
     for gdf, prefix in ((lines, "w"), (mp, None)):
         cols = {k: _tag(gdf, k) for k in keys}
@@ -421,29 +427,76 @@ def incomplete_ways(path: str | PathLike) -> set[str]:
     return out
 
 
+_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?\s*(<\?xml\s[^?]*\?>)?\s*")
+
+
+def plain_prolog(source: Path, tmp: Path, *, limit: int, what: str = "OSM file", shown: object = None) -> Path:
+    """The OSM XML file ``source``, or a copy of it in ``tmp`` without the comments and processing instructions
+    before ``<osm`` (its XML declaration kept): GDAL's OSM driver looks for ``<osm`` in the first kilobyte only,
+    so a long comment written by an export wizard makes the file unreadable to it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.osm").write_bytes(b'<?xml version="1.0"?>\\n<!-- ' + b"x" * 2000 + b' -->\\n<osm version="0.6"></osm>')
+    >>> plain_prolog(d / "a.osm", d / "out", limit=10_000).read_bytes()
+    b'<?xml version="1.0"?>\\n<osm version="0.6"></osm>'
+    """
+    with open(source, "rb") as f:
+        head = f.read(PROLOG_BYTES)
+    start = xml_prolog_end(head)
+    declared = _DECLARATION.fullmatch(head[:start]) if start is not None else None
+    if start is None or declared is not None:
+        return source  # nothing to strip (or not XML: the reader says so)
+    size = source.stat().st_size - start
+    if size > limit:
+        raise InputError(f"{what} {shown or source.name}: {size:,} bytes, more than the limit of {limit:,} for a "
+                         "copy without its leading comments; remove the comment before <osm yourself, or raise "
+                         "the limit (max_uncompressed= or GRIDPLAN_MAX_UNCOMPRESSED_BYTES)")
+    tmp.mkdir(parents=True, exist_ok=True)
+    out = tmp / f"plain-{source.name}"
+    decl = re.match(rb"(?:\xef\xbb\xbf)?\s*(<\?xml\s[^?]*\?>)", head)  # the declaration comes first, or not at all
+    with open(source, "rb") as src, open(out, "wb") as dst:
+        if decl is not None:
+            dst.write(decl.group(1) + b"\n")
+        src.seek(start)
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    logger.info("%s: removed a prolog of %d bytes (comments, processing instructions) before <osm", shown or source.name,
+                start)
+    return out
+
+
 def _osm_source(path: Path, kind: str, tmp: Path, limit: int, what: str) -> Path:
     if kind in ("bz2", "gzip"):
         path = _decompress(path, kind, tmp, limit, what)
         if sniff_kind(path) != "osm":
             raise InputError(f"{what} {path.name}: a compressed file that is not OSM XML; decompress it and "
                              "give the file inside")
-    return path
+    return plain_prolog(path, tmp, limit=limit, what=what, shown=path.name)
 
 
 def _osm_data(source: Path, shown: str) -> OsmData:
     """Buildings, barriers and compound outlines of an uncompressed OSM file."""
-    polygons = _osm_layer(source, "multipolygons")
-    lines = _osm_layer(source, "lines")
+    polygons, broken_polygons = _osm_layer(source, "multipolygons")
+    lines, broken_lines = _osm_layer(source, "lines")
     buildings = _osm_buildings(source, polygons)
-    clipped_ids: tuple[str, ...] = ()
+    # features with no geometry left (closed ways cut to 1-2 nodes): buildings count as clipped, others are listed
+    unbuilt_b = broken_polygons["building"].notna() if len(broken_polygons) else pd.Series(dtype=bool)
+    clipped_ids = list(_osm_ids(broken_polygons)[unbuilt_b]) if len(broken_polygons) else []
+    unbuilt = ([] if not len(broken_polygons) else list(_osm_ids(broken_polygons)[~unbuilt_b])) + (
+        list("w" + broken_lines["osm_id"].astype(str)) if len(broken_lines) else [])
     if sniff(source) != "osm.pbf":  # OSM XML: look for ways the extract's edge cut
         clipped = buildings["building_id"].isin(incomplete_ways(source))
         if clipped.any():
-            logger.info("%s: left out %d buildings clipped by the extract's edge (ways with nodes outside "
-                        "the file) %s", shown, int(clipped.sum()), first_ids(buildings["building_id"][clipped]))
-            clipped_ids = tuple(buildings["building_id"][clipped])
+            clipped_ids += list(buildings["building_id"][clipped])
             buildings = buildings[~clipped].reset_index(drop=True)
-    return OsmData(buildings, _osm_barriers(source, polygons, lines), _osm_compounds(lines, polygons), clipped_ids)
+    if clipped_ids:
+        logger.info("%s: left out %d buildings clipped by the extract's edge (ways with nodes outside "
+                    "the file) %s", shown, len(clipped_ids), first_ids(clipped_ids))
+    return OsmData(buildings, _osm_barriers(source, polygons, lines), _osm_compounds(lines, polygons),
+                   tuple(dict.fromkeys(clipped_ids)), tuple(dict.fromkeys(unbuilt)))
 
 
 def read_osm(path: str | PathLike, *, max_uncompressed: int | None = None) -> OsmData:
@@ -555,7 +608,7 @@ def read_layer(path: str | PathLike, *, layer: str | None = None, role: str = "b
             if role not in ("buildings", "barriers"):
                 raise InputError(f"{what} {path}: an OSM extract is read for role 'buildings' or 'barriers', "
                                  f"not {role!r}; convert it to a GeoPackage first")
-            data = _osm_data(Path(source), path.name)
+            data = _osm_data(plain_prolog(Path(source), tmp, limit=limit, what=what, shown=path.name), path.name)
             gdf = data.buildings if role == "buildings" else data.barriers
         else:
             gdf = _read_gdal(str(source), layer, what, path, expect=None if trusted else expect)

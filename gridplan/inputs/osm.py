@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .compounds import assign_compounds, compounds_from_osm, read_compounds, residential_land
+from ..core.tessellate import off_land
+from .barriers import classify_barriers
+from .compounds import (MAX_ESTATE_HA, assign_compounds, compounds_from_osm, estate_outlines, read_compounds,
+                        residential_land)
 from ..errors import InputError, OptionError, first_ids
 from .io import OsmData, drop_duplicate_buildings, read_osm
 from .shape import ORIGIN_ATTR, OSM_ORIGIN
@@ -49,7 +52,9 @@ class OsmInputs:
 
     ``buildings``: building_id, building, levels, flats, name, compound, in_residential, geometry.
     ``barriers``: OSM tag columns for :func:`gridplan.inputs.barriers.classify_barriers`.
-    ``compounds``: compound_id, kind, name, geometry. ``notes``: what was left out or assumed.
+    ``compounds``: compound_id, kind, name, geometry of the gated compounds (walled or fenced areas, residential
+    areas of estate size: :func:`gridplan.inputs.compounds.estate_outlines`, and given outlines). ``notes``: what
+    was left out or assumed (buildings cut by the extract's edge, buildings standing on water).
     """
 
     buildings: gpd.GeoDataFrame
@@ -65,6 +70,28 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
     return merged if merged is not None and merged.geom_type in ("Polygon", "MultiPolygon") else None
 
 
+def _leave_out_on_water(b: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame, source: str) -> tuple[gpd.GeoDataFrame, str]:
+    """The buildings on land, and a note listing those left out because they stand on water
+    (:func:`gridplan.core.tessellate.off_land`): the id, the water and its name, first 10."""
+    if b.empty or barriers is None or barriers.empty:
+        return b, ""
+    tiered = classify_barriers(barriers)
+    if tiered.empty:
+        return b, ""
+    work = b.estimate_utm_crs()
+    row = off_land(b.geometry.to_crs(work), tiered.to_crs(work))
+    wet = row >= 0
+    if not wet.any():
+        return b, ""
+    where = [f"{bid} on {tiered['kind'].iat[r]}" + (f" {tiered['name'].iat[r]}" if tiered["name"].iat[r] else "")
+             for bid, r in zip(b["building_id"][wet], row[wet])]
+    note = (f"{source}: left out {int(wet.sum())} buildings standing on water (a houseboat, a pier, a station on a "
+            f"river bridge: no unit may cross the water to hold them) {first_ids(where)}; give their households "
+            "to a unit by hand, or correct the water outline if they stand on land")
+    logger.info(note)
+    return b[~wet].reset_index(drop=True), note
+
+
 def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | PathLike | None,
             osm_compounds: bool) -> OsmInputs:
     b = data.buildings.copy()
@@ -74,6 +101,9 @@ def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | Path
     if data.clipped:
         notes.append(f"{source}: left out {len(data.clipped)} buildings cut by the extract's edge (ways with nodes "
                      f"outside the file) {first_ids(data.clipped)}; every whole building is kept")
+    if data.unbuilt:
+        notes.append(f"{source}: left out {len(data.unbuilt)} other features (roads, water, land use) the extract's "
+                     f"edge cut to fewer nodes than a line or ring needs {first_ids(data.unbuilt)}")
     invalid = ~shapely.is_valid(np.asarray(b.geometry.values))
     if invalid.any():
         fixed = [_polygonal(g) for g in shapely.make_valid(np.asarray(b.geometry.values)[invalid])]
@@ -83,20 +113,27 @@ def _finish(data: OsmData, source: str, compounds: gpd.GeoDataFrame | str | Path
                      f"often has) {first_ids(b.loc[invalid, 'building_id'])}"
                      + (f"; dropped {int(lost.sum())} with no area left {first_ids(b.loc[lost, 'building_id'])}" if lost.any() else ""))
         b = b[~lost].reset_index(drop=True)
+    b, on_water = _leave_out_on_water(b, data.barriers, source)
+    if on_water:
+        notes.append(on_water)
     outlines = compounds_from_osm(data.compounds) if osm_compounds else compounds_from_osm(None)
     if compounds is not None:
         given = read_compounds(compounds).to_crs(4326)
         outlines = pd.concat([given, outlines.to_crs(4326)], ignore_index=True) if len(outlines) else given
         outlines = gpd.GeoDataFrame(outlines, geometry="geometry", crs=4326)
-    b["compound"] = assign_compounds(b, outlines)
-    b["in_residential"] = residential_land(b, outlines)
-    counts = outlines["kind"].value_counts().to_dict() if len(outlines) else {}
+    b["in_residential"] = residential_land(b, outlines)  # every residential area, neighbourhoods too
+    estates = estate_outlines(outlines)
+    b["compound"] = assign_compounds(b, estates)
+    counts = estates["kind"].value_counts().to_dict() if len(estates) else {}
+    neighbourhoods = len(outlines) - len(estates)
     notes.append(f"{source}: {len(b):,} buildings, {len(data.barriers):,} barrier features, "
                  f"{b['compound'].nunique():,} compounds holding {int(b['compound'].notna().sum()):,} buildings "
-                 f"(outlines: {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}); "
-                 f"{int(b['in_residential'].sum()):,} buildings on residential land")
+                 f"(outlines: {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}"
+                 + (f"; {neighbourhoods} landuse=residential areas over {MAX_ESTATE_HA:g} ha are neighbourhoods, not "
+                    "compounds" if neighbourhoods else "")
+                 + f"); {int(b['in_residential'].sum()):,} buildings on residential land")
     logger.info(notes[-1])
-    return OsmInputs(b, data.barriers, outlines, source, tuple(notes))
+    return OsmInputs(b, data.barriers, estates.reset_index(drop=True), source, tuple(notes))
 
 
 def load_osm(path: str | PathLike, *, compounds: gpd.GeoDataFrame | str | PathLike | None = None,
@@ -111,7 +148,8 @@ def load_osm(path: str | PathLike, *, compounds: gpd.GeoDataFrame | str | PathLi
         Extra compound outlines (a polygon layer; see :func:`gridplan.inputs.compounds.read_compounds`); they win
         over OSM outlines where smaller.
     osm_compounds
-        Take compounds from ``landuse=residential`` polygons and closed ``barrier=wall|fence`` rings.
+        Take compounds from closed ``barrier=wall|fence`` rings and ``landuse=residential`` polygons of estate
+        size (at most :data:`gridplan.inputs.compounds.MAX_ESTATE_HA` ha; larger ones are neighbourhoods).
     max_uncompressed
         Largest size a compressed extract may decompress to.
 
