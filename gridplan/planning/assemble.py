@@ -10,7 +10,7 @@ import pandas as pd
 import shapely
 
 from ..config import PlanConfig, SizeRange
-from ..core.codes import sequence_codes
+from ..core.codes import anchor_points, sequence_codes
 from ..core.metrics import level_figures
 from ..core.graph import CUT_WEIGHT
 from ..model import Plan
@@ -30,7 +30,7 @@ _BRIDGE_HALF_WIDTH = 1.5
 
 
 def _centroids(geoms: np.ndarray) -> np.ndarray:
-    return shapely.get_coordinates(shapely.point_on_surface(geoms)) if len(geoms) else np.zeros((0, 2))
+    return anchor_points(geoms)  # one row per unit, NaN for an empty one (numbered last)
 
 
 def _near(pl: Planner, cells: np.ndarray, k: int = 3) -> list[str]:
