@@ -192,7 +192,7 @@ def _plan_real(source: Path, out: Path) -> dict:
 @pytest.mark.slow
 @pytest.mark.shared
 @needs_referee
-@pytest.mark.parametrize("name", ["porto_2020.osm.pbf"])  # the .bz2 holds the same data: read through it in test_osm
+@pytest.mark.parametrize("name", ["porto_2020.osm.pbf"])  # the .bz2 holds the same data; bz2 reading is tested on Monaco (test_io, test_osm_cli)
 def test_referee_passes_on_the_large_real_extracts(name, tmp_path):
     report = _plan_real(SHARED / name, tmp_path / "plan")
     assert report["input"]["buildings"] > 11_000
