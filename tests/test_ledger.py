@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridplan.errors import InputError
+from gridplan.errors import InputError, for_cli
 from gridplan.inputs.ledger import join_ledger, read_ledger
 from gridplan.inputs.validate import prepare
 
@@ -75,7 +75,8 @@ def test_ledger_errors_are_listed_together(buildings, tmp_path):
     with pytest.raises(InputError) as exc:
         join_ledger(buildings, bad, key="楼号", households_field="户数")
     assert len(exc.value.problems) == 2
-    assert "no key column '楼号'" in str(exc.value) and "--ledger-key" in str(exc.value)
+    assert "no key column '楼号'; (columns: ['building_id', 'households'])" in str(exc.value)
+    assert "holds the building id with --ledger-key" in for_cli(str(exc.value), {"key": "--ledger-key"})
     with pytest.raises(InputError, match="ledger .*nope.csv: no such file"):
         join_ledger(buildings, tmp_path / "nope.csv")
 
