@@ -105,5 +105,5 @@ def test_a_ledger_column_that_only_looks_like_entrances_is_not_used(buildings):
 
 def test_bad_ledger_storeys_are_errors_naming_the_buildings(buildings):
     j = join_ledger(buildings, pd.DataFrame({"building_id": ["b2"], "households": [10], "levels": ["400"]}))
-    with pytest.raises(InputError, match=r"1 values of 'levels' are above 150 .*\['b2'\]"):
+    with pytest.raises(InputError, match=r"1 value of 'levels' is above 150 .*\['b2'\]"):
         prepare(j.buildings)

@@ -110,11 +110,11 @@ def test_given_units_and_levels_are_kept_as_whole_numbers(buildings):
 
 
 @pytest.mark.parametrize(("field", "values", "what"), [
-    ("levels", [6, 400, 6, 6, 6, 6, 6, 6], r"1 values of 'levels' are above 150 \(HouseholdRules.max_levels\), "
+    ("levels", [6, 400, 6, 6, 6, 6, 6, 6], r"1 value of 'levels' is above 150 \(HouseholdRules.max_levels\), "
                                            r"e.g. 400 \['b2'\]; no building has that many storeys"),
-    ("units", [2, 2.5, 2, 2, 2, 2, 2, 2], r"1 values of 'units' are not whole numbers, e.g. 2.5 \['b2'\]"),
+    ("units", [2, 2.5, 2, 2, 2, 2, 2, 2], r"1 value of 'units' is not a whole number, e.g. 2.5 \['b2'\]"),
     ("units", [2, 0, -1, 2, 2, 2, 2, 2], r"2 values of 'units' are 0 or negative, e.g. 0 \['b2', 'b3'\]"),
-    ("levels", ["6", "six", 6, 6, 6, 6, 6, 6], r"1 values of 'levels' are not numbers, e.g. 'six' \['b2'\]"),
+    ("levels", ["6", "six", 6, 6, 6, 6, 6, 6], r"1 value of 'levels' is not a number, e.g. 'six' \['b2'\]"),
     ("units", [2, 31, 2, 2, 2, 2, 2, 2], r"above 30 \(HouseholdRules.max_units\), e.g. 31 \['b2'\]"),
 ])
 def test_bad_units_and_levels_are_input_errors_naming_the_buildings(buildings, field, values, what):
@@ -133,7 +133,7 @@ def test_bad_levels_from_openstreetmap_are_unknown_with_a_note(buildings):
     assert p.buildings["levels"].tolist()[0] == 6 and p.buildings["levels_source"].tolist()[:4] == \
         ["given", "estimate-households", "estimate-households", "estimate-households"]
     notes = [n for n in p.notes if "OpenStreetMap tags" in n]
-    assert len(notes) == 3 and "'levels' are 0 or negative, e.g. 0 ['b2']" in notes[0]
+    assert len(notes) == 3 and "1 value of 'levels' is 0 or negative, e.g. 0 ['b2']" in notes[0]
 
 
 def test_entrances_are_estimated_from_the_footprint_length():
@@ -184,7 +184,7 @@ def test_integer_ids_become_strings_and_custom_id_field(buildings):
 def test_fix_geometry_repairs_the_bowtie(bowtie_building):
     p = prepare(bowtie_building, fix_geometry=True)
     assert p.buildings.is_valid.all() and p.buildings.geom_type.isin(["Polygon", "MultiPolygon"]).all()
-    assert "repaired 1 invalid geometries" in p.notes[0] and "'b3'" in p.notes[0]
+    assert "repaired 1 invalid geometry" in p.notes[0] and "'b3'" in p.notes[0]
 
 
 def test_barriers_in_another_crs_are_reprojected(buildings, barriers):
@@ -294,17 +294,17 @@ def test_duplicate_and_null_ids(buildings):
 
 
 def test_invalid_geometry_without_fix(bowtie_building):
-    with pytest.raises(InputError, match=r"1 invalid geometries \['b3'\] .*Self-intersection.*--fix-geometry"):
+    with pytest.raises(InputError, match=r"1 invalid geometry \['b3'\] .*Self-intersection.*`fix_geometry=True`"):
         prepare(bowtie_building)
 
 
 def test_empty_and_null_geometry(empty_geometry_building):
-    with pytest.raises(InputError, match=r"2 features have no geometry \(null or empty\) \['b4', 'b5'\]"):
+    with pytest.raises(InputError, match=r"2 features with no geometry \(null or empty\) \['b4', 'b5'\]"):
         prepare(empty_geometry_building)
 
 
 def test_points_are_not_buildings(point_building):
-    with pytest.raises(InputError, match=r"1 features are not polygons \(Point\) \['b6'\]; give footprints"):
+    with pytest.raises(InputError, match=r"1 feature that is not a polygon \(Point\) \['b6'\]; give footprints"):
         prepare(point_building)
 
 
@@ -335,7 +335,7 @@ def test_all_problems_across_layers_at_once(bowtie_building, barriers, communiti
         prepare(b, r, c)
     assert len(info.value.problems) == 5
     msg = _problems(info)
-    assert "used more than once" in msg and "invalid geometries" in msg and "none of the columns" in msg
+    assert "used more than once" in msg and "invalid geometry" in msg and "none of the columns" in msg
     assert "not 12 digits ['3201', '3201']" in msg and "codes used more than once ['3201']" in msg
 
 
@@ -496,8 +496,8 @@ def test_an_openstreetmap_extract_with_bad_storey_tags_still_plans(tmp_path):
         p = prepare(data.buildings)
     assert p.buildings["levels"].tolist() == [6, 6]  # apartments by type: the tags 0 and 400 are unknown
     assert p.buildings["levels_source"].eq("estimate-type").all()
-    assert any("values of 'levels' are 0 or negative, e.g. 0 ['w1']: OpenStreetMap tags" in n for n in p.notes)
-    assert any("are above 150 (HouseholdRules.max_levels), e.g. 400 ['w2']" in n for n in p.notes)
+    assert any("value of 'levels' is 0 or negative, e.g. 0 ['w1']: OpenStreetMap tags" in n for n in p.notes)
+    assert any("1 value of 'levels' is above 150 (HouseholdRules.max_levels), e.g. 400 ['w2']" in n for n in p.notes)
     own = data.buildings.copy()
     own.attrs = {}  # the same values in a file of the user's own
     with pytest.raises(InputError, match=r"e.g. 400 \['w2'\]"):

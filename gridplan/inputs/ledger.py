@@ -310,7 +310,7 @@ def join_ledger(
         keys = _keys(table[key])
     empty = keys.isna() | (keys == "")
     if empty.any():
-        notes.append(f"ledger: {int(empty.sum())} rows have no {key!r} and were not joined (rows "
+        notes.append(f"ledger: {plural(int(empty.sum()), 'row')} with no {key!r}, not joined (rows "
                      f"{first_ids([int(i) + 2 for i in np.flatnonzero(empty.to_numpy())])} of the file)")
     table, keys = table[~empty], keys[~empty]
 
@@ -378,19 +378,19 @@ def join_ledger(
         b[column] = own.where(given.isna(), given)  # the buildings' own values (checked later) where the ledger has none
         b[f"{kind}_source"] = source_col.astype(object).where(given.isna(), "ledger")
         col = units_col if kind == "units" else levels_col
-        notes.append(f"ledger: {int(given.notna().sum())} buildings take their {kind} from {col!r} (the largest "
+        notes.append(f"ledger: {plural(int(given.notna().sum()), 'building')} take their {kind} from {col!r} (the largest "
                      "value per key)")
 
-    notes.append(f"ledger: {int(matched.sum())} of {len(b)} buildings take their households from the ledger "
+    notes.append(f"ledger: {int(matched.sum()):,} of {plural(len(b), 'building')} take their households from the ledger "
                  f"({how}{f'; {repeated} repeated keys summed' if repeated else ''})")
     warns = []
     if unmatched_rows:
-        msg = (f"ledger: {len(unmatched_rows)} keys match no building {first_ids(unmatched_rows)}; check the key "
+        msg = (f"ledger: {plural(len(unmatched_rows), 'key')} {'matches' if len(unmatched_rows) == 1 else 'match'} no building {first_ids(unmatched_rows)}; check the key "
                f"column {key!r} against the id field {building_key!r}")
         notes.append(msg)
         warns.append(msg)
     if unledgered:
-        msg = (f"ledger: {len(unledgered)} buildings have no ledger row {first_ids(unledgered)}; their households "
+        msg = (f"ledger: {plural(len(unledgered), 'building')} {'has' if len(unledgered) == 1 else 'have'} no ledger row {first_ids(unledgered)}; their households "
                "are their own count or the estimate")
         notes.append(msg)
         warns.append(msg)

@@ -153,12 +153,12 @@ def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool,
     geom = gdf.geometry
     missing = geom.isna() | geom.is_empty
     if missing.any():
-        out.problems.append(f"{name}: {int(missing.sum())} features have no geometry (null or empty) "
+        out.problems.append(f"{name}: {plural(int(missing.sum()), 'feature')} with no geometry (null or empty) "
                             f"{first_ids(ids[missing])}; drop them or give their footprints")
     types = geom.geom_type
     wrong = ~missing & ~types.isin(_POLYGONAL)
     if wrong.any():
-        out.problems.append(f"{name}: {int(wrong.sum())} features are not polygons "
+        out.problems.append(f"{name}: {plural(int(wrong.sum()), 'feature')} that {'is not a polygon' if wrong.sum() == 1 else 'are not polygons'} "
                             f"({', '.join(sorted(set(types[wrong])))}) {first_ids(ids[wrong])}; "
                             "give footprints as Polygon/MultiPolygon (buffer points, or drop them)")
     invalid = ~missing & ~wrong & ~geom.is_valid
@@ -166,16 +166,16 @@ def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool,
         return
     if not fix:
         reason = shapely.is_valid_reason(geom[invalid].iloc[0])
-        out.problems.append(f"{name}: {int(invalid.sum())} invalid geometries {first_ids(ids[invalid])} (first: "
-                            f"{reason}); repair them or pass fix_geometry=True (--fix-geometry)")
+        out.problems.append(f"{name}: {plural(int(invalid.sum()), 'invalid geometry')} {first_ids(ids[invalid])} (first: "
+                            f"{reason}); repair them or pass `fix_geometry=True`")
         return
     repaired = [_polygonal_part(g) for g in shapely.make_valid(np.asarray(geom[invalid].values))]
     gdf.loc[invalid, gdf.geometry.name] = gpd.GeoSeries(repaired, index=geom[invalid].index, crs=gdf.crs)
     lost = invalid & (gdf.geometry.isna() | gdf.geometry.is_empty)
     if lost.any():
-        out.problems.append(f"{name}: {int(lost.sum())} invalid geometries have no area left after repair "
+        out.problems.append(f"{name}: {plural(int(lost.sum()), 'invalid geometry')} with no area left after repair "
                             f"{first_ids(ids[lost])}; drop them or draw their footprints again")
-    out.notes.append(f"{name}: repaired {int(invalid.sum())} invalid geometries with make_valid "
+    out.notes.append(f"{name}: repaired {plural(int(invalid.sum()), 'invalid geometry')} with make_valid "
                      f"{first_ids(ids[invalid])}")
 
 
@@ -351,7 +351,7 @@ def prepare(
         check_crs(r, "barriers", system, _ids(r, "osm_id"), out)
         gone = r.geometry.isna() | r.geometry.is_empty
         if gone.any():
-            out.notes.append(f"barriers: dropped {int(gone.sum())} features with no geometry")
+            out.notes.append(f"barriers: dropped {plural(int(gone.sum()), 'feature')} with no geometry")
             r = r[~gone]
         try:
             r = classify_barriers(r)
