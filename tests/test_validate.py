@@ -12,7 +12,7 @@ from shapely.geometry import box
 
 from conftest import box_m
 from gridplan.inputs.coords import wgs84_to_gcj02
-from gridplan.errors import InputError, OptionError, for_cli
+from gridplan.errors import InputError, OptionError, for_api, for_cli
 from gridplan.inputs.validate import PreparedInput, prepare
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -277,7 +277,7 @@ def test_missing_id_field(buildings):
     with pytest.raises(InputError) as info:
         prepare(buildings, id_field="BID")
     (problem,) = info.value.problems
-    assert problem == ("buildings: `id_field` was 'BID', which is not a column; (columns: ['building_id', "
+    assert problem == ("buildings: `id_field` was 'BID', which is not a column; did you mean 'building_id'? (columns: ['building_id', "
                        "'households', 'levels', 'compound']); name the id column with `id_field`")
     assert for_cli(problem).endswith("name the id column with --id-field")
 
@@ -513,3 +513,145 @@ def test_a_file_without_compounds_leaves_every_building_out_of_any_compound():
     with_some = b.assign(compound=["C1", None])
     assert prepare(with_some, None).buildings["compound"].tolist()[0] == "C1"
     assert pd.isna(prepare(with_some, None).buildings["compound"].tolist()[1])
+
+
+# --- mistakes are errors, not guesses (issue 12) ------------------------------------------------
+
+
+def test_a_named_households_field_that_is_absent_is_an_error_not_an_estimate(buildings):
+    with pytest.raises(InputError) as info:
+        prepare(buildings, households_field="hh")  # the column is 'households': once warned, then estimated
+    (problem,) = info.value.problems
+    assert problem == ("buildings: `households_field` was 'hh', which is not a column; did you mean 'households'? "
+                       "(columns: ['building_id', 'households', 'levels', 'compound']); name the households column "
+                       "with `households_field`, or estimate every building's households with `estimate='all'`")
+    assert for_cli(problem).endswith("name the households column with --households-field, or estimate every "
+                                     "building's households with --estimate all")
+    for mode in ("missing", "auto", "never"):
+        with pytest.raises(InputError, match="did you mean 'households'"):
+            prepare(buildings, households_field="hh", estimate=mode)
+    assert (prepare(buildings, households_field="hh", estimate="all").buildings["household_source"]
+            != "field").all()  # estimating is what estimate= asks for
+
+
+def test_the_default_households_name_absent_still_estimates(buildings):
+    with pytest.warns(UserWarning, match="households estimated for all 8 buildings"):
+        p = prepare(buildings.drop(columns="households"))
+    assert p.buildings["household_source"].eq("estimate").all()
+
+
+@pytest.mark.parametrize(("option", "named", "near"), [
+    ("units_field", "unit", "'units'"), ("levels_field", "Levels", "'levels'"),
+    ("compound_field", "compund", "'compound'"), ("population_field", "pop", None),
+    ("id_field", "buidling_id", "'building_id'"),
+])
+def test_every_named_field_that_is_absent_is_an_error_with_did_you_mean(buildings, option, named, near):
+    b = buildings.assign(units=2)
+    with pytest.raises(InputError) as info:
+        prepare(b, **{option: named})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"buildings: `{option}` was {named!r}, which is not a column")
+    assert (f"; did you mean {near}? (columns" in problem) if near else ("did you mean" not in problem)
+    assert "(columns: ['building_id', 'households', 'levels', 'compound', 'units'])" in problem
+    assert prepare(b.drop(columns="units")).buildings["units_source"].eq("estimate-length").all()  # default: fine
+
+
+def test_all_households_zero_is_an_error_naming_the_fix(buildings):
+    with pytest.raises(InputError) as info:
+        prepare(buildings.assign(households=0))
+    (problem,) = info.value.problems
+    assert problem == ("buildings: all 8 buildings have 0 households (8 buildings field), so there is nothing to "
+                       "plan; give the households column with `households_field` (was 'households'), or estimate "
+                       "them from the footprints with `estimate='all'`")
+
+
+def test_a_building_of_5000_households_is_an_error_unless_accepted(buildings):
+    b = buildings.copy()
+    b.loc[2, "households"] = 5000
+    b.loc[5, "households"] = 3001
+    with pytest.raises(InputError) as info:
+        prepare(b)
+    (problem,) = info.value.problems
+    assert problem == ("buildings: 2 buildings with more than 3,000 households ['b3 (5,000)', 'b6 (3,001)'], more "
+                       "than a building holds; check the counts (a population? a total of several buildings?), or "
+                       "plan them as they are with `accept_large=True`")
+    assert "--accept-large-buildings" in for_cli(problem, {"accept_large": "--accept-large-buildings"})
+    p = prepare(b, accept_large=True)
+    assert p.buildings["households"].max() == 5000 and any("2 buildings above 3,000" in n for n in p.notes)
+    from gridplan.inputs.households import HouseholdRules
+
+    with pytest.raises(InputError, match=r"1 building with more than 4,000 households \['b3 \(5,000\)'\]"):
+        prepare(b, rules=HouseholdRules(max_households_per_building=4000))
+
+
+def test_input_crs_declares_a_missing_or_wrong_crs(no_crs_buildings, wrong_crs_buildings, buildings):
+    p = prepare(no_crs_buildings, input_crs="EPSG:4326")
+    assert p.input_crs.to_epsg() == 4326 and "buildings: no CRS replaced by the declared WGS 84 (EPSG:4326)" in p.notes
+    utm = buildings.to_crs(32650)
+    p = prepare(wrong_crs_buildings, input_crs="epsg:32650")
+    assert p.input_crs.to_epsg() == 32650
+    assert "buildings: the CRS 'WGS 84' replaced by the declared WGS 84 / UTM zone 50N (EPSG:32650)" in p.notes
+    assert p.buildings.geometry.iloc[0].equals_exact(utm.geometry.iloc[0], 1e-6)
+    with pytest.raises(OptionError, match=r"`input_crs` was 'EPSG:99999'; expected 'auto', 'gcj02', 'bd09' or a CRS "
+                                          r"code such as 'EPSG:32650' \(EPSG:99999 is not a CRS pyproj knows\)"):
+        prepare(buildings, input_crs="EPSG:99999")
+    with pytest.raises(OptionError, match="expected 'auto', 'gcj02', 'bd09' or a CRS code"):
+        prepare(buildings, input_crs="+proj=utm +zone=50")  # codes only, never PROJ strings
+
+
+def test_degrees_declared_as_metres_are_an_error(buildings):
+    with pytest.raises(InputError, match=r"the CRS is 'WGS 84 / UTM zone 50N' \(metres\) but the features span less "
+                                         r"than 10 m.*look like longitude/latitude degrees"):
+        prepare(buildings, input_crs="EPSG:32650")
+
+
+def _files(buildings, tmp_path):
+    utm = buildings.to_crs(32650).rename(columns={"building_id": "bid"})
+    gj = tmp_path / "utm.geojson"  # GeoJSON has no CRS member: GDAL reads it as WGS 84
+    utm.to_file(gj)
+    text = gj.read_text().replace('"crs": { "type": "name", "properties": { "name": '
+                                  '"urn:ogc:def:crs:EPSG::32650" } },', "")
+    gj.write_text(text)
+    shp = tmp_path / "noprj.shp"
+    utm.to_file(shp)
+    shp.with_suffix(".prj").unlink()
+    return gj, shp
+
+
+def test_crs_advice_tells_metres_from_degrees(buildings, tmp_path):
+    gj, shp = _files(buildings, tmp_path)
+    for path in (gj, shp):
+        with pytest.raises(InputError) as info:
+            prepare(path, id_field="bid")
+        (problem,) = info.value.problems
+        assert "the coordinates look like metres of a transverse Mercator zone" in problem, problem
+        assert "about 32° north" in problem and "EPSG:4326" not in problem and "set_crs" not in problem
+        assert "--" not in for_api(problem)
+        assert "--input-crs EPSG:32650" in for_cli(problem) and "input_crs=\"EPSG:32650\"" in for_api(problem)
+    assert prepare(shp, id_field="bid", input_crs="EPSG:32650").buildings["households"].sum() == 320
+    gk = buildings.to_crs(4527)  # CGCS2000 / 3-degree GK zone 39: x with its zone number in front
+    with pytest.raises(InputError, match=r"metres of CGCS2000 / 3-degree Gauss-Kruger zone 39 .*`input_crs='EPSG:4527'`"):
+        prepare(gk.set_crs(None, allow_override=True))
+
+
+def test_an_empty_file_says_empty(tmp_path, buildings):
+    for name, content in (("b.gpkg", b""), ("b.geojson", b"  \n")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(InputError) as info:
+            prepare(tmp_path / name)
+        assert info.value.problems[0].startswith(f"buildings file {tmp_path / name}: the file is empty (")
+    (tmp_path / "r.geojson").write_bytes(b"")
+    with pytest.raises(InputError, match=r"barriers file .*r.geojson: the file is empty \(0 bytes\)"):
+        prepare(buildings, tmp_path / "r.geojson")
+
+
+def test_a_csv_of_points_given_as_buildings_says_what_it_is(tmp_path):
+    path = tmp_path / "households.csv"
+    path.write_text("编号,lon,lat,户数\nA1,118.7805,32.0405,20\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        prepare(path)
+    (problem,) = info.value.problems
+    assert problem == (f"buildings file {path}: a table of points (columns 'lon', 'lat'), not buildings with "
+                       "footprints; to count households per building give it as the ledger (`ledger`, joined by the "
+                       "building each point lies in), and give the footprints as the buildings")
+    assert "give it as the ledger (--ledger, joined by" in for_cli(problem)

@@ -45,7 +45,7 @@ UNITS_COLUMNS = ("units", "entrances", "单元数", "单元", "单元号")
 LEVELS_COLUMNS = ("levels", "storeys", "floors", "floor", "层数", "总层数", "楼层", "层")
 #: Names that mean the same thing: a column of one group is suggested for a name of the group.
 SYNONYMS = (HOUSEHOLD_COLUMNS, POPULATION_COLUMNS, UNITS_COLUMNS, LEVELS_COLUMNS,
-            ("building_id", "id", "osm_id", "bldg_id", "fid", "编号", "楼栋编号", "建筑编号"),
+            ("building_id", "id", "bid", "osm_id", "bldg_id", "fid", "编号", "楼号", "楼栋号", "楼栋编号", "建筑编号"),
             ("compound", "estate", "小区", "小区名称"))
 
 
@@ -121,9 +121,9 @@ def missing_field(b: gpd.GeoDataFrame, option: str, column: str, *, layer: str =
     """The problem of an option that names no column: the columns there are, the nearest, and the fix."""
     columns = data_columns(b)
     near = did_you_mean(column, columns)
-    guess = f"did you mean {' or '.join(repr(c) for c in near)}? " if near else ""
+    guess = f"; did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
     what = option.removesuffix("_field").replace("_", " ")
-    return (f"{layer}: `{option}` was {column!r}, which is not a column; {guess}(columns: {first_ids(columns)}); "
+    return (f"{layer}: `{option}` was {column!r}, which is not a column{guess} (columns: {first_ids(columns)}); "
             f"name the {what} column with `{option}`")
 
 

@@ -278,8 +278,8 @@ def join_ledger(
     xy = point_columns(cols) if key not in cols else None
     if key not in cols and xy is None:
         near = did_you_mean(key, cols)
-        guess = f"did you mean {' or '.join(repr(c) for c in near)}? " if near else ""
-        problems.append(f"ledger: no key column {key!r}; {guess}(columns: {first_ids(cols)}); name the column that "
+        guess = f"; did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
+        problems.append(f"ledger: no key column {key!r}{guess} (columns: {first_ids(cols)}); name the column that "
                         "holds the building id with `key`, or give each row's point in lon/lat (or x/y) columns")
     if building_key not in buildings.columns:
         problems.append(f"buildings: no id field {building_key!r} to join the ledger on (columns: "
@@ -381,8 +381,9 @@ def join_ledger(
         notes.append(f"ledger: {plural(int(given.notna().sum()), 'building')} take their {kind} from {col!r} (the largest "
                      "value per key)")
 
+    summed = f"; {plural(repeated, 'repeated key')} summed" if repeated else ""
     notes.append(f"ledger: {int(matched.sum()):,} of {plural(len(b), 'building')} take their households from the ledger "
-                 f"({how}{f'; {repeated} repeated keys summed' if repeated else ''})")
+                 f"({how}{summed})")
     warns = []
     if unmatched_rows:
         msg = (f"ledger: {plural(len(unmatched_rows), 'key')} {'matches' if len(unmatched_rows) == 1 else 'match'} no building {first_ids(unmatched_rows)}; check the key "
