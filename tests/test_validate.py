@@ -560,7 +560,7 @@ def test_all_households_zero_is_an_error_naming_the_fix(buildings):
     with pytest.raises(InputError) as info:
         prepare(buildings.assign(households=0))
     (problem,) = info.value.problems
-    assert problem == ("buildings: all 8 buildings have 0 households (8 buildings field), so there is nothing to "
+    assert problem == ("buildings: all 8 buildings have 0 households (sources: field 8), so there is nothing to "
                        "plan; give the households column with `households_field` (was 'households'), or estimate "
                        "them from the footprints with `estimate='all'`")
 
@@ -655,3 +655,9 @@ def test_a_csv_of_points_given_as_buildings_says_what_it_is(tmp_path):
                        "footprints; to count households per building give it as the ledger (`ledger`, joined by the "
                        "building each point lies in), and give the footprints as the buildings")
     assert "give it as the ledger (--ledger, joined by" in for_cli(problem)
+
+
+def test_all_estimates_zero_is_an_error_too(buildings):
+    b = buildings.drop(columns="households").assign(building="school")
+    with pytest.raises(InputError, match=r"all 8 buildings have 0 households \(sources: non-residential 8\)"):
+        prepare(b)  # refused before the estimate's warning is raised

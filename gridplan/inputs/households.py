@@ -354,8 +354,8 @@ def check_counts(households: pd.Series, source: pd.Series, ids: pd.Series, field
                  accept_large: bool, out: Findings) -> None:
     """All households 0, or buildings above the plausible most, are mistakes in the data."""
     if int(households.sum()) == 0:
-        counts = ", ".join(f"{plural(int(v), 'building')} {k}" for k, v in source.value_counts().items())
-        out.problems.append(f"buildings: all {plural(len(households), 'building')} have 0 households ({counts}), "
+        counts = ", ".join(f"{k} {int(v):,}" for k, v in source.value_counts().items())
+        out.problems.append(f"buildings: all {plural(len(households), 'building')} have 0 households (sources: {counts}), "
                             f"so there is nothing to plan; give the households column with `households_field` "
                             f"(was {field!r}), or estimate them from the footprints with `estimate='all'`")
     limit = rules.max_households_per_building

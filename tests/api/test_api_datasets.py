@@ -205,7 +205,7 @@ def test_a_field_naming_the_wrong_column_is_422_naming_the_form_field(client, sa
     body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
                              data=form), 422)
     (error,) = body.errors
-    assert error.field == field and f"`{field}` was {form[field]!r}, {named}" in error.message
+    assert error.field == field and f"buildings: {field} was {form[field]!r}, {named}" in error.message
     assert "--" not in body.detail and "--" not in error.message  # the form field, not the command-line flag
 
 
