@@ -14,15 +14,17 @@ Examples
 >>> status_for(NotFound("no plan 'x'"))
 404
 
-The library names an option first, in backticks, and spells its command-line flag in brackets; an answer
-names the request field instead:
+The library names its parameters in backticks (see :mod:`gridplan.errors`), the one a problem is about first;
+an answer names the request fields, never the command line's options:
 
 >>> problem_field("buildings: `id_field` was 'geometry', the geometry column, …")
 'id_field'
 >>> problem_field("buildings: 2 invalid geometries ['b3', 'b7']") is None
 True
->>> for_the_api("name the id column with id_field= (--id-field); or pass estimate='missing' (--estimate missing)")
-"name the id column with id_field=; or pass estimate='missing'"
+>>> print(for_the_api("`households_field` was 'hh'; name it with `households_field`, or pass `estimate='auto'`"))
+households_field was 'hh'; name it with households_field, or pass estimate="auto"
+>>> print(for_the_api("name the id column with id_field= (--id-field); or pass --accept-large-buildings (accept_large=True)"))
+name the id column with id_field=; or pass accept_large=True
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from gridplan.errors import GridplanError, InfeasibleError, InputError, OptionError, PlanWriteError
+from gridplan.errors import GridplanError, InfeasibleError, InputError, OptionError, PlanWriteError, for_api
 
 __all__ = [
     "ServiceError", "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedType", "InvalidParameter",
@@ -101,7 +103,6 @@ def status_for(exc: BaseException) -> int:
 
 
 _OPTION_FIRST = re.compile(r"^(?:\w+: )?`(\w+)` was ")
-_CLI_FLAG = re.compile(r" \(--[a-z][\w-]*(?: [^()]*)?\)")
 
 
 def problem_field(problem: str) -> str | None:
@@ -111,8 +112,8 @@ def problem_field(problem: str) -> str | None:
 
 
 def for_the_api(text: str) -> str:
-    """A library message without its command-line spellings (``(--id-field)``): the API has form fields."""
-    return _CLI_FLAG.sub("", text)
+    """A library message naming request fields (:func:`gridplan.errors.for_api`): the API has no options."""
+    return for_api(text)
 
 
 def error_body(detail: str, errors: list[dict] | None = None) -> dict:
@@ -163,9 +164,9 @@ def install_handlers(app: FastAPI, scrub: Callable[[str], str] = lambda text: te
         status = status_for(exc)
         if status >= 500:
             return _generic_500(request, exc)
-        problems = [for_the_api(scrub(p)) for p in (exc.problems if isinstance(exc, InputError) else [str(exc)])]
+        raw = exc.problems if isinstance(exc, InputError) else [str(exc)]
         field = getattr(exc, "field", None)
-        errors = [{"field": field or problem_field(p) or "input", "message": p} for p in problems]
+        errors = [{"field": field or problem_field(p) or "input", "message": for_the_api(scrub(p))} for p in raw]
         return JSONResponse(status_code=status, content=error_body(for_the_api(scrub(str(exc))), errors))
 
     @app.exception_handler(RequestValidationError)

@@ -93,7 +93,7 @@ def test_convert_gdf_returns_wgs84_copy_and_leaves_input_alone():
 
 def test_convert_gdf_rejects_projected_crs():
     gdf = gpd.GeoDataFrame(geometry=[Point(500000, 3500000)], crs=32650)
-    with pytest.raises(InputError, match="projected CRS.*set_crs"):
+    with pytest.raises(InputError, match="projected CRS.*give the layer in degrees"):
         convert_gdf(gdf, "bd09")
 
 

@@ -74,7 +74,7 @@ def test_non_positive_levels_fall_back():
 
 
 def test_no_crs_is_an_error(no_crs_buildings):
-    with pytest.raises(InputError, match="no CRS.*set_crs"):
+    with pytest.raises(InputError, match="no CRS.*`input_crs='EPSG:4326'`"):
         estimate_households(no_crs_buildings)
 
 

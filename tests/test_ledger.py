@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridplan.errors import InputError
+from conftest import deg
+from gridplan.errors import InputError, for_cli
 from gridplan.inputs.ledger import join_ledger, read_ledger
 from gridplan.inputs.validate import prepare
 
@@ -22,7 +23,7 @@ def test_join_sums_rows_and_lists_both_misses(buildings):
     assert src["b3"] == "estimate" and hh["b3"] == 19  # no ledger row: estimated, kept
     assert j.matched == 2 and j.unmatched_rows == ("x8", "x9")
     assert j.unledgered == ("b3", "b4", "b5", "b6", "b7", "b8")
-    assert any("1 repeated keys summed" in n for n in j.notes)
+    assert any("1 repeated key summed" in n for n in j.notes)
     with pytest.warns(UserWarning) as caught:
         p = prepare(j.buildings)
     messages = [str(w.message) for w in caught]
@@ -75,7 +76,8 @@ def test_ledger_errors_are_listed_together(buildings, tmp_path):
     with pytest.raises(InputError) as exc:
         join_ledger(buildings, bad, key="楼号", households_field="户数")
     assert len(exc.value.problems) == 2
-    assert "no key column '楼号'" in str(exc.value) and "--ledger-key" in str(exc.value)
+    assert "no key column '楼号'; did you mean 'building_id'? (columns: ['building_id', 'households'])" in str(exc.value)
+    assert "holds the building id with --ledger-key" in for_cli(str(exc.value), {"key": "--ledger-key"})
     with pytest.raises(InputError, match="ledger .*nope.csv: no such file"):
         join_ledger(buildings, tmp_path / "nope.csv")
 
@@ -104,5 +106,30 @@ def test_a_ledger_column_that_only_looks_like_entrances_is_not_used(buildings):
 
 def test_bad_ledger_storeys_are_errors_naming_the_buildings(buildings):
     j = join_ledger(buildings, pd.DataFrame({"building_id": ["b2"], "households": [10], "levels": ["400"]}))
-    with pytest.raises(InputError, match=r"1 values of 'levels' are above 150 .*\['b2'\]"):
+    with pytest.raises(InputError, match=r"1 value of 'levels' is above 150 .*\['b2'\]"):
         prepare(j.buildings)
+
+
+def test_a_csv_ledger_of_lon_lat_points_joins_the_building_each_point_lies_in(buildings, tmp_path):
+    (x1, y1), (x2, y2), (x3, y3) = deg(15, 12), deg(12, 10), deg(40, 57)  # b1, b1, b4
+    path = tmp_path / "台账.csv"
+    path.write_text(f"户主,经度,纬度,户数\n张,{x1},{y1},20\n李,{x2},{y2},5\n王,{x3},{y3},30\n赵,118.9,32.1,7\n",
+                    encoding="gb18030")
+    j = join_ledger(_no_hh(buildings), path)
+    hh = j.buildings.set_index("building_id")["households"]
+    assert hh["b1"] == 25 and hh["b4"] == 30 and j.matched == 2
+    assert j.unmatched_rows == ("row 5 at (118.9, 32.1)",)
+    assert any("no key column 'building_id'; each row joins the building its point ('经度', '纬度', WGS84 degrees)"
+               in n for n in j.notes)
+    assert any("1 key matches no building ['row 5 at (118.9, 32.1)']" in n for n in j.notes)
+
+
+def test_a_ledger_of_x_y_points_is_in_the_buildings_crs(buildings):
+    utm = _no_hh(buildings).to_crs(32650)
+    c = utm.geometry.iloc[2].centroid
+    j = join_ledger(utm, pd.DataFrame({"x": [str(c.x)], "y": [str(c.y)], "households": ["12"]}))
+    assert j.buildings.set_index("building_id").loc["b3", "households"] == 12 and j.matched == 1
+    with pytest.raises(InputError, match=r"ledger: 1 row without a number in 'x' or 'y' \(rows \[3\] of the file\)"):
+        join_ledger(utm, pd.DataFrame({"x": [str(c.x), ""], "y": [str(c.y), "1"], "households": ["12", "3"]}))
+    with pytest.raises(InputError, match=r"no key column 'bid'; did you mean 'building_id'\? \(columns"):
+        join_ledger(utm, pd.DataFrame({"building_id": ["b1"], "households": ["3"]}), key="bid")

@@ -12,7 +12,7 @@ from shapely.geometry import box
 
 from conftest import box_m
 from gridplan.inputs.coords import wgs84_to_gcj02
-from gridplan.errors import InputError, OptionError
+from gridplan.errors import InputError, OptionError, for_api, for_cli
 from gridplan.inputs.validate import PreparedInput, prepare
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -110,11 +110,11 @@ def test_given_units_and_levels_are_kept_as_whole_numbers(buildings):
 
 
 @pytest.mark.parametrize(("field", "values", "what"), [
-    ("levels", [6, 400, 6, 6, 6, 6, 6, 6], r"1 values of 'levels' are above 150 \(HouseholdRules.max_levels\), "
+    ("levels", [6, 400, 6, 6, 6, 6, 6, 6], r"1 value of 'levels' is above 150 \(HouseholdRules.max_levels\), "
                                            r"e.g. 400 \['b2'\]; no building has that many storeys"),
-    ("units", [2, 2.5, 2, 2, 2, 2, 2, 2], r"1 values of 'units' are not whole numbers, e.g. 2.5 \['b2'\]"),
+    ("units", [2, 2.5, 2, 2, 2, 2, 2, 2], r"1 value of 'units' is not a whole number, e.g. 2.5 \['b2'\]"),
     ("units", [2, 0, -1, 2, 2, 2, 2, 2], r"2 values of 'units' are 0 or negative, e.g. 0 \['b2', 'b3'\]"),
-    ("levels", ["6", "six", 6, 6, 6, 6, 6, 6], r"1 values of 'levels' are not numbers, e.g. 'six' \['b2'\]"),
+    ("levels", ["6", "six", 6, 6, 6, 6, 6, 6], r"1 value of 'levels' is not a number, e.g. 'six' \['b2'\]"),
     ("units", [2, 31, 2, 2, 2, 2, 2, 2], r"above 30 \(HouseholdRules.max_units\), e.g. 31 \['b2'\]"),
 ])
 def test_bad_units_and_levels_are_input_errors_naming_the_buildings(buildings, field, values, what):
@@ -133,7 +133,7 @@ def test_bad_levels_from_openstreetmap_are_unknown_with_a_note(buildings):
     assert p.buildings["levels"].tolist()[0] == 6 and p.buildings["levels_source"].tolist()[:4] == \
         ["given", "estimate-households", "estimate-households", "estimate-households"]
     notes = [n for n in p.notes if "OpenStreetMap tags" in n]
-    assert len(notes) == 3 and "'levels' are 0 or negative, e.g. 0 ['b2']" in notes[0]
+    assert len(notes) == 3 and "1 value of 'levels' is 0 or negative, e.g. 0 ['b2']" in notes[0]
 
 
 def test_entrances_are_estimated_from_the_footprint_length():
@@ -184,7 +184,7 @@ def test_integer_ids_become_strings_and_custom_id_field(buildings):
 def test_fix_geometry_repairs_the_bowtie(bowtie_building):
     p = prepare(bowtie_building, fix_geometry=True)
     assert p.buildings.is_valid.all() and p.buildings.geom_type.isin(["Polygon", "MultiPolygon"]).all()
-    assert "repaired 1 invalid geometries" in p.notes[0] and "'b3'" in p.notes[0]
+    assert "repaired 1 invalid geometry" in p.notes[0] and "'b3'" in p.notes[0]
 
 
 def test_barriers_in_another_crs_are_reprojected(buildings, barriers):
@@ -235,16 +235,24 @@ def test_empty_layers(empty_buildings, buildings):
 
 
 def test_missing_crs(no_crs_buildings):
-    with pytest.raises(InputError, match=r"buildings: no CRS.*declare it: in Python gdf.set_crs\(4326\).*\.prj.*"
-                                         r"--input-crs gcj02\|bd09"):
+    with pytest.raises(InputError) as info:
         prepare(no_crs_buildings)
+    (problem,) = info.value.problems
+    assert problem == ("buildings: no CRS, so gridplan cannot tell degrees from metres; the coordinates look like "
+                       "longitude/latitude degrees: declare them with `input_crs='EPSG:4326'` (WGS 84; 'EPSG:4490' for "
+                       "CGCS2000), or `input_crs='gcj02'` / 'bd09' for points picked from Chinese web maps")
+    assert "set_crs" not in problem and for_cli(problem).count("--input-crs EPSG:4326") == 1
 
 
 def test_coordinates_out_of_range(wrong_crs_buildings):
     with pytest.raises(InputError) as info:
         prepare(wrong_crs_buildings)
-    msg = _problems(info)
-    assert "outside longitude/latitude range" in msg and "'b1'" in msg and "declare the projected CRS" in msg
+    (problem,) = info.value.problems
+    assert problem.startswith("buildings: the CRS is 'WGS 84' (degrees) but 8 features lie outside longitude/latitude "
+                              "range, e.g. x=")
+    assert "'b1'" in problem and "EPSG:4326" not in problem and "set_crs" not in problem
+    assert "the coordinates look like metres of a transverse Mercator zone" in problem
+    assert "declare the CRS they are in, e.g. --input-crs EPSG:32650 (WGS 84 / UTM zone 50N" in for_cli(problem)
 
 
 def test_declared_gcj_crs_needs_conversion(buildings):
@@ -268,8 +276,10 @@ def test_barriers_that_do_not_overlap(buildings, barriers):
 def test_missing_id_field(buildings):
     with pytest.raises(InputError) as info:
         prepare(buildings, id_field="BID")
-    msg = _problems(info)
-    assert "`id_field` was 'BID', which is not a column" in msg and "'building_id'" in msg and "--id-field" in msg
+    (problem,) = info.value.problems
+    assert problem == ("buildings: `id_field` was 'BID', which is not a column; did you mean 'building_id'? (columns: ['building_id', "
+                       "'households', 'levels', 'compound']); name the id column with `id_field`")
+    assert for_cli(problem).endswith("name the id column with --id-field")
 
 
 def test_duplicate_and_null_ids(buildings):
@@ -278,30 +288,30 @@ def test_duplicate_and_null_ids(buildings):
     with pytest.raises(InputError) as info:
         prepare(b)
     msg = _problems(info)
-    assert "1 empty ids in 'building_id' ['row 2']" in msg
+    assert "1 empty id in 'building_id' ['row 2']" in msg
     assert "2 ids in 'building_id' are used more than once ['b1', 'b5']; make the id field unique" in msg
     assert "2 problems" in msg
 
 
 def test_invalid_geometry_without_fix(bowtie_building):
-    with pytest.raises(InputError, match=r"1 invalid geometries \['b3'\] .*Self-intersection.*--fix-geometry"):
+    with pytest.raises(InputError, match=r"1 invalid geometry \['b3'\] .*Self-intersection.*`fix_geometry=True`"):
         prepare(bowtie_building)
 
 
 def test_empty_and_null_geometry(empty_geometry_building):
-    with pytest.raises(InputError, match=r"2 features have no geometry \(null or empty\) \['b4', 'b5'\]"):
+    with pytest.raises(InputError, match=r"2 features with no geometry \(null or empty\) \['b4', 'b5'\]"):
         prepare(empty_geometry_building)
 
 
 def test_points_are_not_buildings(point_building):
-    with pytest.raises(InputError, match=r"1 features are not polygons \(Point\) \['b6'\]; give footprints"):
+    with pytest.raises(InputError, match=r"1 feature that is not a polygon \(Point\) \['b6'\]; give footprints"):
         prepare(point_building)
 
 
 def test_households_field_required_with_never(buildings):
-    with pytest.raises(InputError, match=r"`households_field` was 'hh', which is not a column \(columns: .*"
-                                         r"--households-field"):
-        prepare(buildings, households_field="hh", estimate="never")
+    with pytest.raises(InputError, match=r"no households column 'households' \(columns: .*\) and `estimate='never'`; "
+                                         r"name the households column with `households_field`"):
+        prepare(buildings.drop(columns="households"), estimate="never")
 
 
 def test_household_value_problems_are_all_listed(buildings):
@@ -311,8 +321,8 @@ def test_household_value_problems_are_all_listed(buildings):
         prepare(b)
     msg = _problems(info)
     assert "2 values of 'households' are not numbers, e.g. 'many' ['b3', 'b7']" in msg
-    assert "1 negative values of 'households', e.g. -5 ['b4']; households must be >= 0" in msg
-    assert "1 buildings have no 'households' value ['b2']; fill them in, or pass estimate='missing'" in msg
+    assert "1 negative value of 'households', e.g. -5 ['b4']; households must be >= 0" in msg
+    assert "1 building with no 'households' value ['b2']; fill them in, or pass `estimate='missing'`" in msg
 
 
 def test_all_problems_across_layers_at_once(bowtie_building, barriers, communities):
@@ -325,7 +335,7 @@ def test_all_problems_across_layers_at_once(bowtie_building, barriers, communiti
         prepare(b, r, c)
     assert len(info.value.problems) == 5
     msg = _problems(info)
-    assert "used more than once" in msg and "invalid geometries" in msg and "none of the columns" in msg
+    assert "used more than once" in msg and "invalid geometry" in msg and "none of the columns" in msg
     assert "not 12 digits ['3201', '3201']" in msg and "codes used more than once ['3201']" in msg
 
 
@@ -356,7 +366,7 @@ def test_unreadable_path_is_reported(buildings, tmp_path):
 @pytest.mark.shared
 def test_suzhou_floors_through_prepare():
     gdf = gpd.read_file(SHARED / "suzhou_gusu_buildings_floors.geojson")
-    with pytest.raises(InputError, match=r"1 ids in 'Id' are used more than once \['0'\]"):  # every Id is 0
+    with pytest.raises(InputError, match=r"1 id in 'Id' is used more than once \['0'\]"):  # every Id is 0
         prepare(gdf, id_field="Id", levels_field="Floor", estimate="all")
     gdf["bid"] = range(len(gdf))
     p = prepare(gdf, id_field="bid", levels_field="Floor", estimate="all")
@@ -409,7 +419,8 @@ def test_a_field_naming_the_geometry_is_refused(buildings, option, fits):
         prepare(buildings, **{option: "geometry"})
     (problem,) = info.value.problems
     assert problem.startswith(f"buildings: `{option}` was 'geometry', the geometry column, not a column ")
-    assert fits in problem and f"(--{option.replace('_', '-')})" in problem
+    assert fits in problem and f"with `{option}`" in problem and "(--" not in problem
+    assert f"with --{option.replace('_', '-')}" in for_cli(problem)
 
 
 def test_fields_naming_columns_of_the_wrong_kind_are_all_listed(buildings):
@@ -421,11 +432,11 @@ def test_fields_naming_columns_of_the_wrong_kind_are_all_listed(buildings):
     problems = info.value.problems
     assert len(problems) == 3, problems
     assert problems[0] == ("buildings: `id_field` was 'checked', a column of true/false values, not a column of "
-                           "building ids; name one of ['building_id'] with id_field= (--id-field)")
+                           "building ids; name one of ['building_id'] with `id_field`")
     assert problems[1].startswith("buildings: `households_field` was 'compound', a text column (e.g. 'west'), not a "
                                   "column of household counts; name one of ['households']")
     assert problems[2].startswith("buildings: `units_field` was 'surveyed', a column of dates")
-    assert problems[2].endswith("it is optional, so a name that is not a column plans without it")
+    assert problems[2].endswith("it is optional: leave it out to plan without it")
 
 
 def test_an_id_column_may_not_take_a_name_the_plan_uses(buildings):
@@ -456,8 +467,9 @@ def test_absurd_ids_and_households_are_input_errors_not_crashes():
     with pytest.raises(InputError, match="used more than once"):  # 1e30 + i are one float: not ids
         prepare(big_ids)
     huge = gpd.GeoDataFrame({"building_id": ["a", "b", "c"], "households": [40, 1e308, 1e30]}, geometry=geoms, crs=4326)
-    with pytest.raises(InputError, match=rf"2 values of 'households' above {MAX_HOUSEHOLDS_PER_BUILDING:,}.*\['b', 'c'\]"):
-        prepare(huge)
+    with pytest.raises(InputError, match=r"2 values of 'households' above 10,000,000.*\['b', 'c'\]"):
+        prepare(huge, accept_large=True)  # not a count whatever the flag
+    assert MAX_HOUSEHOLDS_PER_BUILDING == 3000
 
 
 _OSM = """<?xml version="1.0" encoding="UTF-8"?>
@@ -484,8 +496,8 @@ def test_an_openstreetmap_extract_with_bad_storey_tags_still_plans(tmp_path):
         p = prepare(data.buildings)
     assert p.buildings["levels"].tolist() == [6, 6]  # apartments by type: the tags 0 and 400 are unknown
     assert p.buildings["levels_source"].eq("estimate-type").all()
-    assert any("values of 'levels' are 0 or negative, e.g. 0 ['w1']: OpenStreetMap tags" in n for n in p.notes)
-    assert any("are above 150 (HouseholdRules.max_levels), e.g. 400 ['w2']" in n for n in p.notes)
+    assert any("value of 'levels' is 0 or negative, e.g. 0 ['w1']: OpenStreetMap tags" in n for n in p.notes)
+    assert any("1 value of 'levels' is above 150 (HouseholdRules.max_levels), e.g. 400 ['w2']" in n for n in p.notes)
     own = data.buildings.copy()
     own.attrs = {}  # the same values in a file of the user's own
     with pytest.raises(InputError, match=r"e.g. 400 \['w2'\]"):
@@ -501,3 +513,151 @@ def test_a_file_without_compounds_leaves_every_building_out_of_any_compound():
     with_some = b.assign(compound=["C1", None])
     assert prepare(with_some, None).buildings["compound"].tolist()[0] == "C1"
     assert pd.isna(prepare(with_some, None).buildings["compound"].tolist()[1])
+
+
+# --- mistakes are errors, not guesses (issue 12) ------------------------------------------------
+
+
+def test_a_named_households_field_that_is_absent_is_an_error_not_an_estimate(buildings):
+    with pytest.raises(InputError) as info:
+        prepare(buildings, households_field="hh")  # the column is 'households': once warned, then estimated
+    (problem,) = info.value.problems
+    assert problem == ("buildings: `households_field` was 'hh', which is not a column; did you mean 'households'? "
+                       "(columns: ['building_id', 'households', 'levels', 'compound']); name the households column "
+                       "with `households_field`, or estimate every building's households with `estimate='all'`")
+    assert for_cli(problem).endswith("name the households column with --households-field, or estimate every "
+                                     "building's households with --estimate all")
+    for mode in ("missing", "auto", "never"):
+        with pytest.raises(InputError, match="did you mean 'households'"):
+            prepare(buildings, households_field="hh", estimate=mode)
+    assert (prepare(buildings, households_field="hh", estimate="all").buildings["household_source"]
+            != "field").all()  # estimating is what estimate= asks for
+
+
+def test_the_default_households_name_absent_still_estimates(buildings):
+    with pytest.warns(UserWarning, match="households estimated for all 8 buildings"):
+        p = prepare(buildings.drop(columns="households"))
+    assert p.buildings["household_source"].eq("estimate").all()
+
+
+@pytest.mark.parametrize(("option", "named", "near"), [
+    ("units_field", "unit", "'units'"), ("levels_field", "Levels", "'levels'"),
+    ("compound_field", "compund", "'compound'"), ("population_field", "pop", None),
+    ("id_field", "buidling_id", "'building_id'"),
+])
+def test_every_named_field_that_is_absent_is_an_error_with_did_you_mean(buildings, option, named, near):
+    b = buildings.assign(units=2)
+    with pytest.raises(InputError) as info:
+        prepare(b, **{option: named})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"buildings: `{option}` was {named!r}, which is not a column")
+    assert (f"; did you mean {near}? (columns" in problem) if near else ("did you mean" not in problem)
+    assert "(columns: ['building_id', 'households', 'levels', 'compound', 'units'])" in problem
+    assert prepare(b.drop(columns="units")).buildings["units_source"].eq("estimate-length").all()  # default: fine
+
+
+def test_all_households_zero_is_an_error_naming_the_fix(buildings):
+    with pytest.raises(InputError) as info:
+        prepare(buildings.assign(households=0))
+    (problem,) = info.value.problems
+    assert problem == ("buildings: all 8 buildings have 0 households (sources: field 8), so there is nothing to "
+                       "plan; give the households column with `households_field` (was 'households'), or estimate "
+                       "them from the footprints with `estimate='all'`")
+
+
+def test_a_building_of_5000_households_is_an_error_unless_accepted(buildings):
+    b = buildings.copy()
+    b.loc[2, "households"] = 5000
+    b.loc[5, "households"] = 3001
+    with pytest.raises(InputError) as info:
+        prepare(b)
+    (problem,) = info.value.problems
+    assert problem == ("buildings: 2 buildings with more than 3,000 households ['b3 (5,000)', 'b6 (3,001)'], more "
+                       "than a building holds; check the counts (a population? a total of several buildings?), or "
+                       "plan them as they are with `accept_large=True`")
+    assert "--accept-large-buildings" in for_cli(problem, {"accept_large": "--accept-large-buildings"})
+    p = prepare(b, accept_large=True)
+    assert p.buildings["households"].max() == 5000 and any("2 buildings above 3,000" in n for n in p.notes)
+    from gridplan.inputs.households import HouseholdRules
+
+    with pytest.raises(InputError, match=r"1 building with more than 4,000 households \['b3 \(5,000\)'\]"):
+        prepare(b, rules=HouseholdRules(max_households_per_building=4000))
+
+
+def test_input_crs_declares_a_missing_or_wrong_crs(no_crs_buildings, wrong_crs_buildings, buildings):
+    p = prepare(no_crs_buildings, input_crs="EPSG:4326")
+    assert p.input_crs.to_epsg() == 4326 and "buildings: no CRS replaced by the declared WGS 84 (EPSG:4326)" in p.notes
+    utm = buildings.to_crs(32650)
+    p = prepare(wrong_crs_buildings, input_crs="epsg:32650")
+    assert p.input_crs.to_epsg() == 32650
+    assert "buildings: the CRS 'WGS 84' replaced by the declared WGS 84 / UTM zone 50N (EPSG:32650)" in p.notes
+    assert p.buildings.geometry.iloc[0].equals_exact(utm.geometry.iloc[0], 1e-6)
+    with pytest.raises(OptionError, match=r"`input_crs` was 'EPSG:99999'; expected 'auto', 'gcj02', 'bd09' or a CRS "
+                                          r"code such as 'EPSG:32650' \(EPSG:99999 is not a CRS pyproj knows\)"):
+        prepare(buildings, input_crs="EPSG:99999")
+    with pytest.raises(OptionError, match="expected 'auto', 'gcj02', 'bd09' or a CRS code"):
+        prepare(buildings, input_crs="+proj=utm +zone=50")  # codes only, never PROJ strings
+
+
+def test_degrees_declared_as_metres_are_an_error(buildings):
+    with pytest.raises(InputError, match=r"the CRS is 'WGS 84 / UTM zone 50N' \(metres\) but the features span less "
+                                         r"than 10 m.*look like longitude/latitude degrees"):
+        prepare(buildings, input_crs="EPSG:32650")
+
+
+def _files(buildings, tmp_path):
+    utm = buildings.to_crs(32650).rename(columns={"building_id": "bid"})
+    gj = tmp_path / "utm.geojson"  # GeoJSON has no CRS member: GDAL reads it as WGS 84
+    utm.to_file(gj)
+    text = gj.read_text().replace('"crs": { "type": "name", "properties": { "name": '
+                                  '"urn:ogc:def:crs:EPSG::32650" } },', "")
+    gj.write_text(text)
+    shp = tmp_path / "noprj.shp"
+    utm.to_file(shp)
+    shp.with_suffix(".prj").unlink()
+    return gj, shp
+
+
+def test_crs_advice_tells_metres_from_degrees(buildings, tmp_path):
+    gj, shp = _files(buildings, tmp_path)
+    for path in (gj, shp):
+        with pytest.raises(InputError) as info:
+            prepare(path, id_field="bid")
+        (problem,) = info.value.problems
+        assert "the coordinates look like metres of a transverse Mercator zone" in problem, problem
+        assert "about 32° north" in problem and "EPSG:4326" not in problem and "set_crs" not in problem
+        assert "--" not in for_api(problem)
+        assert "--input-crs EPSG:32650" in for_cli(problem) and "input_crs=\"EPSG:32650\"" in for_api(problem)
+    assert prepare(shp, id_field="bid", input_crs="EPSG:32650").buildings["households"].sum() == 320
+    gk = buildings.to_crs(4527)  # CGCS2000 / 3-degree GK zone 39: x with its zone number in front
+    with pytest.raises(InputError, match=r"metres of CGCS2000 / 3-degree Gauss-Kruger zone 39 .*`input_crs='EPSG:4527'`"):
+        prepare(gk.set_crs(None, allow_override=True))
+
+
+def test_an_empty_file_says_empty(tmp_path, buildings):
+    for name, content in (("b.gpkg", b""), ("b.geojson", b"  \n")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(InputError) as info:
+            prepare(tmp_path / name)
+        assert info.value.problems[0].startswith(f"buildings file {tmp_path / name}: the file is empty (")
+    (tmp_path / "r.geojson").write_bytes(b"")
+    with pytest.raises(InputError, match=r"barriers file .*r.geojson: the file is empty \(0 bytes\)"):
+        prepare(buildings, tmp_path / "r.geojson")
+
+
+def test_a_csv_of_points_given_as_buildings_says_what_it_is(tmp_path):
+    path = tmp_path / "households.csv"
+    path.write_text("编号,lon,lat,户数\nA1,118.7805,32.0405,20\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        prepare(path)
+    (problem,) = info.value.problems
+    assert problem == (f"buildings file {path}: a table of points (columns 'lon', 'lat'), not buildings with "
+                       "footprints; to count households per building give it as the ledger (`ledger`, joined by the "
+                       "building each point lies in), and give the footprints as the buildings")
+    assert "give it as the ledger (--ledger, joined by" in for_cli(problem)
+
+
+def test_all_estimates_zero_is_an_error_too(buildings):
+    b = buildings.drop(columns="households").assign(building="school")
+    with pytest.raises(InputError, match=r"all 8 buildings have 0 households \(sources: non-residential 8\)"):
+        prepare(b)  # refused before the estimate's warning is raised

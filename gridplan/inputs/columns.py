@@ -1,7 +1,10 @@
 """Whether the columns the options name can serve: ids, numbers, labels, never the geometry.
 
 Part of :func:`gridplan.validate.prepare`: a field that names the geometry, or a column of the wrong kind, is
-refused before anything is planned, naming the option, its value and the columns that would do.
+refused before anything is planned, naming the option, its value and the columns that would do. A field named
+by the user (any name but its default, :data:`DEFAULT_FIELDS`) that is not a column is refused too, with the
+columns there are and the nearest ones (:func:`missing_field`); a default name that is absent only means the
+buildings do not give that value.
 
 Examples
 --------
@@ -14,8 +17,12 @@ Examples
 >>> problems, bad = check_fields(b, {"id_field": "building_id", "households_field": "name"})
 >>> bad, problems[0][:71]
 ({'households_field'}, "buildings: `households_field` was 'name', a text column (e.g. 'x'), not")
+>>> print(missing_field(b, "households_field", "hh"))
+buildings: `households_field` was 'hh', which is not a column; did you mean 'households'? (columns: ['building_id', 'households', 'name']); name the households column with `households_field`
 """
 from __future__ import annotations
+
+import difflib
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +31,22 @@ import shapely
 
 from ..errors import first_ids
 
-__all__ = ["check_fields", "column_kind", "data_columns"]
+__all__ = ["check_fields", "column_kind", "data_columns", "did_you_mean", "missing_field", "DEFAULT_FIELDS", "SYNONYMS",
+           "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS", "UNITS_COLUMNS", "LEVELS_COLUMNS"]
+
+#: The column each option names when the user names none (:func:`gridplan.inputs.validate.prepare`'s defaults).
+DEFAULT_FIELDS = {"id_field": "building_id", "households_field": "households", "units_field": "units",
+                  "levels_field": "levels", "compound_field": "compound", "population_field": "population"}
+#: Column names recognised as households / population (case-insensitive), e.g. in a ledger with none named.
+HOUSEHOLD_COLUMNS = ("households", "household", "hh", "户数", "住户数", "户")
+POPULATION_COLUMNS = ("population", "pop", "persons", "人口", "人数", "常住人口")
+#: Column names recognised as entrances / storeys: counts, or each row's entrance / floor.
+UNITS_COLUMNS = ("units", "entrances", "单元数", "单元", "单元号")
+LEVELS_COLUMNS = ("levels", "storeys", "floors", "floor", "层数", "总层数", "楼层", "层")
+#: Names that mean the same thing: a column of one group is suggested for a name of the group.
+SYNONYMS = (HOUSEHOLD_COLUMNS, POPULATION_COLUMNS, UNITS_COLUMNS, LEVELS_COLUMNS,
+            ("building_id", "id", "bid", "osm_id", "bldg_id", "fid", "编号", "楼号", "楼栋号", "楼栋编号", "建筑编号"),
+            ("compound", "estate", "小区", "小区名称"))
 
 
 def data_columns(gdf: gpd.GeoDataFrame) -> list[str]:
@@ -74,6 +96,37 @@ _PLAN_COLUMNS = ("households", "units", "levels", "compound", "compound_name", "
 _KIND_NAMES = {"geometry": "a geometry column", "boolean": "a column of true/false values", "date": "a column of dates"}
 
 
+def did_you_mean(name: str, columns: list[str], n: int = 3) -> list[str]:
+    """The columns nearest to ``name``: the same name in another case, a synonym (:data:`SYNONYMS`), or a
+    close spelling (:func:`difflib.get_close_matches`).
+
+    Examples
+    --------
+    >>> did_you_mean("Households", ["households", "name"]), did_you_mean("hh", ["HOUSEHOLDS", "name"])
+    (['households'], ['HOUSEHOLDS'])
+    >>> did_you_mean("housholds", ["households", "name"]), did_you_mean("zzz", ["households"])
+    (['households'], [])
+    """
+    key = name.strip().lower()
+    lower = {str(c).strip().lower(): str(c) for c in columns}
+    found = [lower[key]] if key in lower else []
+    for group in SYNONYMS:
+        if key in (g.lower() for g in group):
+            found += [lower[g.lower()] for g in group if g.lower() in lower]
+    found += [lower[c] for c in difflib.get_close_matches(key, list(lower), n=n, cutoff=0.6)]
+    return list(dict.fromkeys(found))[:n]
+
+
+def missing_field(b: gpd.GeoDataFrame, option: str, column: str, *, layer: str = "buildings") -> str:
+    """The problem of an option that names no column: the columns there are, the nearest, and the fix."""
+    columns = data_columns(b)
+    near = did_you_mean(column, columns)
+    guess = f"; did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
+    what = option.removesuffix("_field").replace("_", " ")
+    return (f"{layer}: `{option}` was {column!r}, which is not a column{guess} (columns: {first_ids(columns)}); "
+            f"name the {what} column with `{option}`")
+
+
 def check_fields(b: gpd.GeoDataFrame, fields: dict[str, str]) -> tuple[list[str], set[str]]:
     """The problems with the options in ``fields`` (option -> column), and the options that have one.
 
@@ -91,16 +144,15 @@ def check_fields(b: gpd.GeoDataFrame, fields: dict[str, str]) -> tuple[list[str]
         bad.add(option)
         if kind in accepted:
             problems.append(f"buildings: `id_field` was {column!r}, a name the plan gives a column of its own next "
-                                "to the ids; rename the id column in the file (e.g. to 'building_id') and name it "
-                                "with id_field= (--id-field)")
+                            "to the ids; rename the id column in the file (e.g. to 'building_id') and name it "
+                            "with `id_field`")
             continue
         what = ("the geometry column" if column == b.geometry.name else
                 f"a text column (e.g. {b[column].dropna().iloc[0]!r})" if kind == "text" else _KIND_NAMES[kind])
         fit = [c for c in data_columns(b) if c not in fields.values() and column_kind(b[c]) in accepted
                and (option != "id_field" or (b[c].notna().all() and not b[c].duplicated().any()))]
-        hint = (f"name one of {first_ids(fit)} with {option}=" if fit else
-                f"no column of these buildings would do: add {need} and name it with {option}=")
-        tail = "; it is optional, so a name that is not a column plans without it" if optional else ""
-        problems.append(f"buildings: `{option}` was {column!r}, {what}, not {need}; {hint} "
-                            f"(--{option.replace('_', '-')}){tail}")
+        hint = (f"name one of {first_ids(fit)} with `{option}`" if fit else
+                f"no column of these buildings would do: add {need} and name it with `{option}`")
+        tail = "; it is optional: leave it out to plan without it" if optional else ""
+        problems.append(f"buildings: `{option}` was {column!r}, {what}, not {need}; {hint}{tail}")
     return problems, bad

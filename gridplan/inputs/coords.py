@@ -5,25 +5,36 @@ so they are converted on ingest. GCJ-02 has a published forward formula (WGS84 �
 inverse: :func:`gcj02_to_wgs84` inverts it by fixed-point iteration, to well under 0.5 m. Points outside
 China are left unchanged, as the web maps themselves do.
 
+A layer's CRS can also be declared (:func:`parse_input_crs`: ``input_crs='EPSG:32650'``) where the file has
+none or a wrong one; :func:`crs_advice` tells degrees from metres by the coordinates and names the CRS to declare.
+
 Examples
 --------
 >>> lon, lat = gcj02_to_wgs84(118.7851, 32.0393)   # a point in Nanjing, as read off AutoNavi
 >>> round(float(lon), 4), round(float(lat), 4)
 (118.7799, 32.0413)
+>>> parse_input_crs("epsg:32650").name, parse_input_crs("gcj02")
+('WGS 84 / UTM zone 50N', 'gcj02')
+>>> print(crs_advice((39_500_120.0, 3_545_000.0, 39_500_900.0, 3_546_000.0)))
+the coordinates look like metres of CGCS2000 / 3-degree Gauss-Kruger zone 39 (x 39,500,120 to 39,500,900, a zone number in front): declare it with `input_crs='EPSG:4527'`
 """
 from __future__ import annotations
 
 import logging
+import re
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyproj
 import shapely
 
 from ..config import check_choice
-from ..errors import InputError
+from ..errors import Findings, InputError, OptionError, first_ids, plural
 
-__all__ = ["wgs84_to_gcj02", "gcj02_to_wgs84", "bd09_to_gcj02", "bd09_to_wgs84", "convert_gdf", "SYSTEMS"]
+__all__ = ["wgs84_to_gcj02", "gcj02_to_wgs84", "bd09_to_gcj02", "bd09_to_wgs84", "convert_gdf", "SYSTEMS",
+           "parse_input_crs", "crs_advice", "looks_like_degrees", "check_crs", "declare_crs"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +42,81 @@ SYSTEMS: tuple[str, ...] = ("gcj02", "bd09")
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by the GCJ-02 formula
 _EE = 0.00669342162296594323
 _BD_X_PI = np.pi * 3000.0 / 180.0
+_OFFSET_NAME = re.compile(r"gcj|bd[-_ ]?09|baidu|mars", re.IGNORECASE)
+_CODE = re.compile(r"^\s*(?:([A-Za-z][A-Za-z0-9_]*):)?(\d+)\s*$")
+
+
+def parse_input_crs(value: object) -> str | pyproj.CRS:
+    """``'auto'``, ``'gcj02'``, ``'bd09'``, or the CRS a code declares: ``'EPSG:32650'`` (any ``AUTHORITY:CODE``
+    pyproj knows, or a bare EPSG number).
+
+    Only codes are taken, never WKT or PROJ strings (which can name grid files to fetch).
+
+    Examples
+    --------
+    >>> parse_input_crs(4547).name
+    'CGCS2000 / 3-degree Gauss-Kruger CM 114E'
+    >>> parse_input_crs("UTM50")
+    Traceback (most recent call last):
+    ...
+    gridplan.errors.OptionError: `input_crs` was 'UTM50'; expected 'auto', 'gcj02', 'bd09' or a CRS code such as 'EPSG:32650'
+    """
+    if isinstance(value, pyproj.CRS):
+        return value
+    text = str(value).strip()
+    if text.lower() in ("auto", *SYSTEMS):
+        return text.lower()
+    match = _CODE.match(text)
+    hint = f"`input_crs` was {value!r}; expected 'auto', 'gcj02', 'bd09' or a CRS code such as 'EPSG:32650'"
+    if not match or isinstance(value, bool):
+        raise OptionError(hint)
+    try:
+        crs = pyproj.CRS.from_user_input(f"{(match.group(1) or 'EPSG').upper()}:{match.group(2)}")
+    except pyproj.exceptions.CRSError:
+        raise OptionError(f"{hint} ({text} is not a CRS pyproj knows)") from None
+    if not (crs.is_geographic or crs.is_projected):
+        raise OptionError(f"`input_crs` was {value!r} ({crs.name}), not a horizontal CRS; give the CRS of the "
+                          "coordinates, e.g. 'EPSG:4326' or 'EPSG:32650'")
+    return crs
+
+
+def looks_like_degrees(bounds: tuple[float, float, float, float]) -> bool:
+    """Whether coordinates with these bounds (minx, miny, maxx, maxy) can be longitude/latitude degrees."""
+    minx, miny, maxx, maxy = bounds
+    return -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+
+
+def crs_advice(bounds: tuple[float, float, float, float]) -> str:
+    """What the coordinates look like (degrees, or metres of which zone) and the ``input_crs`` to declare.
+
+    Easting 13–23 or 25–45 million is CGCS2000 Gauss-Krüger with its 6° or 3° zone number in front (EPSG:4491–4501,
+    4513–4533); 100–900 km is a transverse Mercator zone without it (UTM, whose zone the numbers do not tell).
+
+    Examples
+    --------
+    >>> print(crs_advice((118.78, 32.04, 118.79, 32.05)))
+    the coordinates look like longitude/latitude degrees: declare them with `input_crs='EPSG:4326'` (WGS 84; 'EPSG:4490' for CGCS2000), or `input_crs='gcj02'` / 'bd09' for points picked from Chinese web maps
+    >>> print(crs_advice((667_000.0, 3_546_000.0, 668_000.0, 3_547_000.0)))
+    the coordinates look like metres of a transverse Mercator zone (x 667,000 to 668,000; y 3,546,000: about 32° north): declare the CRS they are in, e.g. `input_crs='EPSG:32650'` (WGS 84 / UTM zone 50N, 114°E to 120°E) or the CGCS2000 Gauss-Krüger zone they were exported in
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    if looks_like_degrees((minx, miny, maxx, maxy)):
+        return ("the coordinates look like longitude/latitude degrees: declare them with `input_crs='EPSG:4326'` "
+                "(WGS 84; 'EPSG:4490' for CGCS2000), or `input_crs='gcj02'` / 'bd09' for points picked from Chinese "
+                "web maps")
+    xs = f"x {minx:,.0f} to {maxx:,.0f}"
+    zone = int(minx // 1_000_000)
+    if zone == int(maxx // 1_000_000) and (13 <= zone <= 23 or 25 <= zone <= 45):
+        code = 4478 + zone if zone <= 23 else 4488 + zone
+        name = pyproj.CRS.from_epsg(code).name
+        return (f"the coordinates look like metres of {name} ({xs}, a zone number in front): declare it with "
+                f"`input_crs='EPSG:{code}'`")
+    if 100_000 <= minx and maxx <= 900_000 and 0 <= miny and maxy <= 10_000_000:
+        return (f"the coordinates look like metres of a transverse Mercator zone ({xs}; y {miny:,.0f}: about "
+                f"{miny / 110_900:.0f}° north): declare the CRS they are in, e.g. `input_crs='EPSG:32650'` (WGS 84 / "
+                "UTM zone 50N, 114°E to 120°E) or the CGCS2000 Gauss-Krüger zone they were exported in")
+    return (f"the coordinates look like metres of a projected CRS ({xs}; y {miny:,.0f} to {maxy:,.0f}): declare the "
+            "CRS they are in, e.g. `input_crs='EPSG:4547'` (CGCS2000 / 3-degree Gauss-Kruger CM 114E)")
 
 
 def _in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -124,6 +210,46 @@ def bd09_to_wgs84(lon: np.typing.ArrayLike, lat: np.typing.ArrayLike) -> tuple[n
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
+def check_crs(gdf: gpd.GeoDataFrame, name: str, system: str | None, ids: pd.Series, out: Findings) -> None:
+    """Add to ``out`` the problems with a layer's CRS; ``system`` is 'gcj02'/'bd09' when offset degrees are to
+    be converted. No CRS, an offset web-map CRS, or coordinates that do not fit the CRS each name the
+    ``input_crs`` to declare (:func:`crs_advice`)."""
+    crs, bounds = gdf.crs, tuple(gdf.total_bounds)
+    if crs is None and system is None:
+        out.problems.append(f"{name}: no CRS, so gridplan cannot tell degrees from metres; {crs_advice(bounds)}")
+        return
+    if system is None and _OFFSET_NAME.search(crs.name or ""):
+        out.problems.append(f"{name}: the CRS {crs.name!r} is an offset web-map system (GCJ-02/BD-09); pass "
+                            "`input_crs='gcj02'` or 'bd09' so it is converted to WGS84 on ingest")
+        return
+    if system is not None and crs is not None and not crs.is_geographic:
+        out.problems.append(f"{name}: `input_crs={system!r}` asks for a {system} conversion but the CRS is "
+                            f"{crs.name!r}, a projected CRS; leave `input_crs` out, or give the layer in degrees")
+        return
+    if crs is None or crs.is_geographic:
+        b = gdf.geometry.bounds
+        bad = ((b["minx"] < -180) | (b["maxx"] > 180) | (b["miny"] < -90) | (b["maxy"] > 90))
+        if bad.any():
+            out.problems.append(
+                f"{name}: {'no CRS' if crs is None else f'the CRS is {crs.name!r}'} (degrees) but "
+                f"{plural(int(bad.sum()), 'feature')} {'lies' if int(bad.sum()) == 1 else 'lie'} outside "
+                f"longitude/latitude range, e.g. x={b.loc[bad, 'minx'].iloc[0]:,.1f}, y={b.loc[bad, 'miny'].iloc[0]:,.1f} "
+                f"({first_ids(ids[bad])}); {crs_advice(bounds)}")
+    elif looks_like_degrees(bounds) and max(bounds[2] - bounds[0], bounds[3] - bounds[1]) < 10:
+        out.problems.append(f"{name}: the CRS is {crs.name!r} (metres) but the features span less than 10 m, at "
+                            f"x={bounds[0]:g}, y={bounds[1]:g}; {crs_advice(bounds)}")
+
+
+def declare_crs(gdf: gpd.GeoDataFrame | None, name: str, crs: pyproj.CRS, override: bool,
+                out: Findings) -> gpd.GeoDataFrame | None:
+    """The layer in the declared CRS: with ``override`` whatever it had (the buildings), else where it has none."""
+    if gdf is None or (gdf.crs is not None and not override) or (gdf.crs is not None and gdf.crs.equals(crs)):
+        return gdf
+    was = "no CRS" if gdf.crs is None else f"the CRS {gdf.crs.name!r}"
+    out.notes.append(f"{name}: {was} replaced by the declared {crs.name} ({crs.to_string()})")
+    return gdf.set_crs(crs, allow_override=True)
+
+
 def convert_gdf(gdf: gpd.GeoDataFrame, system: Literal["gcj02", "bd09"]) -> gpd.GeoDataFrame:
     """Return a copy of ``gdf`` with GCJ-02 or BD-09 coordinates converted to WGS84 (EPSG:4326).
 
@@ -154,8 +280,8 @@ def convert_gdf(gdf: gpd.GeoDataFrame, system: Literal["gcj02", "bd09"]) -> gpd.
     if gdf.crs is not None and not gdf.crs.is_geographic:
         raise InputError(
             f"cannot convert from {system}: the layer's CRS is {gdf.crs.name!r}, a projected CRS; "
-            f"{system} coordinates are longitude/latitude degrees, so declare the layer geographic "
-            f"(gdf.set_crs(4326, allow_override=True)) or drop the {system} conversion"
+            f"{system} coordinates are longitude/latitude degrees, so give the layer in degrees (a geographic CRS "
+            f"such as EPSG:4326) or drop the {system} conversion"
         )
     func = gcj02_to_wgs84 if system == "gcj02" else bd09_to_wgs84
 

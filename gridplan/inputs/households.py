@@ -26,7 +26,10 @@ Every number is a field of :class:`HouseholdRules` (defaults and their basis in 
 - at most 16 dwellings per floor (two to four entrances of four flats; slab blocks) [proposal];
 - a building's shape (:mod:`gridplan.inputs.shape`): one entrance (单元) per 15 m of the footprint's long side
   [proposal: the sample's walk-ups and slabs measure 15.0 m per entrance]; at most 150 storeys and 30
-  entrances (a larger value is a mistake in the data) [proposal].
+  entrances (a larger value is a mistake in the data) [proposal];
+- at most 3,000 households in one building: the largest residential towers hold 1,000–2,000 homes, so a
+  larger count is a mistake in the data (a population, an area, a district total) unless the planner says
+  it is not (``accept_large=True``) [proposal].
 
 Examples
 --------
@@ -53,11 +56,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import Findings, InputError, first_ids, plural
+from .columns import DEFAULT_FIELDS, data_columns, missing_field
 
 __all__ = [
     "HouseholdEstimate", "HouseholdRules", "estimate_households", "levels_by_type", "DEFAULT_LEVELS",
-    "NON_RESIDENTIAL", "FALLBACK_LEVELS", "GENERIC_TYPES", "SOURCES", "ESTIMATED_SOURCES",
+    "NON_RESIDENTIAL", "FALLBACK_LEVELS", "GENERIC_TYPES", "SOURCES", "ESTIMATED_SOURCES", "given_households",
+    "given_population", "check_counts", "NOT_A_COUNT",
 ]
 
 logger = logging.getLogger(__name__)
@@ -87,6 +92,8 @@ SOURCES = ("ledger", "ledger-population", "field", "flats", "population", "estim
            "non-residential", "too-small")
 #: The sources whose households are a guess from the footprint, not a count.
 ESTIMATED_SOURCES = frozenset({"estimate", "estimate-capped"})
+#: Not a count of households in one building whatever the flags (and beyond what the figures hold)
+NOT_A_COUNT = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,12 @@ class HouseholdRules:
     entrance_length_m: float = 15.0
     max_levels: int = 150
     max_units: int = 30
+    max_households_per_building: int = 3000
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("usable_share", "dwelling_m2", "persons_per_household", "fallback_levels", "entrance_length_m",
-                     "max_levels", "max_units"):
+                     "max_levels", "max_units", "max_households_per_building"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 problems.append(f"`{name}` was {v!r}; give a positive number")
@@ -165,8 +173,8 @@ class HouseholdEstimate:
 
 def _area_m2(buildings: gpd.GeoDataFrame) -> pd.Series:
     if buildings.crs is None:
-        raise InputError("buildings: no CRS, so footprint areas cannot be measured; declare it, "
-                         "e.g. gdf.set_crs(4326)")
+        raise InputError("buildings: no CRS, so footprint areas cannot be measured; declare the CRS of the "
+                         "coordinates, e.g. `input_crs='EPSG:4326'` (see gridplan.inputs.validate.prepare)")
     geoms = buildings.geometry
     if buildings.crs.is_geographic:
         geoms = geoms.to_crs(buildings.to_crs(4326).estimate_utm_crs())
@@ -281,3 +289,97 @@ def estimate_households(
     logger.info("estimated households: %d buildings, %d households (%s)", len(index), int(households.sum()),
                 ", ".join(f"{k}: {v}" for k, v in source.value_counts().items()))
     return HouseholdEstimate(households, source, levels, reason)
+
+
+def _are(mask: pd.Series) -> str:
+    return "is" if int(mask.sum()) == 1 else "are"
+
+
+def given_households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
+                     out: Findings, rules: HouseholdRules) -> tuple[pd.Series, pd.Series]:
+    """Households the buildings' ``field`` gives (NaN where to estimate) and the mask of rows to estimate.
+
+    Part of :func:`gridplan.inputs.validate.prepare`, which documents ``estimate``; what is wrong goes to ``out``.
+    """
+    n = len(b)
+    nan = pd.Series(np.nan, index=b.index)
+    if estimate == "all":
+        out.notes.append(f"households estimated for all {plural(n, 'building')} (estimate='all')")
+        return nan, pd.Series(True, index=b.index)
+    if field not in b.columns:
+        if field != DEFAULT_FIELDS["households_field"]:  # named by the user: a mistake, never a reason to estimate
+            out.problems.append(missing_field(b, "households_field", field) +
+                                ", or estimate every building's households with `estimate='all'`")
+        elif estimate == "never":
+            out.problems.append(f"buildings: no households column {field!r} (columns: {first_ids(data_columns(b))}) "
+                                "and `estimate='never'`; name the households column with `households_field`, or "
+                                "allow an estimate with `estimate='auto'`")
+        else:
+            msg = (f"buildings have no households field {field!r}: households estimated for all {plural(n, 'building')} "
+                   f"from footprint area × storeys × {rules.usable_share:g} usable ÷ {rules.dwelling_m2:g} m² per "
+                   "dwelling (non-residential types and large building=yes footprints outside residential land "
+                   "use count 0)")
+            out.notes.append(msg)
+            out.warnings.append(msg + "; name your own counts with `households_field`")
+        return nan, pd.Series(True, index=b.index)
+    raw = b[field]
+    num = pd.to_numeric(raw, errors="coerce").astype(float)
+    missing = raw.isna()
+    non_num = ~missing & (num.isna() | ~np.isfinite(num))
+    if non_num.any():
+        out.problems.append(f"buildings: {plural(int(non_num.sum()), 'value')} of {field!r} {_are(non_num)} not numbers, e.g. "
+                            f"{raw[non_num].iloc[0]!r} {first_ids(ids[non_num])}; give whole numbers of households")
+    negative = (num < 0).fillna(False)
+    if negative.any():
+        out.problems.append(f"buildings: {plural(int(negative.sum()), 'negative value')} of {field!r}, e.g. "
+                            f"{num[negative].iloc[0]:g} {first_ids(ids[negative])}; households must be >= 0")
+    absurd = (num > NOT_A_COUNT).fillna(False)
+    if absurd.any():
+        out.problems.append(f"buildings: {plural(int(absurd.sum()), 'value')} of {field!r} above {NOT_A_COUNT:,}, "
+                            f"e.g. {num[absurd].iloc[0]:g} {first_ids(ids[absurd])}; no building holds that many "
+                            "households: check the column (is it population, or an area?)")
+    if missing.any() and estimate != "missing":
+        out.problems.append(f"buildings: {plural(int(missing.sum()), 'building')} with no {field!r} value "
+                            f"{first_ids(ids[missing])}; fill them in, or pass `estimate='missing'` to estimate "
+                            "just those")
+    if missing.any() and estimate == "missing":
+        out.notes.append(f"households estimated for {plural(int(missing.sum()), 'building')} with no {field!r} value")
+    fractional = (num.notna() & (num % 1 != 0) & ~non_num & ~negative)
+    if fractional.any():
+        out.notes.append(f"rounded {plural(int(fractional.sum()), 'non-integer households value')} to whole households")
+    return num.where(~non_num & ~absurd).round(), missing
+
+
+def check_counts(households: pd.Series, source: pd.Series, ids: pd.Series, field: str, rules: HouseholdRules,
+                 accept_large: bool, out: Findings) -> None:
+    """All households 0, or buildings above the plausible most, are mistakes in the data."""
+    if int(households.sum()) == 0:
+        counts = ", ".join(f"{k} {int(v):,}" for k, v in source.value_counts().items())
+        out.problems.append(f"buildings: all {plural(len(households), 'building')} have 0 households (sources: {counts}), "
+                            f"so there is nothing to plan; give the households column with `households_field` "
+                            f"(was {field!r}), or estimate them from the footprints with `estimate='all'`")
+    limit = rules.max_households_per_building
+    large = (households > limit) & ~source.isin(list(ESTIMATED_SOURCES))
+    if large.any() and not accept_large:
+        shown = [f"{i} ({h:,})" for i, h in zip(ids[large], households[large])]
+        out.problems.append(f"buildings: {plural(int(large.sum()), 'building')} with more than {limit:,} households "
+                            f"{first_ids(shown)}, more than a building holds; check the counts (a population? a "
+                            "total of several buildings?), or plan them as they are with `accept_large=True`")
+    elif large.any():
+        out.notes.append(f"households: {plural(int(large.sum()), 'building')} above {limit:,} households accepted "
+                         f"(accept_large) {first_ids(ids[large])}")
+
+
+def given_population(b: gpd.GeoDataFrame, field: str, ids: pd.Series, out: Findings) -> pd.Series:
+    """Residents per building where the field gives them (NaN elsewhere); non-numbers and negatives are problems."""
+    if field not in b.columns:
+        return pd.Series(np.nan, index=b.index)
+    raw = b[field]
+    num = pd.to_numeric(raw, errors="coerce").astype(float)
+    given = raw.notna() & (raw.astype(str).str.strip() != "")
+    bad = (given & (~np.isfinite(num) | (num < 0))).fillna(False).astype(bool)
+    if bad.any():
+        out.problems.append(f"buildings: {plural(int(bad.sum()), 'value')} of {field!r} {_are(bad)} not numbers of persons >= 0, e.g. "
+                            f"{raw[bad].iloc[0]!r} {first_ids(ids[bad])}; correct them, or leave them empty to "
+                            "count households × persons per household")
+    return num.where(given & ~bad)

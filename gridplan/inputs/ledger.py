@@ -12,6 +12,10 @@ floor number of each row (a ledger of 户 lists 单元 and 楼层); the largest 
 written to the buildings' ``units``/``levels`` with ``units_source``/``levels_source`` ``"ledger"``
 (checked by :func:`gridplan.inputs.validate.prepare` like the buildings' own values).
 
+A ledger without the key column but with coordinates (``lon``/``lat``, ``longitude``/``latitude``, ``经度``/``纬度``:
+WGS84 degrees; ``x``/``y``: the buildings' CRS) is a table of points: each row joins the building its point
+lies in (:func:`point_columns`); a point in no building is listed as an unmatched row.
+
 The ledger is the most trusted source (see :mod:`gridplan.inputs.households`). Rows whose key matches no building
 and buildings with no row are listed, never dropped: the unmatched rows in a note and a warning, the
 buildings kept with their next best count.
@@ -31,6 +35,16 @@ Examples
 2          A3          19         estimate
 >>> j.unmatched_rows, j.unledgered
 (('Z9',), ('A3',))
+
+A ledger of points, in degrees here, joins the building each point lies in:
+
+>>> deg = gpd.GeoDataFrame({"building_id": ["A1", "A2"]}, crs=4326,
+...                        geometry=[box(118.780, 32.040, 118.781, 32.041), box(118.782, 32.040, 118.783, 32.041)])
+>>> pts = pd.DataFrame({"lon": ["118.7805", "118.7825", "118.79"], "lat": ["32.0405", "32.0405", "32.05"],
+...                     "户数": ["20", "30", "9"]})
+>>> j = join_ledger(deg, pts)
+>>> j.buildings["households"].tolist(), j.unmatched_rows
+([20, 30], ('row 4 at (118.79, 32.05)',))
 """
 from __future__ import annotations
 
@@ -46,20 +60,15 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from ..errors import InputError, first_ids
+from ..errors import InputError, first_ids, plural
+from .columns import HOUSEHOLD_COLUMNS, LEVELS_COLUMNS, POPULATION_COLUMNS, UNITS_COLUMNS, did_you_mean
 from .households import HouseholdRules, estimate_households
 
-__all__ = ["LedgerJoin", "read_ledger", "join_ledger", "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS", "UNITS_COLUMNS",
-           "LEVELS_COLUMNS"]
+__all__ = ["LedgerJoin", "read_ledger", "join_ledger", "point_columns", "point_table", "HOUSEHOLD_COLUMNS",
+           "POPULATION_COLUMNS", "UNITS_COLUMNS", "LEVELS_COLUMNS", "POINT_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
-#: Column names recognised as households / population when none is named (case-insensitive).
-HOUSEHOLD_COLUMNS = ("households", "household", "hh", "户数", "住户数", "户")
-POPULATION_COLUMNS = ("population", "pop", "persons", "人口", "人数", "常住人口")
-#: Column names recognised as entrances / storeys when none is named: counts, or each row's entrance / floor.
-UNITS_COLUMNS = ("units", "entrances", "单元数", "单元", "单元号")
-LEVELS_COLUMNS = ("levels", "storeys", "floors", "floor", "层数", "总层数", "楼层", "层")
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,66 @@ class LedgerJoin:
     unmatched_rows: tuple[str, ...]
     unledgered: tuple[str, ...]
     notes: tuple[str, ...]
+
+
+#: Coordinate columns of a table of points (case-insensitive), and whether they are WGS84 degrees
+POINT_COLUMNS = ((("lon", "lat"), True), (("lng", "lat"), True), (("long", "lat"), True),
+                 (("longitude", "latitude"), True), (("经度", "纬度"), True), (("x", "y"), False),
+                 (("point_x", "point_y"), False))
+
+
+def point_columns(columns: list[str]) -> tuple[str, str, bool] | None:
+    """The columns of x and y in ``columns``, and whether they are WGS84 degrees; None when there are none.
+
+    >>> point_columns(["编号", "Lon", "Lat"]), point_columns(["id", "x", "y"]), point_columns(["id"])
+    (('Lon', 'Lat', True), ('x', 'y', False), None)
+    """
+    lower = {str(c).strip().lower(): str(c) for c in columns}
+    for (x, y), degrees in POINT_COLUMNS:
+        if x in lower and y in lower:
+            return lower[x], lower[y], degrees
+    return None
+
+
+def point_table(path: str | PathLike) -> tuple[str, str, bool] | None:
+    """The coordinate columns when ``path`` is a CSV text table of points (:func:`point_columns`), else None.
+
+    Only the first line is read; a file that is not comma/semicolon/tab separated text gives None.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if b"\x00" in head or head.lstrip().startswith((b"{", b"<", b"PK")):
+        return None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            line = head.decode(encoding).splitlines()[0] if head.strip() else ""
+            break
+        except UnicodeDecodeError:
+            line = ""
+    sep = max(",;\t", key=line.count)
+    return point_columns([c.strip().strip('"') for c in line.split(sep)]) if line.count(sep) else None
+
+
+def _point_keys(table: pd.DataFrame, xy: tuple[str, str, bool], buildings: gpd.GeoDataFrame, building_key: str,
+                problems: list[str]) -> pd.Series:
+    """The key of the building each row's point lies in; ``"row N at (x, y)"`` for a point in none."""
+    x_col, y_col, degrees = xy
+    x, y = (pd.to_numeric(table[c].map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+            for c in (x_col, y_col))
+    bad = x.isna() | y.isna()
+    if bad.any():
+        problems.append(f"ledger: {plural(int(bad.sum()), 'row')} without a number in {x_col!r} or {y_col!r} (rows "
+                        f"{first_ids([int(i) + 2 for i in np.flatnonzero(bad.to_numpy())])} of the file); give every "
+                        "row its coordinates")
+        return pd.Series(None, index=table.index, dtype=object)
+    crs = 4326 if degrees or buildings.crs is None else buildings.crs
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), index=table.index, crs=crs)
+    if buildings.crs is not None:
+        points = points.to_crs(buildings.crs)
+    hits = gpd.sjoin(points, buildings[[building_key, buildings.geometry.name]], predicate="within", how="left")
+    hits = hits[~hits.index.duplicated(keep="first")]
+    labels = pd.Series([f"row {i + 2} at ({a:g}, {b:g})" for i, (a, b) in enumerate(zip(x, y))], index=table.index)
+    return _keys(hits[building_key]).where(hits[building_key].notna(), labels)
 
 
 #: The GDAL drivers a ledger table is read with (CSV text itself is read by pandas)
@@ -206,13 +275,16 @@ def join_ledger(
     table = read_ledger(ledger)
     cols = [str(c) for c in table.columns]
     problems = []
-    if key not in cols:
-        problems.append(f"ledger: no key column {key!r} (columns: {first_ids(cols)}); name the column that holds "
-                        "the building id with --ledger-key (ledger_key=)")
+    xy = point_columns(cols) if key not in cols else None
+    if key not in cols and xy is None:
+        near = did_you_mean(key, cols)
+        guess = f"; did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
+        problems.append(f"ledger: no key column {key!r}{guess} (columns: {first_ids(cols)}); name the column that "
+                        "holds the building id with `key`, or give each row's point in lon/lat (or x/y) columns")
     if building_key not in buildings.columns:
         problems.append(f"buildings: no id field {building_key!r} to join the ledger on (columns: "
                         f"{first_ids([c for c in buildings.columns if c != buildings.geometry.name])}); name it "
-                        "with --id-field")
+                        "with `building_key`")
     hh_col = _find(cols, households_field, HOUSEHOLD_COLUMNS)
     pop_col = _find(cols, population_field, POPULATION_COLUMNS)
     units_col = _find(cols, units_field, UNITS_COLUMNS)
@@ -220,15 +292,25 @@ def join_ledger(
     for named, found, what in ((households_field, hh_col, "households"), (population_field, pop_col, "population"),
                                (units_field, units_col, "entrances"), (levels_field, levels_col, "storeys")):
         if named is not None and found is None:
-            problems.append(f"ledger: no {what} column {named!r} (columns: {first_ids(cols)})")
+            near = did_you_mean(named, cols)
+            guess = f"; did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
+            problems.append(f"ledger: no {what} column {named!r}{guess} (columns: {first_ids(cols)})")
     if problems:
         raise InputError(problems)
 
-    keys = _keys(table[key])
-    empty = keys.isna() | (keys == "")
     notes: list[str] = []
+    if xy is not None:
+        keys = _point_keys(table, xy, buildings, building_key, problems)
+        if problems:
+            raise InputError(problems)
+        notes.append(f"ledger: no key column {key!r}; each row joins the building its point ({xy[0]!r}, {xy[1]!r}"
+                     f"{', WGS84 degrees' if xy[2] else ', in the buildings CRS'}) lies in")
+        key = f"{xy[0]}/{xy[1]}"
+    else:
+        keys = _keys(table[key])
+    empty = keys.isna() | (keys == "")
     if empty.any():
-        notes.append(f"ledger: {int(empty.sum())} rows have no {key!r} and were not joined (rows "
+        notes.append(f"ledger: {plural(int(empty.sum()), 'row')} with no {key!r}, not joined (rows "
                      f"{first_ids([int(i) + 2 for i in np.flatnonzero(empty.to_numpy())])} of the file)")
     table, keys = table[~empty], keys[~empty]
 
@@ -237,7 +319,7 @@ def join_ledger(
         num = pd.to_numeric(raw.map(lambda v: v.replace(",", "").strip() if isinstance(v, str) else v), errors="coerce")
         bad = raw.notna() & (raw.astype(str).str.strip() != "") & (num.isna() | (num < 0))
         if bad.any():
-            problems.append(f"ledger: {int(bad.sum())} values of {col!r} are not whole numbers >= 0, e.g. "
+            problems.append(f"ledger: {plural(int(bad.sum()), 'value')} of {col!r} {'is' if int(bad.sum()) == 1 else 'are'} not whole numbers >= 0, e.g. "
                             f"{raw[bad].iloc[0]!r} (keys {first_ids(keys[bad])}); correct them in the ledger")
         return num
 
@@ -296,19 +378,20 @@ def join_ledger(
         b[column] = own.where(given.isna(), given)  # the buildings' own values (checked later) where the ledger has none
         b[f"{kind}_source"] = source_col.astype(object).where(given.isna(), "ledger")
         col = units_col if kind == "units" else levels_col
-        notes.append(f"ledger: {int(given.notna().sum())} buildings take their {kind} from {col!r} (the largest "
+        notes.append(f"ledger: {plural(int(given.notna().sum()), 'building')} take their {kind} from {col!r} (the largest "
                      "value per key)")
 
-    notes.append(f"ledger: {int(matched.sum())} of {len(b)} buildings take their households from the ledger "
-                 f"({how}{f'; {repeated} repeated keys summed' if repeated else ''})")
+    summed = f"; {plural(repeated, 'repeated key')} summed" if repeated else ""
+    notes.append(f"ledger: {int(matched.sum()):,} of {plural(len(b), 'building')} take their households from the ledger "
+                 f"({how}{summed})")
     warns = []
     if unmatched_rows:
-        msg = (f"ledger: {len(unmatched_rows)} keys match no building {first_ids(unmatched_rows)}; check the key "
+        msg = (f"ledger: {plural(len(unmatched_rows), 'key')} {'matches' if len(unmatched_rows) == 1 else 'match'} no building {first_ids(unmatched_rows)}; check the key "
                f"column {key!r} against the id field {building_key!r}")
         notes.append(msg)
         warns.append(msg)
     if unledgered:
-        msg = (f"ledger: {len(unledgered)} buildings have no ledger row {first_ids(unledgered)}; their households "
+        msg = (f"ledger: {plural(len(unledgered), 'building')} {'has' if len(unledgered) == 1 else 'have'} no ledger row {first_ids(unledgered)}; their households "
                "are their own count or the estimate")
         notes.append(msg)
         warns.append(msg)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..errors import first_ids
+from ..errors import first_ids, plural
 from .households import ESTIMATED_SOURCES, HouseholdRules, levels_by_type
 
 __all__ = ["SHAPE_SOURCES", "ORIGIN_ATTR", "OSM_ORIGIN", "check_shape", "long_side", "estimate_units", "estimate_levels",
@@ -47,6 +47,9 @@ OSM_ORIGIN = "osm"
 
 _WHAT = {"units": ("entrances", "max_units", "is it the households, or the flats?"),
          "levels": ("storeys", "max_levels", "is it the height in metres?")}
+
+
+_ONE = {"are not numbers": "is not a number", "are not whole numbers": "is not a whole number"}
 
 
 def _half_up(x: np.ndarray) -> np.ndarray:
@@ -78,7 +81,8 @@ def check_shape(raw: pd.Series, field: str, kind: str, ids: pd.Series, rules: Ho
             continue
         example = raw[mask].iloc[0]
         shown = f"{float(example):g}" if isinstance(example, (int, float, np.number)) else repr(example)
-        head = f"buildings: {int(mask.sum())} values of {field!r} {why}, e.g. {shown} {first_ids(ids[mask])}"
+        verb = _ONE.get(why, why.replace("are ", "is ", 1)) if int(mask.sum()) == 1 else why
+        head = f"buildings: {plural(int(mask.sum()), 'value')} of {field!r} {verb}, e.g. {shown} {first_ids(ids[mask])}"
         if from_osm:
             notes.append(f"{head}: OpenStreetMap tags that are not a count of {what}; treated as unknown and estimated")
         else:
@@ -177,5 +181,5 @@ def shape_note(estimates: dict) -> str | None:
     return (f"building shape: entrances estimated for {u:,} buildings (footprint long side ÷ "
             f"{estimates['rules']['entrance_length_m']:g} m), storeys for {lv:,} "
             f"({src.get('estimate-households', 0):,} from households, {src.get('estimate-type', 0):,} by type); "
-            "give them in the units/levels columns (--units-field, --levels-field) or the ledger")
+            "give them in the units/levels columns (`units_field`, `levels_field`) or the ledger")
 

@@ -4,7 +4,10 @@
 one :class:`~gridplan.errors.InputError` listing them all, each with the field, the bad value, the fix
 and the first ids. What it estimated, converted or repaired is recorded in ``notes`` for the report.
 A problem with an option names it first, in backticks (``"buildings: `id_field` was 'geometry', …"``), and
-spells its command-line flag in brackets (``(--id-field)``): the service reads the one and drops the other.
+every parameter it names is in backticks, so the CLI and the service word them as their options and fields
+(:mod:`gridplan.errors`). Mistakes are errors, not guesses: a field named by the user that is not a column, all
+households 0, or a building of more than ``rules.max_households_per_building`` households (unless
+``accept_large``) stop with the columns or the building ids.
 
 Examples
 --------
@@ -19,7 +22,7 @@ Examples
 0           a         120            field
 1           b          80            field
 >>> p.work_crs.to_epsg(), p.notes[0]
-(32650, 'rounded 1 non-integer households values to whole households')
+(32650, 'rounded 1 non-integer households value to whole households')
 
 Entrances and storeys are always known after ``prepare``: given, or estimated (and said so):
 
@@ -37,15 +40,25 @@ A field that names the wrong kind of column is refused before anything is planne
 ... except InputError as exc:
 ...     print(exc.problems[0])
 buildings: `id_field` was 'geometry', the geometry column, not a column of building ids; name one of
-['building_id'] with id_field= (--id-field)
+['building_id'] with `id_field`
+
+So is a field that is not a column, unless it is the default name (then the buildings simply lack it):
+
+>>> try:
+...     prepare(b, households_field="hh")
+... except InputError as exc:
+...     print(exc.problems[0])
+buildings: `households_field` was 'hh', which is not a column; did you mean 'households'? (columns:
+['building_id', 'households']); name the households column with `households_field`, or estimate every
+building's households with `estimate='all'`
 """
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
@@ -56,11 +69,12 @@ import shapely
 
 from .barriers import classify_barriers
 from ..config import check_choice
-from .coords import convert_gdf
-from ..errors import InputError, first_ids
-from .columns import check_fields, data_columns
+from .coords import check_crs, convert_gdf, declare_crs, parse_input_crs
+from ..errors import Findings, InputError, first_ids, plural
+from .columns import DEFAULT_FIELDS, check_fields, missing_field
+from .ledger import point_table
 from .communities import check_communities, community_codes
-from .households import HouseholdRules, estimate_households
+from .households import HouseholdRules, check_counts, estimate_households, given_households, given_population
 from .io import read_layer
 from .shape import ORIGIN_ATTR, OSM_ORIGIN, building_shape, check_shape, division_estimates, shape_note
 
@@ -69,8 +83,8 @@ __all__ = ["PreparedInput", "prepare", "ESTIMATE_MODES", "INPUT_CRS_CHOICES"]
 logger = logging.getLogger(__name__)
 
 ESTIMATE_MODES = ("auto", "missing", "all", "never")
+#: The named values of ``input_crs``; a CRS code (``'EPSG:32650'``) declares the layers' CRS.
 INPUT_CRS_CHOICES = ("auto", "gcj02", "bd09")
-_OFFSET_NAME = re.compile(r"gcj|bd[-_ ]?09|baidu|mars", re.IGNORECASE)
 _POLYGONAL = ("Polygon", "MultiPolygon")
 Layer = gpd.GeoDataFrame | str | PathLike
 
@@ -93,19 +107,24 @@ class PreparedInput:
     division_estimates: dict = field(default_factory=dict)
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.notes: list[str] = []
-        self.warnings: list[str] = []
-
-
-def _load(value: Layer | None, name: str, role: str, out: _Collector) -> gpd.GeoDataFrame | None:
+def _load(value: Layer | None, name: str, role: str, out: Findings) -> gpd.GeoDataFrame | None:
     if value is None:
         return None
     if not isinstance(value, gpd.GeoDataFrame):
         if not isinstance(value, (str, PathLike)):
             out.problems.append(f"`{name}` was a {type(value).__name__}; give a GeoDataFrame or a file path")
+            return None
+        path = Path(value)
+        if path.is_file() and path.stat().st_size < 64 and not path.read_bytes().strip():
+            out.problems.append(f"{role} file {path}: the file is empty ({plural(path.stat().st_size, 'byte')}); "
+                                "give the file with the features in it (export it again?)")
+            return None
+        points = point_table(path) if path.is_file() else None
+        if points is not None:
+            out.problems.append(f"{role} file {path}: a table of points (columns {points[0]!r}, {points[1]!r}), "
+                                f"not {role} with footprints; to count households per building give it as the "
+                                "ledger (`ledger`, joined by the building each point lies in), and give the "
+                                "footprints as the buildings")
             return None
         try:
             value = read_layer(value, role=role)
@@ -119,9 +138,9 @@ def _load(value: Layer | None, name: str, role: str, out: _Collector) -> gpd.Geo
     return value.copy()
 
 
-#: More households than any building holds (the largest towers hold a few thousand): a value above it is a
-#: mistake in the data, not a building to plan (and would overflow the figures).
-MAX_HOUSEHOLDS_PER_BUILDING = 100_000
+#: The default of ``HouseholdRules.max_households_per_building``: more households than a building holds (the
+#: largest towers hold 1,000–2,000), a mistake in the data unless ``accept_large=True`` says it is not.
+MAX_HOUSEHOLDS_PER_BUILDING = HouseholdRules().max_households_per_building
 
 
 def _ids(gdf: gpd.GeoDataFrame, id_field: str | None) -> pd.Series:
@@ -130,45 +149,16 @@ def _ids(gdf: gpd.GeoDataFrame, id_field: str | None) -> pd.Series:
     return pd.Series([f"row {i}" for i in range(len(gdf))], index=gdf.index)
 
 
-def _check_crs(gdf: gpd.GeoDataFrame, name: str, input_crs: str, ids: pd.Series, out: _Collector) -> None:
-    crs = gdf.crs
-    if crs is None and input_crs == "auto":
-        out.problems.append(f"{name}: no CRS, so gridplan cannot tell degrees from metres; declare it: in Python "
-                            "gdf.set_crs(4326) (or the EPSG code of your projected CRS, e.g. 4547), for a file "
-                            "give it a .prj or convert it with `ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`; for "
-                            "coordinates picked from Chinese web maps pass input_crs='gcj02' or 'bd09' "
-                            "(--input-crs gcj02|bd09)")
-        return
-    if crs is not None and input_crs == "auto" and _OFFSET_NAME.search(crs.name or ""):
-        out.problems.append(f"{name}: the CRS {crs.name!r} is an offset web-map system (GCJ-02/BD-09); pass "
-                            "input_crs='gcj02' or 'bd09' (--input-crs) so it is converted to WGS84 on ingest")
-        return
-    if input_crs != "auto" and crs is not None and not crs.is_geographic:
-        out.problems.append(f"{name}: input_crs={input_crs!r} asks for a {input_crs} conversion but the CRS is "
-                            f"{crs.name!r}, a projected CRS; drop input_crs or declare the layer's degrees")
-        return
-    if crs is None or crs.is_geographic:
-        bounds = gdf.geometry.bounds
-        bad = ((bounds["minx"] < -180) | (bounds["maxx"] > 180) | (bounds["miny"] < -90) | (bounds["maxy"] > 90))
-        if bad.any():
-            out.problems.append(
-                f"{name}: {int(bad.sum())} features have coordinates outside longitude/latitude range, e.g. "
-                f"x={bounds.loc[bad, 'minx'].iloc[0]:.1f}, y={bounds.loc[bad, 'miny'].iloc[0]:.1f} "
-                f"({first_ids(ids[bad])}); the CRS is probably wrong: declare the projected CRS the "
-                "coordinates are in, e.g. gdf.set_crs(4547, allow_override=True)"
-            )
-
-
-def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool, out: _Collector) -> None:
+def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool, out: Findings) -> None:
     geom = gdf.geometry
     missing = geom.isna() | geom.is_empty
     if missing.any():
-        out.problems.append(f"{name}: {int(missing.sum())} features have no geometry (null or empty) "
+        out.problems.append(f"{name}: {plural(int(missing.sum()), 'feature')} with no geometry (null or empty) "
                             f"{first_ids(ids[missing])}; drop them or give their footprints")
     types = geom.geom_type
     wrong = ~missing & ~types.isin(_POLYGONAL)
     if wrong.any():
-        out.problems.append(f"{name}: {int(wrong.sum())} features are not polygons "
+        out.problems.append(f"{name}: {plural(int(wrong.sum()), 'feature')} that {'is not a polygon' if wrong.sum() == 1 else 'are not polygons'} "
                             f"({', '.join(sorted(set(types[wrong])))}) {first_ids(ids[wrong])}; "
                             "give footprints as Polygon/MultiPolygon (buffer points, or drop them)")
     invalid = ~missing & ~wrong & ~geom.is_valid
@@ -176,16 +166,16 @@ def _check_polygons(gdf: gpd.GeoDataFrame, name: str, ids: pd.Series, fix: bool,
         return
     if not fix:
         reason = shapely.is_valid_reason(geom[invalid].iloc[0])
-        out.problems.append(f"{name}: {int(invalid.sum())} invalid geometries {first_ids(ids[invalid])} (first: "
-                            f"{reason}); repair them or pass fix_geometry=True (--fix-geometry)")
+        out.problems.append(f"{name}: {plural(int(invalid.sum()), 'invalid geometry')} {first_ids(ids[invalid])} (first: "
+                            f"{reason}); repair them or pass `fix_geometry=True`")
         return
     repaired = [_polygonal_part(g) for g in shapely.make_valid(np.asarray(geom[invalid].values))]
     gdf.loc[invalid, gdf.geometry.name] = gpd.GeoSeries(repaired, index=geom[invalid].index, crs=gdf.crs)
     lost = invalid & (gdf.geometry.isna() | gdf.geometry.is_empty)
     if lost.any():
-        out.problems.append(f"{name}: {int(lost.sum())} invalid geometries have no area left after repair "
+        out.problems.append(f"{name}: {plural(int(lost.sum()), 'invalid geometry')} with no area left after repair "
                             f"{first_ids(ids[lost])}; drop them or draw their footprints again")
-    out.notes.append(f"{name}: repaired {int(invalid.sum())} invalid geometries with make_valid "
+    out.notes.append(f"{name}: repaired {plural(int(invalid.sum()), 'invalid geometry')} with make_valid "
                      f"{first_ids(ids[invalid])}")
 
 
@@ -197,78 +187,28 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
     return merged if merged.geom_type in _POLYGONAL else None
 
 
-def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: _Collector) -> pd.Series | None:
+def _building_ids(b: gpd.GeoDataFrame, id_field: str, out: Findings) -> pd.Series | None:
     if id_field not in b.columns:
-        out.problems.append(f"buildings: `id_field` was {id_field!r}, which is not a column (columns: "
-                            f"{first_ids(data_columns(b))}); name the id column with id_field= (--id-field)")
+        out.problems.append(missing_field(b, "id_field", id_field))
         return None
     raw = b[id_field]
     null = raw.isna()
     if null.any():
         rows = [f"row {i}" for i in np.flatnonzero(null.to_numpy())]
-        out.problems.append(f"buildings: {int(null.sum())} empty ids in {id_field!r} {first_ids(rows)}; "
+        out.problems.append(f"buildings: {plural(int(null.sum()), 'empty id')} in {id_field!r} {first_ids(rows)}; "
                             "give every building an id")
     if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all() and (raw.dropna().abs() < 2**53).all():
         raw = raw.astype("Int64")  # whole numbers that a float holds exactly
     ids = raw.astype(object).where(raw.isna(), raw.astype(str))
     dup = ids.notna() & ids.duplicated(keep=False)
     if dup.any():
-        out.problems.append(f"buildings: {int(ids[dup].nunique())} ids in {id_field!r} are used more than once "
+        out.problems.append(f"buildings: {plural(int(ids[dup].nunique()), 'id')} in {id_field!r} {'is' if ids[dup].nunique() == 1 else 'are'} used more than once "
                             f"{first_ids(pd.unique(ids[dup]))}; make the id field unique")
     return ids
 
 
-def _households(b: gpd.GeoDataFrame, field: str, estimate: str, ids: pd.Series,
-                out: _Collector, rules: HouseholdRules) -> tuple[pd.Series, pd.Series]:
-    """Households given by the user (NaN where to estimate) and the mask of rows to estimate."""
-    n = len(b)
-    nan = pd.Series(np.nan, index=b.index)
-    if estimate == "all":
-        out.notes.append(f"households estimated for all {n} buildings (estimate='all')")
-        return nan, pd.Series(True, index=b.index)
-    if field not in b.columns:
-        if estimate == "never":
-            out.problems.append(f"buildings: `households_field` was {field!r}, which is not a column (columns: "
-                                f"{first_ids(data_columns(b))}); name it with households_field= (--households-field), "
-                                "or allow an estimate with estimate='auto' (--estimate auto)")
-        else:
-            msg = (f"buildings have no households field {field!r}: households estimated for all {n} buildings "
-                   f"from footprint area × storeys × {rules.usable_share:g} usable ÷ {rules.dwelling_m2:g} m² per "
-                   "dwelling (non-residential types and large building=yes footprints outside residential land "
-                   "use count 0)")
-            out.notes.append(msg)
-            out.warnings.append(msg + f"; pass households_field= to use your own counts")
-        return nan, pd.Series(True, index=b.index)
-    raw = b[field]
-    num = pd.to_numeric(raw, errors="coerce").astype(float)
-    missing = raw.isna()
-    non_num = ~missing & (num.isna() | ~np.isfinite(num))
-    if non_num.any():
-        out.problems.append(f"buildings: {int(non_num.sum())} values of {field!r} are not numbers, e.g. "
-                            f"{raw[non_num].iloc[0]!r} {first_ids(ids[non_num])}; give whole numbers of households")
-    negative = (num < 0).fillna(False)
-    if negative.any():
-        out.problems.append(f"buildings: {int(negative.sum())} negative values of {field!r}, e.g. "
-                            f"{num[negative].iloc[0]:g} {first_ids(ids[negative])}; households must be >= 0")
-    absurd = (num > MAX_HOUSEHOLDS_PER_BUILDING).fillna(False)
-    if absurd.any():
-        out.problems.append(f"buildings: {int(absurd.sum())} values of {field!r} above {MAX_HOUSEHOLDS_PER_BUILDING:,}, "
-                            f"e.g. {num[absurd].iloc[0]:g} {first_ids(ids[absurd])}; no building holds that many "
-                            "households: check the column (is it population, or an area?)")
-    if missing.any() and estimate != "missing":
-        out.problems.append(f"buildings: {int(missing.sum())} buildings have no {field!r} value "
-                            f"{first_ids(ids[missing])}; fill them in, or pass estimate='missing' "
-                            "(--estimate missing) to estimate just those")
-    if missing.any() and estimate == "missing":
-        out.notes.append(f"households estimated for {int(missing.sum())} buildings with no {field!r} value")
-    fractional = (num.notna() & (num % 1 != 0) & ~non_num & ~negative)
-    if fractional.any():
-        out.notes.append(f"rounded {int(fractional.sum())} non-integer households values to whole households")
-    return num.where(~non_num).round(), missing
-
-
 def _shape_field(b: gpd.GeoDataFrame, field: str, kind: str, ids: pd.Series, rules: HouseholdRules,
-                 out: _Collector) -> pd.Series:
+                 out: Findings) -> pd.Series:
     """Checked entrances or storeys (NaN: unknown); bad values are problems, or notes for OpenStreetMap data."""
     if field not in b.columns:
         return pd.Series(np.nan, index=b.index)
@@ -279,21 +219,6 @@ def _shape_field(b: gpd.GeoDataFrame, field: str, kind: str, ids: pd.Series, rul
     return values
 
 
-def _population(b: gpd.GeoDataFrame, field: str, ids: pd.Series, out: _Collector) -> pd.Series:
-    """Residents per building where the field gives them (NaN elsewhere); non-numbers and negatives are problems."""
-    if field not in b.columns:
-        return pd.Series(np.nan, index=b.index)
-    raw = b[field]
-    num = pd.to_numeric(raw, errors="coerce").astype(float)
-    given = raw.notna() & (raw.astype(str).str.strip() != "")
-    bad = (given & (~np.isfinite(num) | (num < 0))).fillna(False).astype(bool)
-    if bad.any():
-        out.problems.append(f"buildings: {int(bad.sum())} values of {field!r} are not numbers of persons >= 0, e.g. "
-                            f"{raw[bad].iloc[0]!r} {first_ids(ids[bad])}; correct them, or leave them empty to "
-                            "count households × persons per household")
-    return num.where(given & ~bad)
-
-
 def _carried(b: gpd.GeoDataFrame, column: str, default: str) -> pd.Series:
     """A source column an earlier step wrote (e.g. ``"ledger"``), ``default`` where it is empty."""
     if column not in b.columns:
@@ -302,7 +227,7 @@ def _carried(b: gpd.GeoDataFrame, column: str, default: str) -> pd.Series:
     return carried.where(carried.notna() & (carried.astype(str).str.strip() != ""), default)
 
 
-def _to_work(gdf: gpd.GeoDataFrame, name: str, ref: pyproj.CRS, work: pyproj.CRS, out: _Collector) -> gpd.GeoDataFrame:
+def _to_work(gdf: gpd.GeoDataFrame, name: str, ref: pyproj.CRS, work: pyproj.CRS, out: Findings) -> gpd.GeoDataFrame:
     if not gdf.crs.equals(ref):
         out.notes.append(f"{name}: reprojected from {gdf.crs.name} to the buildings' CRS")
     return gdf.to_crs(work)
@@ -320,8 +245,9 @@ def prepare(
     compound_field: str = "compound",
     population_field: str = "population",
     estimate: Literal["auto", "missing", "all", "never"] = "auto",
-    input_crs: Literal["auto", "gcj02", "bd09"] = "auto",
+    input_crs: Literal["auto", "gcj02", "bd09"] | str = "auto",
     fix_geometry: bool = False,
+    accept_large: bool = False,
     rules: HouseholdRules | None = None,
 ) -> PreparedInput:
     """Validate the inputs, collect every problem, and return them in one working CRS.
@@ -336,7 +262,8 @@ def prepare(
     communities
         Existing community polygons, with optional ``code`` (12 digits) and ``name`` columns.
     id_field, households_field, units_field, levels_field, compound_field, population_field
-        The buildings' columns; only ``id_field`` is required. Each must name a column of its kind (ids;
+        The buildings' columns; only ``id_field`` is required, and a name other than the default
+        (:data:`gridplan.inputs.columns.DEFAULT_FIELDS`) must be a column. Each must name a column of its kind (ids;
         numbers for households, units, levels and population; labels for compounds), never the geometry; the id
         column may not have a name the plan gives its own columns (``households``, ``part``, ``grid_code``…).
         Entrances (``units``) and storeys (``levels``) must be whole numbers from 1 to ``rules.max_units`` /
@@ -344,12 +271,19 @@ def prepare(
         the unknown ones are estimated (:mod:`gridplan.inputs.shape`). Population (persons) must be >= 0;
         where it is not given it is households × ``rules.persons_per_household``.
     estimate
-        Households: ``"auto"`` estimates when the field is missing (with a warning); ``"missing"``
-        also fills empty values; ``"all"`` ignores the field; ``"never"`` requires it.
+        Households: ``"auto"`` estimates when the buildings have no column of the default name
+        (``households``; with a warning); ``"missing"`` also fills empty values; ``"all"`` ignores the field;
+        ``"never"`` requires it. A ``households_field`` named otherwise must be a column.
     input_crs
-        ``"gcj02"`` or ``"bd09"`` converts offset web-map coordinates to WGS84 first.
+        ``"gcj02"`` or ``"bd09"`` converts offset web-map coordinates to WGS84 first. A CRS code
+        (``"EPSG:32650"``, any ``AUTHORITY:CODE`` pyproj knows) declares the CRS the coordinates are in: the
+        buildings take it whatever their file says (a note says what it replaced), the barriers and communities
+        where they have none.
     fix_geometry
         Repair invalid footprints with ``make_valid`` (keeping the polygonal part).
+    accept_large
+        Plan buildings of more than ``rules.max_households_per_building`` households (default 3,000,
+        :data:`MAX_HOUSEHOLDS_PER_BUILDING`) instead of refusing them as a mistake in the data.
     rules
         The household and shape estimates' rules (:class:`~gridplan.inputs.households.HouseholdRules`), persons
         per household included.
@@ -372,18 +306,24 @@ def prepare(
     Raises
     ------
     InputError
-        Listing every problem found.
+        Listing every problem found: also a named field that is not a column, households that are all 0,
+        and buildings above ``rules.max_households_per_building`` (unless ``accept_large``).
     """
     check_choice("estimate", estimate, ESTIMATE_MODES)
-    check_choice("input_crs", input_crs, INPUT_CRS_CHOICES)
+    crs_or_system = parse_input_crs(input_crs)
+    declared = crs_or_system if isinstance(crs_or_system, pyproj.CRS) else None
+    system = crs_or_system if crs_or_system in ("gcj02", "bd09") else None
     rules = rules or HouseholdRules()
-    out = _Collector()
+    out = Findings()
     b = _load(buildings, "buildings", "buildings", out)
     if b is not None:
         out.notes.extend(b.attrs.get("gridplan_notes", ()))
         out.warnings.extend(b.attrs.get("gridplan_warnings", ()))
     r = _load(barriers, "barriers", "barriers", out)
     c = _load(communities, "communities", "communities", out)
+    if declared is not None:
+        b, r, c = (declare_crs(g, name, declared, name == "buildings", out)
+                   for g, name in ((b, "buildings"), (r, "barriers"), (c, "communities")))
     ids = bid = given = to_estimate = None
     if b is not None:
         fields = {"id_field": id_field, "households_field": households_field, "units_field": units_field,
@@ -392,21 +332,26 @@ def prepare(
             del fields["households_field"]  # not read
         problems, bad = check_fields(b, fields)
         out.problems.extend(problems)
+        for option in ("units_field", "levels_field", "compound_field", "population_field"):
+            if fields[option] not in b.columns and fields[option] != DEFAULT_FIELDS[option]:
+                out.problems.append(missing_field(b, option, fields[option]) + "; it is optional: leave it out to "
+                                    "plan without it")
+                bad.add(option)
         bid = None if "id_field" in bad else _building_ids(b, id_field, out)
         ids = _ids(b, id_field if bid is not None else None)
-        _check_crs(b, "buildings", input_crs, ids, out)
+        check_crs(b, "buildings", system, ids, out)
         _check_polygons(b, "buildings", ids, fix_geometry, out)
         unknown = pd.Series(np.nan, index=b.index)
         given, to_estimate = ((unknown, unknown.isna()) if "households_field" in bad
-                              else _households(b, households_field, estimate, ids, out, rules))
+                              else given_households(b, households_field, estimate, ids, out, rules))
         units = unknown if "units_field" in bad else _shape_field(b, units_field, "units", ids, rules, out)
         levels = unknown if "levels_field" in bad else _shape_field(b, levels_field, "levels", ids, rules, out)
-        population = unknown if "population_field" in bad else _population(b, population_field, ids, out)
+        population = unknown if "population_field" in bad else given_population(b, population_field, ids, out)
     if r is not None:
-        _check_crs(r, "barriers", input_crs, _ids(r, "osm_id"), out)
+        check_crs(r, "barriers", system, _ids(r, "osm_id"), out)
         gone = r.geometry.isna() | r.geometry.is_empty
         if gone.any():
-            out.notes.append(f"barriers: dropped {int(gone.sum())} features with no geometry")
+            out.notes.append(f"barriers: dropped {plural(int(gone.sum()), 'feature')} with no geometry")
             r = r[~gone]
         try:
             r = classify_barriers(r)
@@ -414,17 +359,17 @@ def prepare(
             out.problems.extend(exc.problems)
     codes = None
     if c is not None:
-        _check_crs(c, "communities", input_crs, _ids(c, None), out)
+        check_crs(c, "communities", system, _ids(c, None), out)
         _check_polygons(c, "communities", _ids(c, "code"), fix_geometry, out)
         codes = community_codes(c, out.problems)
     if out.problems:
         raise InputError(out.problems)
 
-    if input_crs != "auto":
-        label = {"gcj02": "GCJ-02", "bd09": "BD-09"}[input_crs]
-        b = convert_gdf(b, input_crs)
-        r = None if r is None else convert_gdf(r, input_crs)
-        c = None if c is None else convert_gdf(c, input_crs)
+    if system is not None:
+        label = {"gcj02": "GCJ-02", "bd09": "BD-09"}[system]
+        b = convert_gdf(b, system)
+        r = None if r is None else convert_gdf(r, system)
+        c = None if c is None else convert_gdf(c, system)
         out.notes.append(f"converted every layer from {label} to WGS84 (EPSG:4326)")
     crs_in = pyproj.CRS.from_user_input(b.crs)
     work = b.to_crs(4326).estimate_utm_crs()
@@ -467,6 +412,9 @@ def prepare(
     compound = (b[compound_field].astype(object).where(b[compound_field].notna(), None)
                 if compound_field in b.columns else pd.Series(None, index=b.index, dtype=object))
     households = households.astype("int64")
+    check_counts(households, source, ids, households_field, rules, accept_large, out)
+    if out.problems:
+        raise InputError(out.problems)
     types = b["building"] if "building" in b.columns else pd.Series(None, index=b.index, dtype=object)
     shape = building_shape(np.asarray(bw.geometry.values), households, source, types, units, levels,
                            _carried(b, "units_source", "given"), _carried(b, "levels_source", "given"), rules)

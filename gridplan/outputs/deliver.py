@@ -37,7 +37,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 
-from ..errors import OptionError, PlanWriteError, first_ids
+from ..errors import OptionError, PlanWriteError, first_ids, plural
 from .export import swap_dir, temp_dir_beside
 from ..model import LAYER_NAMES, Plan
 from .rules import validation_report
@@ -151,7 +151,7 @@ def export_plan(
     tables = {lv: code_table(plan, lv, names=names) for lv in LAYER_NAMES}
     people = roster(plan)
     if "shp" in fmts and enc == "gbk":
-        _check_gbk([*tables.values(), people])
+        _check_gbk([*tables.values(), people], given=encoding)
     layers = {LAYER_NAMES[lv]: _with_geometry(t, plan.layer(lv), "code", target_crs) for lv, t in tables.items()}
     layers["buildings"] = gpd.GeoDataFrame(
         people, geometry=plan.buildings.geometry.to_crs(target_crs).to_numpy(), crs=target_crs)
@@ -188,7 +188,7 @@ def _with_geometry(table: pd.DataFrame, units: gpd.GeoDataFrame, key: str, crs: 
     return gpd.GeoDataFrame(table, geometry=[geom[c] for c in table[key]], crs=crs)
 
 
-def _check_gbk(frames: list[pd.DataFrame]) -> None:
+def _check_gbk(frames: list[pd.DataFrame], given: str = "gbk") -> None:
     bad: list[str] = []
     for df in frames:
         for col in df.columns:
@@ -200,8 +200,9 @@ def _check_gbk(frames: list[pd.DataFrame]) -> None:
                         bad.append(str(v))
     if bad:
         raise OptionError(
-            f"`encoding` was 'gbk', but {len(bad)} text value(s) have characters GBK cannot encode: {first_ids(bad)}; "
-            "deliver with --encoding utf-8, or rename them"
+            f"`encoding` was {given!r} (written as GBK), but {plural(len(bad), 'text value')} "
+            f"{'has' if len(bad) == 1 else 'have'} characters GBK cannot encode: {first_ids(bad)}; deliver with "
+            "--encoding utf-8, or rename them"
         )
 
 

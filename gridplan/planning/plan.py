@@ -54,6 +54,7 @@ def plan(
     estimate: str = "auto",
     input_crs: str = "auto",
     fix_geometry: bool = False,
+    accept_large: bool = False,
     start_date: str | None = None,
     redistrict: Literal["keep", "oversized", "all"] = "keep",
     community_count: int | None = None,
@@ -86,9 +87,9 @@ def plan(
     balance
         What the ranges count: ``"households"``, or ``"population"`` (persons; Hefei's "300–500 households
         or about 1,000 people").
-    estimate, input_crs, fix_geometry
-        How households are filled in, coordinate conversion, geometry repair: see
-        :func:`gridplan.inputs.validate.prepare`.
+    estimate, input_crs, fix_geometry, accept_large
+        How households are filled in, the coordinates' CRS or conversion, geometry repair, whether buildings
+        of more than 3,000 households are planned: see :func:`gridplan.inputs.validate.prepare`.
     start_date
         ISO date recorded as every unit's start date (default: today).
     redistrict
@@ -124,7 +125,7 @@ def plan(
     prep = prepare(
         buildings, barriers, communities, id_field=id_field, households_field=households_field, units_field=units_field,
         levels_field=levels_field, compound_field=compound_field, estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry,
-        population_field=population_field, rules=HouseholdRules(persons_per_household=cfg.persons_per_household),
+        accept_large=accept_large, population_field=population_field, rules=HouseholdRules(persons_per_household=cfg.persons_per_household),
     )
     pl = Planner(prep, cfg, progress)
     pl.build_graph()

@@ -205,7 +205,7 @@ def test_a_field_naming_the_wrong_column_is_422_naming_the_form_field(client, sa
     body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
                              data=form), 422)
     (error,) = body.errors
-    assert error.field == field and f"`{field}` was {form[field]!r}, {named}" in error.message
+    assert error.field == field and f"buildings: {field} was {form[field]!r}, {named}" in error.message
     assert "--" not in body.detail and "--" not in error.message  # the form field, not the command-line flag
 
 
@@ -213,4 +213,16 @@ def test_library_problems_name_form_fields_not_command_line_flags(client, sample
     body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
                              data={"id_field": "BID"}), 422)
     assert [e.field for e in body.errors] == ["id_field"]
-    assert body.errors[0].message.endswith("name the id column with id_field=") and "(--id-field)" not in body.detail
+    assert body.errors[0].message.endswith("name the id column with id_field") and "--" not in body.detail
+    assert "`" not in body.detail
+
+
+def test_a_named_households_field_that_is_absent_is_422_not_an_estimate(client, sample_files):
+    body = check(client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())},
+                             data={"households_field": "hh"}), 422)
+    (error,) = body.errors
+    assert error.field == "households_field"
+    assert error.message.startswith("buildings: households_field was 'hh', which is not a column; did you mean "
+                                    "'households'?")
+    assert error.message.endswith('or estimate every building\'s households with estimate="all"')
+    assert "--" not in body.detail and "`" not in body.detail
