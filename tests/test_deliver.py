@@ -234,14 +234,15 @@ def test_cli_export_and_its_errors(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "wrote 4 files in EPSG:4326" in ok.output
     cases = [
-        (["--format", "kml"], "`--format` was 'kml'"),
-        (["--crs", "WGS84"], "`--crs` was 'WGS84'"),
-        (["--encoding", "latin1"], "`--encoding` was 'latin1'"),
+        (["--format", "kml"], "--format was 'kml'"),
+        (["--crs", "WGS84"], "--crs was 'WGS84'"),
+        (["--encoding", "latin1"], "--encoding was 'latin1'"),
     ]
     for extra, message in cases:
         res = runner.invoke(app, ["export", str(plan_dir()), "--out", str(tmp_path / "e"), *extra])
         assert res.exit_code == 2 and message in res.output
-    res = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "e")])
+    (tmp_path / "not_a_plan").mkdir()
+    res = runner.invoke(app, ["export", str(tmp_path / "not_a_plan"), "--out", str(tmp_path / "e")])
     assert res.exit_code == 2 and "is not a plan directory" in res.output and "gridplan plan --out" in res.output
 
 

@@ -30,12 +30,12 @@ def test_plan_osm_with_ledger_reports_sources(osm_extract, tmp_path):
                                    "--ledger-key", "楼栋", "--out", str(out), "--grid-size", "10:200",
                                    "--micro-size", "5:60", "--community-size", "10:1000", "-q"])
     assert res.exit_code == 0, res.output
-    assert "warning: ledger: 1 keys match no building ['nowhere']" in res.stderr
+    assert "warning: ledger: 1 key matches no building ['nowhere']" in res.stderr
     report = json.loads((out / "report.json").read_text())
     src = report["input"]["household_source"]
     assert src["ledger"] == 2 and src["non-residential"] == 2 and src["flats"] == 1
     notes = " ".join(report["input"]["notes"])
-    assert "left out 1 buildings cut by the extract's edge" in notes and "1 keys match no building" in notes
+    assert "left out 1 buildings cut by the extract's edge" in notes and "1 key matches no building" in notes
 
 
 def test_plan_input_crs_is_refused_for_osm(osm_extract, tmp_path):

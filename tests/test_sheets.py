@@ -128,7 +128,7 @@ def test_cli_sheets(tmp_path):
     assert res.exit_code == 0, res.output
     assert "wrote 6 sheets to" in res.output and not (tmp_path / "s" / "sheets.pdf").exists()
     res = CliRunner().invoke(app, ["sheets", str(plan_dir()), "--out", str(tmp_path / "u"), "--level", "block"])
-    assert res.exit_code == 2 and "`--level` was 'block'; expected one of 'community', 'grid'" in res.output
+    assert res.exit_code == 2 and "--level was 'block'; expected one of 'community', 'grid'" in res.output
     (tmp_path / "not_a_plan").mkdir()
     res = CliRunner().invoke(app, ["sheets", str(tmp_path / "not_a_plan"), "--out", str(tmp_path / "t")])
     assert res.exit_code == 2 and "is not a plan directory" in res.output

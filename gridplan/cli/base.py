@@ -34,7 +34,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from ..errors import GridplanError
+from ..errors import GridplanError, for_cli
 
 __all__ = ["app", "exit_on_error", "run", "cli_message", "option_names", "debugging"]
 
@@ -65,7 +65,8 @@ def option_names(command) -> dict[str, str]:
 def cli_message(message: str, names: dict[str, str]) -> str:
     """``message`` with Python parameter names replaced by the command line's (``names``, as from
     :func:`option_names`): ```name```, ``name=`` (and ``name= (--opt)``), and bare names holding an underscore;
-    other words are left alone."""
+    other words are left alone. Backticked parameters with values go through :func:`gridplan.errors.for_cli` first."""
+    message = for_cli(message, {k: v for k, v in names.items() if v.startswith("--")})
     for name, opt in sorted(names.items(), key=lambda kv: -len(kv[0])):
         n = re.escape(name)
         message = re.sub(rf"`{n}`", f"`{opt}`", message)

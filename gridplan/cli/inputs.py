@@ -67,8 +67,10 @@ INPUT_OPTIONS: list[tuple[str, object, object]] = [
     ("estimate", Annotated[str, typer.Option(
         help="households: auto|missing|all|never (estimate from footprint × storeys)")], "auto"),
     ("input_crs", Annotated[str, typer.Option(
-        help="auto, or gcj02|bd09 to convert Chinese web-map coordinates")], "auto"),
+        help="auto (the file's own CRS); gcj02|bd09 to convert Chinese web-map coordinates; or EPSG:xxxx to declare a missing or wrong CRS")], "auto"),
     ("fix_geometry", Annotated[bool, typer.Option(help="repair invalid footprints instead of refusing them")], False),
+    ("accept_large", Annotated[bool, typer.Option("--accept-large-buildings",
+        help="accept buildings with more households than one building plausibly holds (3,000 by default)")], False),
 ]
 #: The options that name columns of the buildings (a command may have to rename them, as replan does).
 FIELD_OPTIONS = ("id_field", "households_field", "units_field", "levels_field", "compound_field", "population_field")
@@ -95,6 +97,7 @@ class BuildingInputs:
     estimate: str = "auto"
     input_crs: str = "auto"
     fix_geometry: bool = False
+    accept_large: bool = False
 
     def resolve(self) -> dict:
         """The keyword arguments of :func:`gridplan.plan` these options give: ``buildings`` (a path or a frame),

@@ -33,13 +33,18 @@ def single_polygon(geom: shapely.Geometry) -> shapely.Geometry:
     """The geometry as one valid Polygon: slivers from floating-point noise are dropped.
 
     A union of edge-adjacent cells is one polygon in exact arithmetic; in floating point it can leave
-    hair-thin gaps or specks. Parts under 0.01 m² are dropped; if real parts remain separate they are
-    kept as a MultiPolygon (the caller reports it).
+    hair-thin gaps or specks. Parts under :data:`MIN_HOLE_AREA` beside a bigger one are dropped; if real
+    parts remain separate they are kept as a MultiPolygon (the caller reports it).
+
+    >>> single_polygon(shapely.MultiPolygon([shapely.box(0, 0, 10, 10), shapely.box(20, 0, 20.1, 0.1)])).area
+    100.0
     """
     geom = shapely.make_valid(geom)
     if geom.geom_type == "Polygon":
         return geom
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area >= 0.01]
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0]
+    if len(parts) > 1:  # specks beside a real part are floating-point artefacts, never planned land
+        parts = [p for p in parts if p.area >= MIN_HOLE_AREA] or [max(parts, key=lambda p: p.area)]
     if not parts:
         return shapely.Polygon()
     if len(parts) == 1:

@@ -237,7 +237,8 @@ def _old_micro(pl: Planner, mg, roster) -> np.ndarray:
 
 
 def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = (), seed: int | None = None, start_date: str | None = None,
-           households_field: str = "households", estimate: str = "auto", input_crs: str = "auto", fix_geometry: bool = False, progress=None) -> Replanning:
+           households_field: str = "households", estimate: str = "auto", input_crs: str = "auto", fix_geometry: bool = False,
+           accept_large: bool = False, progress=None) -> Replanning:
     """Re-plan ``previous`` (a Plan or a plan directory) for the updated ``buildings`` with the fewest changes.
 
     Parameters
@@ -252,7 +253,7 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
     seed, start_date
         Seed (default: the previous plan's) and the start date of new units (default today); it is also
         the end date of retired codes.
-    households_field, estimate, input_crs, fix_geometry
+    households_field, estimate, input_crs, fix_geometry, accept_large
         As for :func:`gridplan.plan`.
 
     Returns
@@ -270,7 +271,7 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
     cfg = prev.config if seed is None else prev.config.with_(seed=int(seed))
     comms = prev.communities[[c for c in ("code", "name", "geometry") if c in prev.communities.columns]]
     prep = prepare(buildings, prev.input_barriers, comms, id_field=prev.id_field, households_field=households_field,
-                   estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry)
+                   estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, accept_large=accept_large)
     pl = Planner(prep, cfg, progress)
     roster = prev.buildings.assign(_id=prev.buildings[prev.id_field].astype(str))
     divided = set(roster.loc[roster["part"].astype(int) > 0, "micro_code"].astype(str))
