@@ -43,7 +43,7 @@ def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
             f"{lv['community']['count']} communities, {lv['grid']['count']} grids "
             f"({lv['grid'].get('share_in_range', 0):.0%} in range), {lv['micro']['count']} micro-grids "
             f"({lv['micro'].get('share_in_range', 0):.0%} in range); "
-            f"{len(p.report['infeasible'])} infeasible pieces, {len(p.report['crossings'])} units crossing a strong road "
+            f"{len(p.report['infeasible'])} infeasible pieces, {len(p.report.get('empty_units', []))} empty units, {len(p.report['crossings'])} units crossing a strong road "
             f"({sum(1 for c in p.report['crossings'] if c.get('households_across'))} joining households across it) reported"
         )
         typer.echo(f"wrote {out}/ (open {out}/map.html)")
