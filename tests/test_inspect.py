@@ -90,3 +90,119 @@ def test_inspect_nanjing():
     assert res.exit_code == 0, res.output
     assert "buildings: 1,277" in res.stdout and "tier 1 (hard)" in res.stdout
     assert "areas and lengths measured in WGS 84 / UTM zone 50N" in res.stdout
+
+
+# ---- inspect and plan agree; no unexplained empty or out-of-range unit ------------------------------------
+
+
+def _four_strips():
+    """Four strips of land fenced apart by three rivers (tier 1), one fenced piece per level::
+
+        x (m):  0 ... 100 | 200 ... 300 | 400 ... 560 | 650 ........ 900
+                A: 2 schools, | B: 1 house of | C: 10 × 55 = | D: 24 × 50 = 1,200
+                0 households  | 20 households | 550          | (fits every level)
+                          东河 (x=150)    西河 (x=350)   南河 (x=600)
+
+    A (0) fits no community, grid or micro-grid; B (20) none either; C (550) no community and no grid
+    (1 grid > 500, 2 < 300); D fits all three.
+    """
+    rows = [("a0", 0, box_m(10, 10), "school"), ("a1", 0, box_m(60, 10), "school"), ("b0", 20, box_m(220, 10), "house")]
+    rows += [(f"c{i}", 55, box_m(410 + 30 * (i % 5), 10 + 30 * (i // 5)), "residential") for i in range(10)]
+    rows += [(f"d{i}", 50, box_m(660 + 30 * (i % 8), 10 + 30 * (i // 8)), "residential") for i in range(24)]
+    b = gpd.GeoDataFrame({"building_id": [r[0] for r in rows], "households": [r[1] for r in rows],
+                          "building": [r[3] for r in rows]}, geometry=[r[2] for r in rows], crs=4326)
+    rivers = gpd.GeoDataFrame({"waterway": ["river"] * 3, "name": ["东河", "西河", "南河"]},
+                              geometry=[line_m((x, -100), (x, 200)) for x in (150, 350, 600)], crs=4326)
+    return b, rivers
+
+
+def _pieces_as_inspect(report: dict) -> list[dict]:
+    return [{k: v for k, v in p.items() if k != "codes"} for p in report["fenced_pieces"]]
+
+
+def test_inspect_and_plan_agree_on_fenced_pieces_at_every_level(tmp_path):
+    from gridplan.planning.plan import plan
+
+    b, rivers = _four_strips()
+    ins = inspect_inputs(b, rivers)
+    assert [(p["households"], p["buildings"], [r.split(":")[0] for r in p["reasons"]]) for p in ins.fenced_pieces] == [
+        (550, 10, ["community", "grid"]), (20, 1, ["community", "grid", "micro"]), (0, 2, ["community", "grid", "micro"])]
+    assert ins.fenced_pieces[2]["reasons"][2] == "micro: no households"
+    assert ins.fenced_pieces[1]["fenced_by"] == ["东河", "西河"]
+    p = plan(b, rivers, seed=0)
+    assert _pieces_as_inspect(p.report) == ins.fenced_pieces  # one function decides both
+    # every level a piece misses is an infeasible entry of the plan holding that piece's unit
+    explained = {(i["level"], c) for i in p.report["infeasible"] for c in i["codes"]}
+    for piece in p.report["fenced_pieces"]:
+        for reason in piece["reasons"]:
+            level = reason.split(":")[0]
+            assert piece["codes"][level] and {(level, c) for c in piece["codes"][level]} <= explained, (piece, level)
+    assert p.report["out_of_range"] and all(o["explained_in_infeasible"] for o in p.report["out_of_range"])
+    # the schools' piece is one unit at each level, with no households: listed with a reason
+    empty = p.report["empty_units"]
+    assert [(e["level"], e["buildings"]) for e in empty] == [("community", 2), ("grid", 2), ("micro", 2)]
+    assert all(e["reason"].startswith("no households: 2 buildings (a0, a1) fenced in by 东河") for e in empty)
+    listed = {(e["level"], e["code"]) for e in empty}
+    for level, table in (("community", p.communities), ("grid", p.grids), ("micro", p.micro_grids)):
+        bad = table[(table["households"] == 0) | table.geometry.is_empty]
+        assert {(level, c) for c in bad["code"].astype(str)} <= listed
+
+
+def test_cli_summary_counts_empty_units(tmp_path):
+    b, rivers = _four_strips()
+    b.to_file(tmp_path / "b.gpkg")
+    rivers.to_file(tmp_path / "r.gpkg")
+    res = CliRunner().invoke(app, ["plan", str(tmp_path / "b.gpkg"), "--barriers", str(tmp_path / "r.gpkg"), "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    assert "3 empty units" in res.stdout
+    report = json.loads((tmp_path / "p" / "report.json").read_text(encoding="utf-8"))
+    assert len(report["empty_units"]) == 3
+
+
+def test_inspect_and_plan_agree_on_the_sample_with_communities():
+    from gridplan.planning.plan import plan
+    from gridplan.sample import sample_path
+
+    args = (sample_path("buildings"), sample_path("roads"), sample_path("communities"))
+    ins = inspect_inputs(*args)
+    # the two planted blocks fenced in within their communities; no community level (communities are given)
+    assert [(p["households"], p["reasons"]) for p in ins.fenced_pieces] == [
+        (160, ["grid: 160 households; 1 grid < 300"]), (120, ["grid: 120 households; 1 grid < 300"])]
+    p = plan(*args, seed=0, street_code="320102001")
+    assert _pieces_as_inspect(p.report) == ins.fenced_pieces
+    assert p.report["empty_units"] == []
+    # the oversized given communities are kept as drawn: explained, with the fix
+    oor = p.report["out_of_range"]
+    assert sum(o["level"] == "community" for o in oor) == 7 and all(o["explained_in_infeasible"] for o in oor)
+    given = [i for i in p.report["infeasible"] if i["kind"] == "given"]
+    assert len(given) == 7 and all("--redistrict oversized" in i["resolution"] for i in given)
+
+
+def test_an_undivided_tower_is_explained_at_every_level():
+    from gridplan.planning.plan import plan
+
+    # two identical footprints share one cell, so the 5,000-household tower cannot be divided
+    geoms = [box_m(0, 0, 40, 40), box_m(0, 0, 40, 40)] + [box_m(60 + 25 * i, 0) for i in range(4)]
+    b = gpd.GeoDataFrame({"building_id": [f"b{i}" for i in range(6)], "households": [5000, 10, 40, 40, 40, 40]},
+                         geometry=geoms, crs=4326)
+    p = plan(b, None, seed=0)
+    oor = {(o["level"], o["households"]): o["explained_in_infeasible"] for o in p.report["out_of_range"]}
+    assert oor[("micro", 5010)] is True and oor[("grid", 5010)] is True and all(oor.values())
+    tower = next(i for i in p.report["infeasible"] if i.get("building_id") == "b0")
+    assert tower["codes"] and tower["reason"] == "one building of 5,000 households, not divided: it shares its cell with other buildings"
+    # the houses beside it are not cut off by any barrier
+    assert not any("barriers it may not cross" in i["reason"] for i in p.report["infeasible"])
+    assert any(i["reason"].startswith("160 households beside 1 unit(s) above the maximum") for i in p.report["infeasible"])
+
+
+def test_too_few_households_with_no_barrier_are_not_cut_off():
+    from gridplan.planning.plan import plan
+
+    b = gpd.GeoDataFrame({"building_id": ["a", "b", "c"], "households": [40, 40, 40]},
+                         geometry=[box_m(25 * i, 0) for i in range(3)], crs=4326)
+    p = plan(b, None, seed=0)
+    reasons = {i["level"]: i["reason"] for i in p.report["infeasible"]}
+    assert reasons == {"community": "120 households, all its parent holds, fewer than the minimum 1000: too few for one unit",
+                       "grid": "120 households, all its parent holds, fewer than the minimum 300: too few for one unit"}
+    ins = inspect_inputs(b)
+    assert "(by no tier-1 line near it)" in format_inspection(ins)

@@ -91,6 +91,7 @@ class _Partitioner:
         self.piece_of = np.full(graph.n, -1, dtype=np.int64)  # the piece of every node (-1: heavy or empty)
         self.infeasible_pieces: set[int] = set()  # pieces no count of units fits (counting proofs)
         self.cv_bound = 0.0
+        self.alone = 0  # see run()
 
     def new_label(self, nodes: np.ndarray) -> None:
         self.labels[nodes] = self.next
@@ -178,6 +179,8 @@ class _Partitioner:
         counts = choose_counts(totals, size) if self.strong_tier is not None else [least_bad_count(t, size)[0] for t in totals]
         self.cv_bound = cv_bound(totals + g.households[heavy].tolist(), counts + [1] * len(heavy),
                                  [g.households[p].tolist() for p in all_pieces] + [[h] for h in g.households[heavy].tolist()])
+        # the only piece here, so no barrier cuts it off: 1 alone, 1 + n beside n heavy nodes (0: other pieces)
+        self.alone = 1 + len(heavy) if len(all_pieces) == 1 else 0
         for i, (piece, k) in enumerate(zip(all_pieces, counts)):
             self.piece_of[piece] = i
             self.plan_piece(piece, k, i)
@@ -185,18 +188,21 @@ class _Partitioner:
             self.attach_or_label(comp)
 
     def attach_or_label(self, comp: np.ndarray) -> None:
-        """An empty component: join an adjacent labelled unit (a heavy node), else make it a unit."""
+        """An empty component: join an adjacent labelled unit (a heavy node) across no tier-2 line, else make
+        it a unit of its own, reported."""
         e = self.g.edges
         inside = np.zeros(self.g.n, bool)
         inside[comp] = True
-        touch = inside[e[:, 0]] ^ inside[e[:, 1]]
+        touch = (inside[e[:, 0]] ^ inside[e[:, 1]]) & (self.g.tier != self.strong_tier)
         other = np.where(inside[e[touch, 0]], e[touch, 1], e[touch, 0])
         other = other[self.labels[other] >= 0]
         if len(other):
             self.labels[comp] = self.labels[other[0]]
         else:
             self.new_label(comp)
-            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, "a piece with no households, fenced in on all sides", "made a unit of its own", "counting"))
+            crossed = "" if self.strong_tier is None else f" or tier-{self.strong_tier}"
+            self.issues.append(PieceIssue(tuple(int(x) for x in comp), 0.0, f"a piece with no households, cut off from every other unit here by tier-1{crossed} lines",
+                                          "made a unit of its own (listed in empty_units)", "counting"))
 
     def plan_piece(self, nodes: np.ndarray, k: int, piece: int) -> None:
         h = float(self.g.households[nodes].sum())
@@ -205,6 +211,9 @@ class _Partitioner:
             self.infeasible_pieces.add(piece)
             if h <= 0:
                 reason = "no households"
+            elif k == 1 and h < self.size.lo and self.alone:
+                beside = f" beside {self.alone - 1} unit(s) above the maximum" if self.alone > 1 else ", all its parent holds"
+                reason = f"{h:g} households{beside}, fewer than the minimum {self.size.lo:g}: too few for one unit"
             elif k == 1 and h < self.size.lo:
                 reason = f"{h:g} households, fewer than the minimum {self.size.lo:g}, cut off from other households by barriers it may not cross"
             else:
@@ -357,6 +366,31 @@ def _contract(graph: UnitGraph, size: SizeRange, rungs: tuple[np.ndarray, ...]) 
     return UnitGraph(hh, uniq.reshape(-1, 2), cost_m, tier_m), new
 
 
+def _join_empty_units(graph: UnitGraph, labels: np.ndarray, strong_tier: int | None) -> None:
+    """A unit with no households that touches another unit across an edge of no ``strong_tier`` line joins
+    it (the fullest such neighbour); ``labels`` is changed in place. Joining adds no households, so no
+    range changes, and the joint unit stays contiguous.
+
+    >>> g = UnitGraph([0, 50, 50], [[0, 1], [1, 2]], [1, 1], [0, 2])
+    >>> labels = np.array([0, 1, 2]); _join_empty_units(g, labels, 2); labels.tolist()
+    [1, 1, 2]
+    """
+    for _ in range(graph.n):
+        unit_hh = np.bincount(labels, weights=graph.households)
+        used = np.bincount(labels) > 0
+        e = graph.edges[graph.tier != strong_tier] if strong_tier is not None else graph.edges
+        a, b = labels[e[:, 0]], labels[e[:, 1]]
+        cross = a != b
+        a, b = np.r_[a[cross], b[cross]], np.r_[b[cross], a[cross]]
+        empty = used & (unit_hh <= 0)
+        pick = empty[a] & (unit_hh[b] > 0)
+        if not pick.any():
+            return
+        u = int(a[pick][0])
+        to = b[pick & (a == u)]
+        labels[labels == u] = int(to[np.argmax(unit_hh[to])])
+
+
 def _finer(coarse: np.ndarray, coarse_of: np.ndarray, fine_of: np.ndarray, n_fine: int) -> np.ndarray:
     """Values on the nodes of a coarse contraction, carried to the nodes of a finer one (they nest)."""
     out = np.empty(n_fine, dtype=coarse.dtype)
@@ -440,6 +474,7 @@ def partition(
             verdicts.update(fine)
     labels = labels[level_of]
     piece_of = piece_of[level_of]
+    _join_empty_units(graph, labels, strong_tier)
     log.debug("refinement: %d moves", moves)
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # units that joined a neighbour leave gaps
     issues = tuple(

@@ -18,6 +18,7 @@ from ..outputs.parts import parse_run, part_label
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
 from ..core.units import close_gaps, dissolve, largest_polygon, single_polygon
+from .pieces import empty_units, fenced_report
 from .planner import Level, Planner
 
 __all__ = ["assemble"]
@@ -92,6 +93,20 @@ def _issues(pl: Planner, lev: Level, codes: np.ndarray, parent_codes: np.ndarray
             "resolution": i["resolution"],
             "kind": i.get("kind"),
         })
+    return out
+
+
+def _given_out_of_range(comm_t: gpd.GeoDataFrame, size: SizeRange, kept: np.ndarray | bool) -> list[dict]:
+    """Given communities kept as drawn whose households are out of range: why (they were kept) and the fix."""
+    kept = np.broadcast_to(np.asarray(kept, dtype=bool), (len(comm_t),))
+    out = []
+    for code, h, k in zip(comm_t["code"].astype(str), comm_t["households"], kept):
+        if k and not size.contains(h):
+            side = f"above the maximum {size.hi:g}" if h > size.hi else f"below the minimum {size.lo:g}"
+            fix = "--redistrict oversized splits it" if h > size.hi else "merge it with a neighbour in the community polygons"
+            out.append({"level": "community", "parent_code": code[:9], "codes": [code], "households": float(h), "near": [],
+                        "reason": f"a given community kept as drawn: {int(h):,} households, {side}",
+                        "resolution": f"kept as given; {fix}", "kind": "given"})
     return out
 
 
@@ -260,7 +275,10 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     rows_of = _divided_rows(pl, micro)
     heavy_cells = {int(pl.node_of_building[bi]) for bi in at.undivided}
     m_hh = np.bincount(micro.labels[valid], weights=at.households[valid], minlength=n_m)
-    undivided_heavy = [{"building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]), "reason": why,
+    undivided_heavy = [{"parent_code": str(mm_parent[micro.labels[pl.node_of_building[bi]]]),
+                        "codes": [str(mm_codes[micro.labels[pl.node_of_building[bi]]])],
+                        "building_id": str(b["building_id"].iloc[bi]), "households": int(hh_b[bi]),
+                        "reason": f"one building of {int(hh_b[bi]):,} households, not divided: {why}",
                         "resolution": "kept as one micro-grid above the maximum", "kind": "counting"}
                        for bi, why in sorted(at.undivided.items()) if m_hh[micro.labels[pl.node_of_building[bi]]] > cfg.micro.hi]
     divided = []
@@ -360,13 +378,19 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
             _issues(pl, comm, c_codes, np.array([cfg.street_code]), "community", set())
             + _issues(pl, grids, g_codes, c_codes, "grid", set())
             + _issues(pl, micro, m_codes_unit, g_codes, "micro", heavy_cells)
-            + [dict(level="micro", parent_code=None, codes=[], near=[], **d) for d in undivided_heavy]
+            + [dict(level="micro", near=[], **d) for d in undivided_heavy]
+            + _given_out_of_range(comm_t, cfg.community, given is not None if comm.origin is None
+                                  else np.array([o is not None for o in comm.origin], dtype=bool))
         ),
         "divided_buildings": divided,
         "not_single_polygon": {k: v for k, v in multipart.items() if v},
         "excluded_land": {"cells": int(pl.excluded.sum()), "area_m2": round(excluded_area, 1),
                           "why": "land with no building that hard barriers cut off from every building (e.g. a median strip)"},
     }
+    report["fenced_pieces"] = fenced_report(pl, comm.labels if given is not None else None, (("community", comm.labels, c_codes),
+                                          ("grid", grids.labels, g_codes), ("micro", micro.labels, mm_codes)))
+    report["empty_units"] = empty_units(pl, report, (("community", comm.labels, comm_t), ("grid", grids.labels, grid_t),
+                                                     ("micro", micro.labels, micro_t)))
     # every unit out of range is listed, whether or not it belongs to a piece reported above
     covered = {c for i in report["infeasible"] for c in i.get("codes", [])}
     kinds = {(i["level"], c): i.get("kind") for i in report["infeasible"] for c in i.get("codes", [])}

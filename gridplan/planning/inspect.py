@@ -3,7 +3,9 @@
 :func:`inspect_inputs` validates the inputs as :func:`gridplan.plan` would, then reports the buildings
 by type and by source of households, the barriers by tier, the compounds, the CRS areas are measured in,
 and what no plan can fix: pieces fenced in by tier-1 lines (motorways, railways, rivers, water) whose
-households no count of grids (or communities) fits, and buildings bigger than a micro-grid.
+households no count of communities, grids or micro-grids fits, including pieces with no households
+(decided by :func:`gridplan.planning.pieces.fenced_pieces`, the rule the plan's ``report.json`` uses
+too), and buildings bigger than a micro-grid.
 
 Examples
 --------
@@ -12,26 +14,21 @@ Examples
 >>> ins = inspect_inputs(d.buildings, d.roads)
 >>> ins.households == int(d.buildings.households.sum()), ins.work_crs.startswith("WGS 84 / UTM")
 (True, True)
->>> _why(550, SizeRange(300, 500), "grid")
-'550 households; 1 grid > 500, 2 grids < 300'
 
 """
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from scipy import sparse
-from scipy.sparse import csgraph
 
 from ..core.divide import divide_building
-from ..config import PlanConfig, SizeRange, counts_in_range
+from ..config import PlanConfig
 from ..inputs.validate import prepare
+from .pieces import describe_piece, fenced_pieces
 from .planner import Planner
 
 __all__ = ["Inspection", "inspect_inputs", "format_inspection"]
@@ -68,40 +65,12 @@ class Inspection:
         return out
 
 
-def _why(h: int, size: SizeRange, unit: str) -> str:
-    """Why no count of units fits ``h`` households, e.g. "550 households; 1 grid > 500, 2 grids < 300"."""
-    if h < size.lo:
-        return f"{h:,} households; 1 {unit} < {size.lo:g}"
-    k = math.ceil(h / size.hi)
-    return f"{h:,} households; {k - 1} {unit}{'s' if k - 1 > 1 else ''} > {size.hi:g}, {k} {unit}s < {size.lo:g}"
-
-
-def _fenced(prep, cfg: PlanConfig, given_communities: bool) -> list[dict]:
-    pl = Planner(prep, cfg, None)  # the plan's own cells and graph, so the answer matches what plan() sees
+def _fenced(prep, cfg: PlanConfig) -> list[dict]:
+    """The fenced pieces, decided on the plan's own cells and graph by the rule :func:`gridplan.plan` uses."""
+    pl = Planner(prep, cfg, None)
     pl.build_graph()
-    g = pl.g
-    m = sparse.coo_matrix((np.ones(len(g.edges)), (g.edges[:, 0], g.edges[:, 1])), shape=(g.n, g.n))
-    n, label = csgraph.connected_components(m, directed=False)
-    hh = np.bincount(label, weights=g.households, minlength=n).round().astype(int)
-    nb = np.bincount(label, weights=pl.bld_per_cell, minlength=n).astype(int)
-    hard = prep.barriers[prep.barriers["tier"] == 1]
-    levels = [("grid", cfg.grid)] + ([] if given_communities else [("community", cfg.community)])
-    pieces = []
-    for c in np.flatnonzero(hh > 0):
-        misses = [(unit, size) for unit, size in levels if not len(counts_in_range(hh[c], size))]
-        if not misses:
-            continue
-        geom = shapely.union_all(pl.land[label == c])
-        near = hard[hard.intersects(geom.buffer(30))] if len(hard) else hard
-        names = [x for x in dict.fromkeys(near["name"].astype(str)) if x] or list(dict.fromkeys(near["kind"]))
-        centre = gpd.GeoSeries([geom.representative_point()], crs=prep.work_crs).to_crs(4326).iloc[0]
-        pieces.append({
-            "households": int(hh[c]), "buildings": int(nb[c]),
-            "near": f"{centre.x:.5f},{centre.y:.5f}", "fenced_by": names[:4],
-            "reasons": [f"{unit}: {_why(int(hh[c]), size, unit)}" for unit, size in misses],
-        })
-    pieces.sort(key=lambda p: -p["households"])
-    return pieces
+    community_of = pl.communities().labels if prep.communities is not None else None
+    return [describe_piece(pl, p) for p in fenced_pieces(pl, community_of)]
 
 
 def inspect_inputs(
@@ -162,7 +131,7 @@ def inspect_inputs(
         compounds=int(comp.nunique()), buildings_in_compounds=len(comp),
         input_crs=str(prep.input_crs.name), work_crs=str(prep.work_crs.name),
         ranges={lv: f"{getattr(cfg, lv).lo:g}:{getattr(cfg, lv).hi:g}" for lv in ("community", "grid", "micro")},
-        fenced_pieces=_fenced(prep, cfg, prep.communities is not None) if feasibility and len(b) else [],
+        fenced_pieces=_fenced(prep, cfg) if feasibility and len(b) else [],
         oversized_buildings=oversized, notes=prep.notes,
     )
     logger.info("inspected %d buildings, %d households: %d fenced pieces, %d buildings above a micro-grid",
@@ -182,15 +151,16 @@ def format_inspection(ins: Inspection, *, limit: int = 10) -> str:
     lines.append(f"compounds: {ins.compounds:,} holding {ins.buildings_in_compounds:,} buildings")
     lines.append(f"CRS: input {ins.input_crs}; areas and lengths measured in {ins.work_crs}")
     lines.append("ranges (households): " + ", ".join(f"{k} {v}" for k, v in ins.ranges.items()))
+    head = "pieces fenced in by tier-1 lines that no count of units fits"
     if ins.fenced_pieces:
-        lines.append(f"pieces fenced in by tier-1 lines that no count of units fits: {len(ins.fenced_pieces)}")
+        lines.append(f"{head}: {len(ins.fenced_pieces):,}")
         for p in ins.fenced_pieces[:limit]:
-            by = ", ".join(p["fenced_by"]) or "the edge of the data"
-            lines.append(f"  - near {p['near']} (by {by}): {p['buildings']} buildings; " + "; ".join(p["reasons"]))
+            by = ", ".join(p["fenced_by"]) or "no tier-1 line near it"
+            lines.append(f"  - near {p['near']} (by {by}): {p['buildings']:,} buildings; " + "; ".join(p["reasons"]))
         if len(ins.fenced_pieces) > limit:
-            lines.append(f"  … and {len(ins.fenced_pieces) - limit} more")
+            lines.append(f"  … and {len(ins.fenced_pieces) - limit:,} more")
     else:
-        lines.append("pieces fenced in by tier-1 lines that no count of units fits: none")
+        lines.append(f"{head}: none")
     if ins.oversized_buildings:
         lines.append(f"buildings above the micro-grid maximum ({ins.ranges['micro'].split(':')[1]}): "
                      f"{len(ins.oversized_buildings)}")
