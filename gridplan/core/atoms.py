@@ -48,6 +48,7 @@ from .divide import BuildingPart, divide_building, part_polygons
 from .graph import MIN_SHARED, CellGraph
 from .tessellate import Tessellation
 from .unitgraph import UnitGraph
+from .units import MIN_HOLE_AREA
 
 __all__ = ["Atoms", "divide_cells", "BUILDING_CUT_WEIGHT"]
 
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 #: Cut cost per metre inside a building, against 1.0 inside a block: cuts prefer streets, then blocks,
 #: then buildings. [proposal]
 BUILDING_CUT_WEIGHT = 3.0
+#: Least footprint (m²) per entrance group for a building to be divided: smaller slices are lost as specks.
+MIN_SLICE_AREA = MIN_HOLE_AREA
 #: How far (m) a strip reaches to claim a stretch of its cell's shared boundary.
 _TOUCH = 0.05
 
@@ -152,6 +155,10 @@ def divide_cells(cg: CellGraph, tess: Tessellation, footprints: np.ndarray, hous
         parts = divide_building(hh_b[b], units=units[b], levels=levels[b], size=size)
         if not parts:
             undivided[int(b)] = "no entrance (units) or floor (levels) data to divide it by"
+            continue
+        area = float(shapely.area(footprints[b]))
+        if area < MIN_SLICE_AREA * len({p.entrances for p in parts}):
+            undivided[int(b)] = f"its footprint ({area:.2g} m²) is too small to draw its parts"
             continue
         u = int(units[b]) if np.isfinite(units[b]) and units[b] >= 1 else 1
         f = int(levels[b]) if np.isfinite(levels[b]) and levels[b] >= 1 else 1

@@ -70,6 +70,7 @@ import shapely
 from .barriers import classify_barriers
 from ..config import check_choice
 from .coords import check_crs, convert_gdf, declare_crs, parse_input_crs
+from ..core.tessellate import off_land
 from ..errors import Findings, InputError, first_ids, plural
 from .columns import DEFAULT_FIELDS, check_fields, missing_field
 from .ledger import point_table
@@ -231,6 +232,18 @@ def _to_work(gdf: gpd.GeoDataFrame, name: str, ref: pyproj.CRS, work: pyproj.CRS
     if not gdf.crs.equals(ref):
         out.notes.append(f"{name}: reprojected from {gdf.crs.name} to the buildings' CRS")
     return gdf.to_crs(work)
+
+
+def _leave_out_on_water(b: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame, out) -> gpd.GeoDataFrame:
+    """The buildings without those standing on water (:func:`gridplan.core.tessellate.off_land`: no unit may
+    cross the water to hold them), listed in a note; the same rule as for OpenStreetMap extracts."""
+    wet = off_land(b.geometry, barriers) >= 0
+    if not wet.any():
+        return b
+    out.notes.append(f"buildings: left out {int(wet.sum()):,} standing on water (a houseboat, a pier, a station on a river "
+                     f"bridge: no unit may cross the water to hold them) {first_ids(b['building_id'][wet])}; give their "
+                     "households to a unit by hand, or correct the water outline if they stand on land")
+    return b[~wet].reset_index(drop=True)
 
 
 def prepare(
@@ -440,6 +453,7 @@ def prepare(
         },
         geometry=gpd.GeoSeries(bw.geometry.to_numpy(), crs=work),
     )
+    result = _leave_out_on_water(result, rw, out)
     for msg in out.warnings:
         warnings.warn(msg, UserWarning, stacklevel=2)
     logger.info("prepared input: %d buildings, %d households, %d barriers, %s communities; work CRS %s",
