@@ -154,7 +154,7 @@ def test_cli_summary_counts_empty_units(tmp_path):
     rivers.to_file(tmp_path / "r.gpkg")
     res = CliRunner().invoke(app, ["plan", str(tmp_path / "b.gpkg"), "--barriers", str(tmp_path / "r.gpkg"), "--out", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
-    assert "3 empty units" in res.stdout
+    assert "3 units without households" in res.stdout
     report = json.loads((tmp_path / "p" / "report.json").read_text(encoding="utf-8"))
     assert len(report["empty_units"]) == 3
 
@@ -185,7 +185,7 @@ def test_an_undivided_tower_is_explained_at_every_level():
     geoms = [box_m(0, 0, 40, 40), box_m(0, 0, 40, 40)] + [box_m(60 + 25 * i, 0) for i in range(4)]
     b = gpd.GeoDataFrame({"building_id": [f"b{i}" for i in range(6)], "households": [5000, 10, 40, 40, 40, 40]},
                          geometry=geoms, crs=4326)
-    p = plan(b, None, seed=0)
+    p = plan(b, None, seed=0, accept_large=True)  # 5,000 households in one building is refused unless accepted
     oor = {(o["level"], o["households"]): o["explained_in_infeasible"] for o in p.report["out_of_range"]}
     assert oor[("micro", 5010)] is True and oor[("grid", 5010)] is True and all(oor.values())
     tower = next(i for i in p.report["infeasible"] if i.get("building_id") == "b0")

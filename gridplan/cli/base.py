@@ -14,7 +14,7 @@ Examples
 42
 >>> names = {"grid_size": "--grid-size", "households_field": "--households-field", "buildings": "BUILDINGS"}
 >>> cli_message("`grid_size` was '300-500'; pass grid_size= to change it", names)
-"`--grid-size` was '300-500'; pass --grid-size to change it"
+"--grid-size was '300-500'; pass --grid-size to change it"
 >>> cli_message("no column 'hh'; name it with households_field= (--households-field), or estimate='auto'", names)
 "no column 'hh'; name it with --households-field, or estimate='auto'"
 >>> cli_message("or give estimate='auto' (--estimate auto), or grid_size='300:500'", {**names, "estimate": "--estimate"})

@@ -12,7 +12,6 @@ Examples
 """
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -105,13 +104,7 @@ def sheets_cmd(
     bar = Progress(progress_enabled(quiet, progress))
     plan = _read(plan_dir, bar)
     bar.total("sheets", _sheet_count(plan, level))
-    kwargs = {"levels": tuple(level), "dpi": dpi, "pdf": pdf}
-    per_sheet = "progress" in inspect.signature(write_sheets).parameters  # sheet by sheet, once the library reports it
-    if per_sheet:
-        kwargs["progress"] = bar
-    written = run(lambda: write_sheets(plan, out, **kwargs), cleanup=bar.close)
-    if not per_sheet:
-        bar("sheets", len(written) - pdf)
+    written = run(lambda: write_sheets(plan, out, levels=tuple(level), dpi=dpi, pdf=pdf, progress=bar), cleanup=bar.close)
     bar.close()
     if not quiet:
         typer.echo(f"wrote {len(written):,} sheet{'s' if len(written) != 1 else ''} to {written.path}/")

@@ -225,9 +225,11 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
     return fig
 
 
-def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"), dpi: int = 150, pdf: bool = True) -> Sheets:
+def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"), dpi: int = 150, pdf: bool = True,
+                 progress=None) -> Sheets:
     """Write one PNG sheet per unit of ``levels`` (``community_<code>.png``, ``grid_<code>.png``) and,
     with ``pdf``, all of them in ``sheets.pdf``, into the directory ``out`` (new, empty or an earlier set).
+    ``progress(stage, n)``, when given, is told ``("sheets", 1)`` after each sheet.
 
     Returns
     -------
@@ -267,6 +269,8 @@ def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"
                         if pages is not None:
                             pages.savefig(fig)
                         files.append(name)
+                        if progress is not None:
+                            progress("sheets", 1)
         finally:
             if pages is not None:
                 pages.close()

@@ -148,7 +148,8 @@ def format_inspection(ins: Inspection, *, limit: int = 10) -> str:
         f"{k} {ins.households_by_source.get(k, 0):,} ({v:,} buildings)" for k, v in ins.buildings_by_source.items()))
     lines.append("barriers by tier: " + (", ".join(f"tier {k} ({('hard', 'strong', 'soft')[k - 1]}) {v:,}"
                                                    for k, v in ins.barriers_by_tier.items()) or "none"))
-    lines.append(f"compounds: {ins.compounds:,} holding {ins.buildings_in_compounds:,} buildings")
+    share = f" ({ins.buildings_in_compounds / ins.buildings:.0%} of the buildings)" if ins.buildings else ""
+    lines.append(f"compounds: {ins.compounds:,} holding {ins.buildings_in_compounds:,} buildings{share}")
     lines.append(f"CRS: input {ins.input_crs}; areas and lengths measured in {ins.work_crs}")
     lines.append("ranges (households): " + ", ".join(f"{k} {v}" for k, v in ins.ranges.items()))
     head = "pieces fenced in by tier-1 lines that no count of units fits"
