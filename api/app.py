@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 import gridplan
+from gridplan.inputs.households import HouseholdRules
 
 from . import limits
 from . import models as m
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 GEOJSON = "application/geo+json"
 _CODE_LENGTH = {"communities": 12, "grids": 15, "micro_grids": 18}
+_MOST_IN_A_BUILDING = HouseholdRules().max_households_per_building
 
 
 class GeoJSONResponse(JSONResponse):
@@ -169,7 +171,8 @@ def healthz(svc: Svc) -> m.Health:
 def create_dataset(
     svc: Svc,
     buildings: Annotated[UploadFile, File(description="building footprints with households: GeoPackage, GeoJSON, "
-                                                      "zipped shapefile, FlatGeobuf or OSM (.osm, .osm.pbf, .osm.bz2)")],
+                                                      "zipped shapefile, FlatGeobuf or OSM (.osm, .osm.pbf, "
+                                                      ".osm.bz2, .osm.gz)")],
     barriers: Annotated[UploadFile | None, File(description="roads, railways, rivers, water (OSM tags or a `tier` "
                                                             "column); from an OSM buildings file when omitted")] = None,
     communities: Annotated[UploadFile | None, File(description="community polygons to keep (optional `code`, `name`)")] = None,
@@ -179,12 +182,18 @@ def create_dataset(
     levels_field: Annotated[str, Form(max_length=100)] = "levels",
     compound_field: Annotated[str, Form(max_length=100)] = "compound",
     estimate: Annotated[m.Estimate, Form(description="households: auto, missing, all or never (see README)")] = "auto",
-    input_crs: Annotated[m.InputCrs, Form(description="auto, or gcj02/bd09 for Chinese web-map coordinates")] = "auto",
+    input_crs: Annotated[m.KnownInputCrs, Form(
+        description="auto (the files' own CRS); gcj02/bd09 for Chinese web-map coordinates; or the code of the CRS "
+                    "the coordinates are in, for files without one or with a wrong one: 'EPSG:4547', 'EPSG:32650', "
+                    "'4490' (an unknown code is 422)")] = "auto",
     fix_geometry: Annotated[bool, Form()] = False,
+    accept_large: Annotated[bool, Form(
+        description=f"accept buildings with more households than a building holds (above {_MOST_IN_A_BUILDING:,}: a "
+                    "population? a total of several buildings?); without it such a dataset is 422 naming them")] = False,
 ) -> m.Dataset:
     options = m.ReadOptions(id_field=id_field, households_field=households_field, units_field=units_field,
                             levels_field=levels_field, compound_field=compound_field, estimate=estimate,
-                            input_crs=input_crs, fix_geometry=fix_geometry).model_dump()
+                            input_crs=input_crs, fix_geometry=fix_geometry, accept_large=accept_large).model_dump()
     uploads = {"buildings": buildings, "barriers": barriers, "communities": communities}
     limits.check_free_space(svc.layout.root, svc.settings.min_free_bytes, "new uploads")
     dataset_id = new_id()

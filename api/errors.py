@@ -21,6 +21,12 @@ an answer names the request fields, never the command line's options:
 'id_field'
 >>> problem_field("buildings: 2 invalid geometries ['b3', 'b7']") is None
 True
+
+A problem that a switch accepts is about that switch:
+
+>>> problem_field("buildings: 1 building with more than 3,000 households ['t1 (5,000)'], …; check the counts, "
+...               "or plan them as they are with `accept_large=True`")
+'accept_large'
 >>> print(for_the_api("`households_field` was 'hh'; name it with `households_field`, or pass `estimate='auto'`"))
 households_field was 'hh'; name it with households_field, or pass estimate="auto"
 >>> print(for_the_api("name the id column with id_field= (--id-field); or pass --accept-large-buildings (accept_large=True)"))
@@ -103,11 +109,13 @@ def status_for(exc: BaseException) -> int:
 
 
 _OPTION_FIRST = re.compile(r"^(?:\w+: )?`(\w+)` was ")
+_SWITCH = re.compile(r"`(\w+)=True`")
 
 
 def problem_field(problem: str) -> str | None:
-    """The option a library problem is about (it names it first, in backticks), or None."""
-    match = _OPTION_FIRST.match(problem)
+    """The option a library problem is about: the one it names first ("`name` was …"), else the switch its fix
+    turns on ("`accept_large=True`", "`fix_geometry=True`"); None for a problem of the data alone."""
+    match = _OPTION_FIRST.match(problem) or _SWITCH.search(problem)
     return match.group(1) if match else None
 
 

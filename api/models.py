@@ -4,20 +4,47 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, with_config
 from typing_extensions import Required, TypedDict
 
 from gridplan.config import SizeRange
+from gridplan.errors import for_api
+from gridplan.inputs.coords import parse_input_crs
 
 __all__ = [
     "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
     "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
     "LEVEL_PATHS", "PlanStatus", "ExportFormat", "UnitProperties", "BBOX_PATTERN", "CODE_PATTERN",
+    "INPUT_CRS_PATTERN", "InputCrs", "KnownInputCrs", "ReadOptions",
 ]
 
 PlanStatus = Literal["queued", "running", "done", "failed"]
 Estimate = Literal["auto", "missing", "all", "never"]
-InputCrs = Literal["auto", "gcj02", "bd09"]
+#: ``input_crs``: auto, gcj02 or bd09, or the code of the CRS the coordinates are in (``EPSG:4547``, ``4547``)
+INPUT_CRS_PATTERN = r"^(auto|gcj02|bd09|[A-Za-z]+:[0-9]+|[0-9]+)$"
+InputCrs = Annotated[str, StringConstraints(pattern=INPUT_CRS_PATTERN, max_length=32)]
+
+
+def _known_crs(value: str) -> str:
+    """``value`` when :func:`gridplan.inputs.coords.parse_input_crs` takes it (a code pyproj knows, of a horizontal
+    CRS); else a ValueError with the library's message, naming the field.
+
+    >>> _known_crs("EPSG:4547"), _known_crs("auto")
+    ('EPSG:4547', 'auto')
+    >>> _known_crs("EPSG:0")
+    Traceback (most recent call last):
+    ...
+    ValueError: input_crs was 'EPSG:0'; expected 'auto', 'gcj02', 'bd09' or a CRS code such as 'EPSG:32650' (EPSG:0 is not a CRS pyproj knows)
+    """
+    try:
+        parse_input_crs(value)
+    except ValueError as exc:  # OptionError
+        raise ValueError(for_api(str(exc))) from None
+    return value
+
+
+#: ``input_crs`` as a request gives it: the pattern, and a code pyproj knows (a form field checks both)
+KnownInputCrs = Annotated[InputCrs, AfterValidator(_known_crs)]
 LevelPath = Literal["communities", "grids", "micro_grids"]
 ExportFormat = Literal["gpkg", "csv", "zip", "shp"]
 _LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
@@ -55,19 +82,26 @@ class Health(BaseModel):
 
 class UploadedFile(BaseModel):
     filename: str = Field(description="the client's file name (for reference only)")
-    format: Literal["gpkg", "geojson", "zip", "osm", "osm.pbf", "osm.bz2", "fgb"] = Field(
-        description="the format told from the content")
+    format: Literal["gpkg", "geojson", "zip", "osm", "osm.pbf", "osm.bz2", "osm.gz", "fgb"] = Field(
+        description="the format told from the content (osm.bz2, osm.gz: compressed OSM XML)")
     bytes: int
 
 
 class FencedPiece(BaseModel):
-    """Households fenced in by tier-1 lines (motorway, railway, river, water) that no count of units fits."""
+    """A piece of land fenced in by tier-1 lines (motorway, railway, river, water), or by the edge of its
+    community or of the data, whose households no count of units fits at some level: communities (when none
+    were uploaded), grids or micro-grids. Pieces with no households (non-residential buildings only) are
+    listed too: the plan then holds a unit with 0 households, and its ``report.json`` lists the same pieces
+    (``gridplan.planning.pieces.fenced_pieces`` decides both)."""
 
-    households: int
+    households: int = Field(description="households on it; 0 for a piece of non-residential buildings")
     buildings: int
-    near: str = Field(description="a point inside it, 'lon,lat'")
-    fenced_by: list[str] = Field(description="names (or kinds) of the hard barriers around it")
-    reasons: list[str] = Field(description="per level, why no count fits, e.g. 'grid: 550 households; 1 grid > 500, 2 grids < 300'")
+    near: str = Field(description="a point inside it, 'lon,lat' ('' when its buildings' cells have no area)")
+    fenced_by: list[str] = Field(description="names (or kinds) of the hard barriers around it; empty when only "
+                                             "the edge of its community or of the data fences it")
+    reasons: list[str] = Field(description="per level, why no count fits, e.g. 'grid: 550 households; 1 grid > 500, "
+                                           "2 grids < 300', 'micro: 20 households; 1 micro-grid < 30' or "
+                                           "'grid: no households'")
 
 
 class OversizedBuilding(BaseModel):
@@ -108,14 +142,21 @@ class Inspection(BaseModel):
         False, description="whether the fenced-in pieces were looked for (skipped for uploads of more than "
                            "`feasibility_max_buildings` buildings: it builds the plan's cells)")
     fenced_pieces: list[FencedPiece] | None = Field(
-        None, description="pieces fenced in by tier-1 lines that no count of grids (or communities) fits, at the "
-                          "default ranges; null when not checked")
+        None, description="pieces fenced in by tier-1 lines that no count of communities (when none were "
+                          "uploaded), grids or micro-grids fits at the default ranges, 0-household pieces "
+                          "included, most households first: what `gridplan inspect` and the plan's report.json "
+                          "list; null when not checked")
     oversized_building_count: int = Field(0, description="buildings above the micro-grid maximum")
     oversized_buildings: list[OversizedBuilding] = Field(
         default_factory=list, description="the largest of them (at most 20)")
 
 
 class ReadOptions(BaseModel):
+    """How the dataset's layers are read (the form fields of the upload; the plans of it read them so too).
+
+    ``accept_large`` was added later: datasets uploaded before have false.
+    """
+
     id_field: str
     households_field: str
     units_field: str
@@ -124,6 +165,7 @@ class ReadOptions(BaseModel):
     estimate: Estimate
     input_crs: InputCrs
     fix_geometry: bool
+    accept_large: bool = False
 
 
 class Dataset(BaseModel):

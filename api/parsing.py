@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridplan.errors import InputError
+from gridplan.errors import InputError, OptionError
 from gridplan.inputs.io import check_geopackage
 
 from . import procs
@@ -142,6 +142,8 @@ def parse_in_this_process(directory: Path, files: Mapping[str, Mapping], options
             return ("memory",)
         if isinstance(exc, InputError):
             return ("input", list(exc.problems))
+        if isinstance(exc, OptionError):  # a read option the library cannot use: the client's, as a 422
+            return ("input", [str(exc)])
         if is_no_space(exc):
             return ("nospace",)
         if isinstance(exc, OSError) and exc.errno == errno.EFBIG:

@@ -1,7 +1,8 @@
 """Safe uploads: a size limit while streaming, the file type told by content, zip checks, inspection.
 
 An upload is copied to the data directory under a name the service chooses (never the client's), its
-type is sniffed from the first bytes (:func:`sniff`), zips are checked for path traversal and
+type is sniffed from its first bytes (:func:`sniff`; past a long XML prolog of comments, up to
+:data:`gridplan.inputs.formats.PROLOG_BYTES`), zips are checked for path traversal and
 decompression bombs (:func:`check_zip`, on top of :func:`gridplan.inputs.io.read_layer`'s own checks), and the
 layers are read, validated and inspected with :func:`gridplan.inspect.inspect_inputs` (what ``gridplan
 inspect`` says), whose summary is returned.
@@ -14,6 +15,8 @@ Examples
 'zip'
 >>> sniff(b"%PDF-1.7") is None
 True
+>>> sniff(b"\\x1f\\x8b\\x08"), sniff(b'<?xml version="1.0"?><!-- ' + b"x" * 20_000 + b' --><osm version="0.6">')
+('osm.gz', 'osm')
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from typing import BinaryIO
 import geopandas as gpd
 
 from gridplan.errors import InputError, first_ids
-from gridplan.inputs.formats import sniff_bytes
+from gridplan.inputs.formats import sniff_bytes, sniff_stream
 from gridplan.inputs.io import unsafe_members, read_layer
 from gridplan.planning.inspect import inspect_inputs
 from gridplan.inputs.validate import prepare
@@ -38,7 +41,7 @@ from gridplan.inputs.validate import prepare
 from .errors import PayloadTooLarge, UnsupportedType
 from .storage import scrub
 
-__all__ = ["ROLES", "FORMATS", "sniff", "save_upload", "check_zip", "load_layers", "inspect_dataset", "read_and_inspect", "StoredFile"]
+__all__ = ["ROLES", "FORMATS", "sniff", "sniff_file", "save_upload", "check_zip", "load_layers", "inspect_dataset", "read_and_inspect", "StoredFile"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +49,11 @@ ROLES = ("buildings", "barriers", "communities")
 #: format (as sniffed) -> suffix of the stored file
 FORMATS = {
     "gpkg": ".gpkg", "geojson": ".geojson", "zip": ".zip", "osm": ".osm", "osm.pbf": ".osm.pbf",
-    "osm.bz2": ".osm.bz2", "fgb": ".fgb",
+    "osm.bz2": ".osm.bz2", "osm.gz": ".osm.gz", "fgb": ".fgb",
 }
+#: what the library's sniff calls a format, when an upload's format is called otherwise (None: not an upload);
+#: a compressed file is taken as OSM XML, which :func:`gridplan.inputs.io.read_layer` checks once it is inflated
+_AS_UPLOAD = {"bz2": "osm.bz2", "gzip": "osm.gz", "shp": None}
 _MAX_ZIP_MEMBERS = 1000
 _MAX_RATIO = 200  # a member that inflates more than this (and past 1 MiB) is a bomb, not a shapefile
 _CHUNK = 1 << 20
@@ -69,11 +75,21 @@ class StoredFile:
         return {"filename": self.filename, "format": self.format, "bytes": self.bytes, "stored": self.stored}
 
 
+def _as_upload(kind: str | None) -> str | None:
+    return _AS_UPLOAD.get(kind, kind) if kind is not None else None
+
+
 def sniff(head: bytes) -> str | None:
     """The format of an upload from its first bytes (one of :data:`FORMATS`), or None when not one we read
     (:func:`gridplan.inputs.formats.sniff_bytes`; a bare .shp is not an upload: zip it with its .shx/.dbf/.prj)."""
-    kind = sniff_bytes(head)
-    return {"bz2": "osm.bz2", "gzip": None, "shp": None}.get(kind, kind)
+    return _as_upload(sniff_bytes(head))
+
+
+def sniff_file(path: Path) -> str | None:
+    """:func:`sniff` of a stored upload, reading past a long XML prolog (at most
+    :data:`~gridplan.inputs.formats.PROLOG_BYTES`, :func:`gridplan.inputs.formats.sniff_stream`)."""
+    with open(path, "rb") as f:
+        return _as_upload(sniff_stream(f))
 
 
 def _clean_name(name: str | None, role: str) -> str:
@@ -88,7 +104,6 @@ def save_upload(role: str, filename: str | None, src: BinaryIO, directory: Path,
     shown = _clean_name(filename, role)
     tmp = directory / f"{role}.part"
     written = 0
-    head = b""
     with open(tmp, "wb") as dst:
         while chunk := src.read(_CHUNK):
             written += len(chunk)
@@ -96,16 +111,14 @@ def save_upload(role: str, filename: str | None, src: BinaryIO, directory: Path,
                 raise PayloadTooLarge(
                     f"{role}: {shown} is larger than the upload limit of {limit:,} bytes; upload a smaller file "
                     "(clip it to the area to plan) or raise GRIDPLAN_MAX_UPLOAD_BYTES", field=role)
-            if len(head) < 4096:
-                head += chunk[: 4096 - len(head)]
             dst.write(chunk)
     if written == 0:
         raise InputError(f"{role}: {shown} is empty (0 bytes); upload the file itself")
-    fmt = sniff(head)
+    fmt = sniff_file(tmp)
     if fmt is None:
         raise UnsupportedType(
             f"{role}: the content of {shown} is not a format gridplan reads; upload a GeoPackage, GeoJSON, "
-            "zipped shapefile, FlatGeobuf or OpenStreetMap file (.osm, .osm.pbf, .osm.bz2)", field=role)
+            "zipped shapefile, FlatGeobuf or OpenStreetMap file (.osm, .osm.pbf, .osm.bz2, .osm.gz)", field=role)
     stored = f"{role}{FORMATS[fmt]}"
     tmp.rename(directory / stored)
     return StoredFile(role, shown, fmt, written, stored)

@@ -100,3 +100,23 @@ def child_probe(conn, limits) -> None:
         "ppid": os.getppid(),
     })
     conn.close()
+
+
+_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+{nodes}
+ <way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/><tag k="building" v="apartments"/>
+  <tag k="building:levels" v="6"/></way>
+ <way id="2"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/><tag k="building" v="apartments"/>
+  <tag k="building:levels" v="6"/></way>
+ <way id="3"><nd ref="9"/><nd ref="10"/><tag k="highway" v="residential"/><tag k="name" v="石鼓路"/></way>
+</osm>
+"""
+
+
+def osm_extract() -> str:
+    """A small OSM XML extract: two 6-storey apartment blocks and a residential street."""
+    pts = [(0, 0), (0.0004, 0), (0.0004, 0.0003), (0, 0.0003), (0.001, 0), (0.0014, 0), (0.0014, 0.0003),
+           (0.001, 0.0003), (0.0007, -0.001), (0.0007, 0.001)]
+    nodes = "\n".join(f' <node id="{i + 1}" lat="{32.04 + y:.7f}" lon="{118.78 + x:.7f}"/>' for i, (x, y) in enumerate(pts))
+    return _OSM.format(nodes=nodes)

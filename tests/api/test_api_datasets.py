@@ -11,7 +11,7 @@ import pytest
 from api import models as m
 from api.uploads import sniff
 
-from servicekit import check, make_client, upload
+from servicekit import check, make_client, osm_extract, upload
 
 
 def test_upload_gpkg_inspects(dataset):
@@ -80,28 +80,9 @@ def test_upload_geojson_and_zipped_shapefile_with_communities(client, sample_fil
     assert ds.summary.communities == 1 and ds.summary.barriers == 36 and ds.options.estimate == "missing"
 
 
-OSM = """<?xml version="1.0" encoding="UTF-8"?>
-<osm version="0.6">
-{nodes}
- <way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/><tag k="building" v="apartments"/>
-  <tag k="building:levels" v="6"/></way>
- <way id="2"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/><tag k="building" v="apartments"/>
-  <tag k="building:levels" v="6"/></way>
- <way id="3"><nd ref="9"/><nd ref="10"/><tag k="highway" v="residential"/><tag k="name" v="石鼓路"/></way>
-</osm>
-"""
-
-
-def _osm_text() -> str:
-    pts = [(0, 0), (0.0004, 0), (0.0004, 0.0003), (0, 0.0003), (0.001, 0), (0.0014, 0), (0.0014, 0.0003),
-           (0.001, 0.0003), (0.0007, -0.001), (0.0007, 0.001)]
-    nodes = "\n".join(f' <node id="{i + 1}" lat="{32.04 + y:.7f}" lon="{118.78 + x:.7f}"/>' for i, (x, y) in enumerate(pts))
-    return OSM.format(nodes=nodes)
-
-
 def test_upload_osm_estimates_households_and_takes_barriers_from_it(client, tmp_path):
     path = tmp_path / "extract.xml"
-    path.write_text(_osm_text(), encoding="utf-8")
+    path.write_text(osm_extract(), encoding="utf-8")
     ds = upload(client, {"buildings": path})
     assert ds.files["buildings"].format == "osm"
     assert ds.summary.buildings == 2 and ds.summary.households > 0
@@ -188,7 +169,7 @@ def test_unknown_dataset_is_404(client, bad):
 def test_sniff():
     assert sniff(b"\xef\xbb\xbf {\"type\": 1}") == "geojson"
     assert sniff(b"<?xml version='1.0'?>\n<osm version='0.6'>") == "osm"
-    assert sniff(b"BZh91AY") == "osm.bz2"
+    assert sniff(b"BZh91AY") == "osm.bz2" and sniff(b"\x1f\x8b\x08\x00") == "osm.gz"
     assert sniff(b"fgb\x03\x00") == "fgb"
     assert sniff(b"SQLite format 3\x00" + b"\x00" * 52 + b"GPKG") == "gpkg"
     assert sniff(json.dumps([1, 2]).encode()) is None
