@@ -20,7 +20,7 @@ Examples
 >>> cli_message("or give estimate='auto' (--estimate auto), or grid_size='300:500'", {**names, "estimate": "--estimate"})
 'or give --estimate auto, or --grid-size 300:500'
 >>> cli_message("`buildings` has 3 buildings without households_field values", names)
-'`BUILDINGS` has 3 buildings without --households-field values'
+'BUILDINGS has 3 buildings without --households-field values'
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def cli_message(message: str, names: dict[str, str]) -> str:
     """``message`` with Python parameter names replaced by the command line's (``names``, as from
     :func:`option_names`): ```name```, ``name=`` (and ``name= (--opt)``), and bare names holding an underscore;
     other words are left alone. Backticked parameters with values go through :func:`gridplan.errors.for_cli` first."""
-    message = for_cli(message, {k: v for k, v in names.items() if v.startswith("--")})
+    message = for_cli(message, names)
     for name, opt in sorted(names.items(), key=lambda kv: -len(kv[0])):
         n = re.escape(name)
         message = re.sub(rf"`{n}`", f"`{opt}`", message)
