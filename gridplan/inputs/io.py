@@ -336,13 +336,16 @@ def drop_duplicate_buildings(buildings: gpd.GeoDataFrame, *, overlap: float = 0.
     work = buildings.estimate_utm_crs() if buildings.crs is not None and buildings.crs.is_geographic else None
     rg = rel.geometry.to_crs(work) if work is not None else rel.geometry
     wg = way.geometry.to_crs(work) if work is not None else way.geometry
+    # outlines are compared before they are repaired (a self-touching ring makes GEOS fail): compare repaired copies
+    rg, wg = rg.make_valid(), wg.make_valid()
     i, j = wg.sindex.query(rg, predicate="intersects")
     drop = []
     for a, b in zip(i, j):
         r_geom, w_geom = rg.iloc[a], wg.iloc[b]
         shared = r_geom.intersection(w_geom).area
         # against the relation's outer shell too: the way has no hole
-        shell = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(r_geom)])
+        shell = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(shapely.get_parts(r_geom))
+                                   if p.geom_type == "Polygon"])
         if shared >= overlap * r_geom.area and shell.intersection(w_geom).area >= overlap * max(shell.area, w_geom.area):
             drop.append(way.index[b])
     if drop:
