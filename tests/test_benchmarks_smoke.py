@@ -78,3 +78,30 @@ def test_gridplan_beats_kmeans_here(rows):
 def test_unknown_method_is_named(bench, tiny):
     with pytest.raises(ValueError, match="'simplex'.*'gridplan'"):
         bench.run_method("simplex", tiny)
+
+
+def test_a_method_over_the_memory_limit_is_named(bench, tiny):
+    # the parent already holds more address space than 0.2 GB, so the child's first allocation fails
+    row = bench.run_method("kmeans", tiny, timeout=None, memory_gb=0.2)
+    assert row.note == "n/a: over the memory limit (0.2 GB)" and row.units is None
+
+
+def test_buildings_and_barriers_files_are_benchmarked_to_stdout_only(bench, tmp_path, capsys):
+    d = make_district(households=1500, communities=1)
+    b, r = tmp_path / "b.gpkg", tmp_path / "r.gpkg"
+    d.buildings.to_file(b)
+    d.roads.to_file(r)
+    assert bench.main(["--buildings", str(b), "--barriers", str(r), "--methods", "gridplan,kmeans", "--no-pipeline"]) == 0
+    out = capsys.readouterr().out
+    assert "## b.gpkg" in out and "memory limit 4 GB" in out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| gridplan") or line.startswith("| kmeans")}
+    assert set(rows) == {"gridplan", "kmeans"} and "n/a" not in rows["gridplan"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.gpkg", "r.gpkg"]  # nothing written without --out
+
+
+def test_a_file_given_as_a_case_is_told_the_file_options(bench, tmp_path, capsys):
+    f = tmp_path / "x.osm"
+    f.write_text("<osm/>")
+    with pytest.raises(SystemExit):
+        bench.main(["--cases", str(f)])
+    assert f"--osm {f}" in capsys.readouterr().err
