@@ -94,11 +94,12 @@ def full_pipeline(source: str | Source, *, check: bool = True, timeout: float = 
             f"{r['micro_grids']:,} micro-grids ({r['micro_in_range']:.1%} in range); {r['divided_buildings']:,} buildings divided",
         ]
         if check:
-            out.append(f"- referee: {_referee(Path(r['dir']))}")
+            out.append(f"- referee: {referee(Path(r['dir']))}")
     return out
 
 
-def _referee(d: Path) -> str:
+def referee(d: Path) -> str:
+    """The referee's last line on the plan written in ``d`` (and its seconds), or why it did not run."""
     if not CHECKPLAN.exists():
         return f"n/a: {CHECKPLAN} not found"
     cmd = [PYTHON, str(CHECKPLAN), "--plan", str(d), "--buildings", str(d / "input_buildings.gpkg")]

@@ -16,7 +16,7 @@ import pytest
 from gridplan.sample import make_district
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SIBLINGS = ("bench_measure", "bench_cases", "bench_peers")
+SIBLINGS = ("bench_measure", "bench_cases", "bench_peers", "run")  # "run": imported by extracts.py
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +105,21 @@ def test_a_file_given_as_a_case_is_told_the_file_options(bench, tmp_path, capsys
     with pytest.raises(SystemExit):
         bench.main(["--cases", str(f)])
     assert f"--osm {f}" in capsys.readouterr().err
+
+
+def test_extracts_reports_a_refused_file_with_its_message(bench, tmp_path):
+    spec = importlib.util.spec_from_file_location("gridplan_benchmarks_extracts", BENCH / "extracts.py")
+    extracts = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = extracts  # dataclasses look their module up by name
+    try:
+        spec.loader.exec_module(extracts)
+    finally:
+        sys.modules.pop(spec.name, None)
+    f = tmp_path / "deep" / "empty.osm"
+    f.parent.mkdir()
+    f.write_text('<?xml version="1.0"?>\n<osm version="0.6"></osm>\n')
+    (tmp_path / "notes.txt").write_text("not an extract")
+    assert [n for n, _ in extracts.find_files([tmp_path]) if not n.startswith("shared/")] == ["deep/empty.osm"]
+    out = extracts.plan_file("deep/empty.osm", f, timeout=120)
+    assert out.result.startswith("refused: error:") and "Traceback" not in out.result, out.result
+    assert out.buildings is None and "| `deep/empty.osm` | – |" in extracts.table([out])
