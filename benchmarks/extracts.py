@@ -14,7 +14,7 @@ Each file is planned by ``python -m gridplan.cli plan FILE --out TMP --quiet`` i
 one at a time, under ``--memory-gb`` of address space and ``--timeout`` seconds); its row gives the
 buildings and households of ``report.json``, the wall seconds of the command, the share of grids in range,
 the referee's verdict, and ``planned``, ``refused: <first line of the error>`` (exit 2, a message) or
-``CRASH: <last line>`` (a traceback: a bug to report). The table is printed; ``--out`` also saves it.
+``CRASH: <last line>`` (a traceback, or the CLI's "internal error ... report it": a bug to report). The table is printed; ``--out`` also saves it.
 """
 from __future__ import annotations
 
@@ -117,8 +117,9 @@ def plan_file(name: str, path: Path, *, timeout: float = TIMEOUT, memory_gb: flo
             last = (res.stderr.strip().splitlines() or [""])[-1][:200]
             out.result = f"n/a: {over_limit(memory_gb)}" if memory else f"CRASH: `{last}`"
             return out
-        if res.returncode != 0:
-            out.result = f"refused: {_first_error(res.stderr)[:300]}"
+        if res.returncode != 0:  # exit 1 "internal error: ...; report it" is a crash the CLI caught
+            first = _first_error(res.stderr)[:300]
+            out.result = f"CRASH: {first}" if first.startswith("error: internal error") else f"refused: {first}"
             return out
         report = json.loads((plan_dir / "report.json").read_text(encoding="utf-8"))
         out.buildings, out.households = report["input"]["buildings"], report["input"]["households"]
