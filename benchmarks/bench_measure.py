@@ -96,6 +96,16 @@ def out_of_memory(exc: BaseException | None) -> bool:
     return False
 
 
+def first_problem(message: str) -> str:
+    r"""The first line of an error, with the problem itself when that line only announces a list.
+
+    >>> first_problem("1 problem with the input:\n  - buildings: no such file; check the path")
+    '1 problem with the input: - buildings: no such file; check the path'
+    """
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()] or [""]
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+
+
 _STATUS = None  # shared buffer a forked child writes its progress into (read on timeout)
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gridplan  # noqa: E402
 
 from bench_cases import Source, load_case, source_options  # noqa: E402
-from bench_measure import limit_memory, over_limit, peak_rss_mb  # noqa: E402
+from bench_measure import first_problem, limit_memory, over_limit, peak_rss_mb  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
     except MemoryError:
         print(json.dumps({"error": over_limit(a.memory_gb)}))
     except gridplan.GridplanError as exc:  # a refusal: one clear message
-        print(json.dumps({"error": f"refused: {(str(exc).splitlines() or [''])[0]}"}))
+        print(json.dumps({"error": f"refused: {first_problem(str(exc))}"}))
     return 0
 
 

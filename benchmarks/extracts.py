@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cases import SHARED  # noqa: E402
-from bench_measure import MEMORY_GB, limit_memory, over_limit  # noqa: E402
+from bench_measure import MEMORY_GB, first_problem, limit_memory, over_limit  # noqa: E402
 from run import PYTHON, referee  # noqa: E402
 
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".osm.bz2", ".osm.gz", ".osm.xml", ".osm.xml.gz", ".osm.xml.bz2")
@@ -88,13 +88,10 @@ class Outcome:
 
 
 def _first_error(stderr: str) -> str:
+    """The CLI's first ``error:`` line (with the problem it announces), else the last line of ``stderr``."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("error:")]
-    if not errors:
-        return lines[-1] if lines else "no message"
-    at = lines.index(errors[0])
-    first = errors[0]  # "error: 1 problem with the input:" is followed by the problem itself
-    return f"{first} {lines[at + 1]}" if first.endswith(":") and at + 1 < len(lines) else first
+    at = next((i for i, ln in enumerate(lines) if ln.startswith("error:")), None)
+    return first_problem("\n".join(lines[at:at + 2])) if at is not None else (lines[-1] if lines else "no message")
 
 
 def plan_file(name: str, path: Path, *, timeout: float = TIMEOUT, memory_gb: float | None = MEMORY_GB) -> Outcome:

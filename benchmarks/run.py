@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gridplan  # noqa: E402
 
 from bench_cases import ALL_CASES, SHARED, Case, Source, build_case, load_case, source_options  # noqa: E402
-from bench_measure import COLUMNS, GRID, MEMORY_GB, Row, fmt, in_child, score, table  # noqa: E402,F401
+from bench_measure import COLUMNS, GRID, MEMORY_GB, Row, first_problem, fmt, in_child, score, table  # noqa: E402,F401
 from bench_peers import METHODS, SLOW  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -124,7 +124,7 @@ def run_case(source: str | Source, *, methods=tuple(METHODS), timeout: float = T
         load_s = time.perf_counter() - t0
         c = build_case(*case)
     except gridplan.GridplanError as exc:  # the file is refused: say why, as gridplan does
-        return f"## {name}\n\nrefused: {(str(exc).splitlines() or [''])[0]}\n"
+        return f"## {name}\n\nrefused: {first_problem(str(exc))}\n"
     del case
     hh = np.bincount(np.maximum(c.parent, 0), weights=np.where(c.parent >= 0, c.g.households, 0.0))
     head = (
