@@ -7,6 +7,7 @@ those are the parents every method partitions into grids.
 """
 from __future__ import annotations
 
+import argparse
 import time
 import warnings
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from gridplan.core.partition import UnitGraph
 from gridplan.inputs.validate import prepare
 from gridplan.planning.planner import Planner, components
 
-from bench_measure import connected_components
+from bench_measure import MEMORY_GB, connected_components
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -39,8 +40,67 @@ ALL_CASES = ("sample", *FILE_CASES, "city")
 CITY_HOUSEHOLDS = 1_000_000
 
 
-def load_case(name: str):
-    """(buildings, barriers) of a case, or a string saying why it is skipped."""
+@dataclass(frozen=True)
+class Source:
+    """Where a case comes from: a built-in case (``name`` alone), an OSM extract, or buildings (and barriers) files.
+
+    ``args()`` are the options that give it to ``run.py`` and ``bench_pipeline.py``:
+
+    >>> Source.of(osm="x/porto.osm.pbf").args(), Source.of(buildings="b.gpkg", barriers="r.gpkg").name
+    (['--osm', 'x/porto.osm.pbf'], 'b.gpkg')
+    >>> Source.of(case="sample").args()
+    ['--case', 'sample']
+    """
+
+    name: str
+    osm: Path | None = None
+    buildings: Path | None = None
+    barriers: Path | None = None
+
+    @classmethod
+    def of(cls, *, case: str | None = None, osm=None, buildings=None, barriers=None) -> Source:
+        """One of ``case``, ``osm`` and ``buildings`` (``barriers`` goes with ``osm`` or ``buildings``)."""
+        given = [k for k, v in (("case", case), ("osm", osm), ("buildings", buildings)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"give one of case, osm and buildings (got {', '.join(given) or 'none'})")
+        if barriers is not None and case is not None:
+            raise ValueError("`barriers` goes with `osm` or `buildings`, not with a built-in case")
+        if case is not None:
+            if case not in ALL_CASES:
+                raise ValueError(f"case {case!r}; expected one of {', '.join(ALL_CASES)}")
+            return cls(case)
+        path = Path(osm if osm is not None else buildings)
+        return cls(path.name, osm=Path(osm) if osm is not None else None,
+                   buildings=Path(buildings) if buildings is not None else None,
+                   barriers=Path(barriers) if barriers is not None else None)
+
+    def args(self) -> list[str]:
+        if self.osm is None and self.buildings is None:
+            return ["--case", self.name]
+        out = ["--osm", str(self.osm)] if self.osm is not None else ["--buildings", str(self.buildings)]
+        return out + (["--barriers", str(self.barriers)] if self.barriers is not None else [])
+
+
+def source_options(ap: argparse.ArgumentParser) -> None:
+    """The options that give one case (shared with run.py's file options)."""
+    ap.add_argument("--osm", type=Path, help="an OpenStreetMap extract (.osm, .osm.pbf, .osm.bz2, ...): buildings and barriers")
+    ap.add_argument("--buildings", type=Path, help="any buildings file gridplan reads (GeoPackage, GeoJSON, shapefile, ...)")
+    ap.add_argument("--barriers", type=Path, help="roads, railways, rivers for --buildings (or instead of the extract's, with --osm)")
+    ap.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="address space allowed to each run, GB (RLIMIT_AS)")
+
+
+def load_case(source: str | Source):
+    """(buildings, barriers) of a case, or a string saying why it is skipped.
+
+    A file case is read as ``gridplan plan`` reads it: ``--osm`` through :func:`gridplan.load_osm` (its
+    barriers unless ``--barriers`` is given), ``--buildings``/``--barriers`` as paths ``prepare`` reads.
+    """
+    if isinstance(source, Source) and source.osm is not None:
+        osm = gridplan.load_osm(source.osm)
+        return osm.buildings, source.barriers if source.barriers is not None else osm.barriers
+    if isinstance(source, Source) and source.buildings is not None:
+        return source.buildings, source.barriers
+    name = source.name if isinstance(source, Source) else source
     if name == "sample":
         from gridplan.sample import sample_path
 

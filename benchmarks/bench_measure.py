@@ -1,4 +1,4 @@
-"""Measuring and scoring for benchmarks/run.py: peak memory, a time-limited forked child, the table rows.
+"""Measuring and scoring for benchmarks/run.py: a forked child under time and memory limits, the table rows.
 
 Every method labels the nodes (atoms) of one case's graph; :func:`score` turns the labels into the
 figures of one row. Units never straddle two parents (every method partitions each parent on its own),
@@ -11,8 +11,9 @@ Examples
 """
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
-import threading
+import resource
 import time
 import traceback
 from collections.abc import Callable
@@ -45,47 +46,64 @@ def connected_components(n: int, edges: np.ndarray) -> np.ndarray:
 
 
 # ---- memory and time -------------------------------------------------------------------------------
-class PeakRss:
-    """Samples this process's RSS (psutil) every 10 ms while in the ``with`` block; ``mb`` is None without psutil."""
-
-    def __enter__(self) -> PeakRss:
-        self.peak: float | None = None
-        try:
-            import psutil
-        except ImportError:
-            return self
-        proc = psutil.Process()
-        self.peak = proc.memory_info().rss
-        self._stop = threading.Event()
-
-        def sample() -> None:
-            while not self._stop.wait(0.01):
-                self.peak = max(self.peak, proc.memory_info().rss)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.peak is not None:
-            self._stop.set()
-            self._thread.join()
-            import psutil
-
-            self.peak = max(self.peak, psutil.Process().memory_info().rss)
-
-    @property
-    def mb(self) -> float | None:
-        return None if self.peak is None else self.peak / 2**20
+#: Address space each method's child may use, GB (``resource.RLIMIT_AS``; ``run.py --memory-gb``).
+MEMORY_GB = 4.0
 
 
-def timed(fn: Callable, *args) -> tuple[object, float, float | None]:
-    """``fn(*args)``, its wall seconds and the peak RSS (MB) of this process meanwhile."""
-    with PeakRss() as rss:
-        t0 = time.perf_counter()
-        out = fn(*args)
-        secs = time.perf_counter() - t0
-    return out, secs, rss.mb
+def limit_memory(gb: float | None) -> None:
+    """Cap this process's address space at ``gb`` GB (``RLIMIT_AS``; never above the hard limit); None: no cap.
+
+    The cap counts the whole address space, the pages a forked child shares with its parent included, so
+    an allocation past it raises ``MemoryError`` instead of swapping the machine.
+    """
+    if gb is None:
+        return
+    soft = int(gb * 2**30)
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (``ru_maxrss``), MB; in a forked child it starts at the pages it shares."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def over_limit(gb: float) -> str:
+    """The note of a method stopped by the memory cap.
+
+    >>> over_limit(4)
+    'over the memory limit (4 GB)'
+    """
+    return f"over the memory limit ({gb:g} GB)"
+
+
+def out_of_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it came from) is an allocation the memory cap refused.
+
+    Under ``RLIMIT_AS`` that is a ``MemoryError``, an ``OSError`` ENOMEM, or an ``ImportError`` whose
+    shared library could not be mapped.
+
+    >>> out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory")), out_of_memory(ValueError("x"))
+    (True, False)
+    """
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
+            return True
+        if isinstance(exc, ImportError) and any(t in str(exc) for t in ("Cannot allocate memory", "failed to map segment")):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def first_problem(message: str) -> str:
+    r"""The first line of an error, with the problem itself when that line only announces a list.
+
+    >>> first_problem("1 problem with the input:\n  - buildings: no such file; check the path")
+    '1 problem with the input: - buildings: no such file; check the path'
+    """
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()] or [""]
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 _STATUS = None  # shared buffer a forked child writes its progress into (read on timeout)
@@ -97,24 +115,42 @@ def report_progress(text: str) -> None:
         _STATUS.value = text.encode()[:250]
 
 
-def _child(conn, fn: Callable, args: tuple) -> None:
+def _child(conn, fn: Callable, args: tuple, memory_gb: float | None) -> None:
     try:
-        conn.send(("ok", timed(fn, *args)))
-    except ImportError as exc:
-        conn.send(("error", f"not installed ({exc.name})"))
-    except BaseException as exc:  # reported to the parent as the row's note
-        conn.send(("error", f"{type(exc).__name__}: {exc}"[:300] or traceback.format_exc(limit=1)))
+        limit_memory(memory_gb)
+        t0 = time.perf_counter()
+        out = fn(*args)
+        conn.send(("ok", (out, time.perf_counter() - t0, peak_rss_mb())))
+    except BaseException as exc:  # noqa: BLE001 - every failure is the row's note
+        conn.send(("error", _why(exc, memory_gb)))
     finally:
         conn.close()
 
 
-def in_child(fn: Callable, args: tuple, timeout: float):
-    """``("ok", timed(fn, *args))`` from a forked child, or ``("error", why)`` (failure, time limit)."""
+def _why(exc: BaseException, memory_gb: float | None) -> str:
+    if memory_gb is not None and out_of_memory(exc):
+        return over_limit(memory_gb)
+    if isinstance(exc, ImportError):
+        return f"not installed ({exc.name})"
+    return f"{type(exc).__name__}: {exc}"[:300] or traceback.format_exc(limit=1)
+
+
+def in_child(fn: Callable, args: tuple, timeout: float | None = None, memory_gb: float | None = MEMORY_GB):
+    """``("ok", (fn(*args), seconds, peak RSS MB))`` from a forked child, or ``("error", why)``.
+
+    The child runs under ``memory_gb`` (:func:`limit_memory`) and ``timeout`` seconds (None: no limit); its
+    peak RSS is its own ``ru_maxrss``. A failure, the time limit, the memory cap or a crash is ``why``.
+
+    >>> in_child(sum, ([1, 2, 3],))[1][0]
+    6
+    >>> in_child(bytearray, (8 * 2**30,), memory_gb=1)
+    ('error', 'over the memory limit (1 GB)')
+    """
     global _STATUS
     ctx = mp.get_context("fork")
     _STATUS = ctx.Array("c", 256)
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, args), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, fn, args, memory_gb), daemon=True)
     proc.start()
     child.close()
     try:
@@ -123,7 +159,9 @@ def in_child(fn: Callable, args: tuple, timeout: float):
             return "error", f"timed out after {timeout:g} s" + (f", {where}" if where else "")
         return parent.recv()
     except EOFError:
-        return "error", f"child died (exit code {proc.exitcode})"
+        proc.join()
+        cap = f" under the memory limit ({memory_gb:g} GB): perhaps over it" if memory_gb is not None else ""
+        return "error", f"child died (exit code {proc.exitcode}){cap}"
     finally:
         if proc.is_alive():
             proc.kill()

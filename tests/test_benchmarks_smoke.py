@@ -16,7 +16,7 @@ import pytest
 from gridplan.sample import make_district
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SIBLINGS = ("bench_measure", "bench_cases", "bench_peers")
+SIBLINGS = ("bench_measure", "bench_cases", "bench_peers", "run")  # "run": imported by extracts.py
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,48 @@ def test_gridplan_beats_kmeans_here(rows):
 def test_unknown_method_is_named(bench, tiny):
     with pytest.raises(ValueError, match="'simplex'.*'gridplan'"):
         bench.run_method("simplex", tiny)
+
+
+def test_a_method_over_the_memory_limit_is_named(bench, tiny):
+    # the parent already holds more address space than 0.2 GB, so the child's first allocation fails
+    row = bench.run_method("kmeans", tiny, timeout=None, memory_gb=0.2)
+    assert row.note == "n/a: over the memory limit (0.2 GB)" and row.units is None
+
+
+def test_buildings_and_barriers_files_are_benchmarked_to_stdout_only(bench, tmp_path, capsys):
+    d = make_district(households=1500, communities=1)
+    b, r = tmp_path / "b.gpkg", tmp_path / "r.gpkg"
+    d.buildings.to_file(b)
+    d.roads.to_file(r)
+    assert bench.main(["--buildings", str(b), "--barriers", str(r), "--methods", "gridplan,kmeans", "--no-pipeline"]) == 0
+    out = capsys.readouterr().out
+    assert "## b.gpkg" in out and "memory limit 4 GB" in out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| gridplan") or line.startswith("| kmeans")}
+    assert set(rows) == {"gridplan", "kmeans"} and "n/a" not in rows["gridplan"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.gpkg", "r.gpkg"]  # nothing written without --out
+
+
+def test_a_file_given_as_a_case_is_told_the_file_options(bench, tmp_path, capsys):
+    f = tmp_path / "x.osm"
+    f.write_text("<osm/>")
+    with pytest.raises(SystemExit):
+        bench.main(["--cases", str(f)])
+    assert f"--osm {f}" in capsys.readouterr().err
+
+
+def test_extracts_reports_a_refused_file_with_its_message(bench, tmp_path):
+    spec = importlib.util.spec_from_file_location("gridplan_benchmarks_extracts", BENCH / "extracts.py")
+    extracts = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = extracts  # dataclasses look their module up by name
+    try:
+        spec.loader.exec_module(extracts)
+    finally:
+        sys.modules.pop(spec.name, None)
+    f = tmp_path / "deep" / "empty.osm"
+    f.parent.mkdir()
+    f.write_text('<?xml version="1.0"?>\n<osm version="0.6"></osm>\n')
+    (tmp_path / "notes.txt").write_text("not an extract")
+    assert [n for n, _ in extracts.find_files([tmp_path]) if not n.startswith("shared/")] == ["deep/empty.osm"]
+    out = extracts.plan_file("deep/empty.osm", f, timeout=120)
+    assert out.result.startswith("refused: error:") and "Traceback" not in out.result, out.result
+    assert out.buildings is None and "| `deep/empty.osm` | – |" in extracts.table([out])
