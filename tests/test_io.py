@@ -184,3 +184,19 @@ def test_duplicate_buildings_are_compared_on_repaired_outlines():
                          geometry=[bowtie, shapely.box(0, 0, 10, 10), shapely.box(50, 0, 60, 10)], crs=32650)
     out = drop_duplicate_buildings(b)
     assert set(out["building_id"]) >= {"r1", "w2"}
+
+
+def test_an_osm_file_with_node_ids_out_of_order_is_read():
+    """pyogrio's own test extract has node ids out of order: GDAL's custom index refuses it, so it is read
+    again with the plain index (OSM_USE_CUSTOM_INDEXING=NO) instead of passing GDAL's advice on to the user."""
+    from pathlib import Path
+
+    import pyogrio
+
+    from gridplan.inputs.osm import load_osm
+
+    path = Path(pyogrio.__file__).parent / "tests" / "fixtures" / "sample.osm.pbf"
+    if not path.exists():
+        pytest.skip("pyogrio's sample.osm.pbf is not installed")
+    data = load_osm(path)
+    assert len(data.buildings) >= 1

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import plural
 from .base import app, exit_on_error, run
 from .inputs import BuildingInputs, building_inputs
 from .options import (Balance, CommunitySize, GridSize, MicroSize, PersonsPerHousehold, Quiet, Seed, ShowProgress,
@@ -28,14 +29,15 @@ def plan_summary(report: dict) -> str:
     """The one-line summary of a plan's report that ``gridplan plan`` prints."""
     lv = report["levels"]
     empty = report.get("empty_units", [])
+    across = sum(1 for c in report["crossings"] if c.get("households_across"))
     return (
-        f"planned {report['input']['buildings']:,} buildings, {report['input']['households']:,} households: "
-        f"{lv['community']['count']:,} communities, {lv['grid']['count']:,} grids "
-        f"({lv['grid'].get('share_in_range', 0):.0%} in range), {lv['micro']['count']:,} micro-grids "
+        f"planned {plural(report['input']['buildings'], 'building')}, {plural(report['input']['households'], 'household')}: "
+        f"{plural(lv['community']['count'], 'community')}, {plural(lv['grid']['count'], 'grid')} "
+        f"({lv['grid'].get('share_in_range', 0):.0%} in range), {plural(lv['micro']['count'], 'micro-grid')} "
         f"({lv['micro'].get('share_in_range', 0):.0%} in range); "
-        f"{len(report['infeasible']):,} infeasible pieces, " + (f"{len(empty):,} units without households, " if empty else "")
-        + f"{len(report['crossings']):,} units crossing a strong road "
-        f"({sum(1 for c in report['crossings'] if c.get('households_across')):,} joining households across it) reported"
+        f"{plural(len(report['infeasible']), 'infeasible piece')}, "
+        + (f"{plural(len(empty), 'unit')} without households, " if empty else "")
+        + f"{plural(len(report['crossings']), 'unit')} crossing a strong road ({across:,} joining households across it) reported"
     )
 
 

@@ -281,7 +281,17 @@ def _osm_layer(path: Path, layer: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFra
     geometry: a closed way the extract's edge cut to one or two nodes is not a ring (GEOS refuses it)."""
     try:
         with _gdal_messages(path.name):
-            gdf = pyogrio.read_dataframe(path, layer=layer, on_invalid="ignore")
+            try:
+                gdf = pyogrio.read_dataframe(path, layer=layer, on_invalid="ignore")
+            except Exception as exc:  # noqa: BLE001
+                if "OSM_USE_CUSTOM_INDEXING" not in str(exc):
+                    raise
+                # node ids out of order (some exporters write them so): GDAL reads them with its plain index
+                pyogrio.set_gdal_config_options({"OSM_USE_CUSTOM_INDEXING": "NO"})
+                try:
+                    gdf = pyogrio.read_dataframe(path, layer=layer, on_invalid="ignore")
+                finally:
+                    pyogrio.set_gdal_config_options({"OSM_USE_CUSTOM_INDEXING": None})
     except Exception as exc:  # noqa: BLE001 - GDAL raises several types for a broken file
         raise _gdal_error("OSM file", path.name, exc) from exc
     tags = gdf["other_tags"].map(parse_other_tags) if "other_tags" in gdf.columns else pd.Series(
