@@ -661,3 +661,14 @@ def test_all_estimates_zero_is_an_error_too(buildings):
     b = buildings.drop(columns="households").assign(building="school")
     with pytest.raises(InputError, match=r"all 8 buildings have 0 households \(sources: non-residential 8\)"):
         prepare(b)  # refused before the estimate's warning is raised
+
+
+def test_a_compound_drawn_across_a_strong_road_is_warned_about():
+    """Issue 12: an estate drawn across a primary road's centreline was accepted without a word."""
+    from conftest import line_m
+
+    b = gpd.GeoDataFrame({"building_id": ["a", "b", "c"], "households": [40, 40, 40], "compound": ["C1", "C1", None]},
+                         geometry=[box_m(0, 0), box_m(60, 0), box_m(0, 60)], crs=4326)
+    road = gpd.GeoDataFrame({"highway": ["primary"], "name": ["中山路"]}, geometry=[line_m((40, -50), (40, 120))], crs=4326)
+    with pytest.warns(UserWarning, match=r"1 compound straddles a strong road or a tier-1 line \['C1 \(中山路\)'\]"):
+        prepare(b, road)

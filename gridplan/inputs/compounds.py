@@ -37,7 +37,7 @@ import shapely
 from ..errors import InputError, first_ids
 
 __all__ = ["read_compounds", "compounds_from_osm", "assign_compounds", "residential_land", "RESIDENTIAL_KIND",
-           "MAX_ESTATE_HA", "estate_outlines", "CompoundCover", "compound_cover"]
+           "MAX_ESTATE_HA", "estate_outlines", "CompoundCover", "compound_cover", "compounds_across_roads"]
 
 logger = logging.getLogger(__name__)
 
@@ -231,3 +231,40 @@ def residential_land(buildings: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame) -
     homes = compounds[compounds["kind"].isin([RESIDENTIAL_KIND, "given"])] if len(compounds) else compounds
     row = _containing(buildings, homes)
     return pd.Series(row >= 0, index=buildings.index, dtype=bool)
+
+
+def compounds_across_roads(buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, *,
+                           min_length: float = 10.0) -> list[str]:
+    """Compounds whose buildings lie on both sides of a strong road or a tier-1 line: ``'C1 (中山路)'``, one per
+    compound. A compound is meant to be one walled estate, so a primary road or a river through the hull of
+    its buildings (over at least ``min_length`` metres) is most often an outline drawn across the road by
+    mistake. ``buildings`` (with ``compound``) and ``barriers`` (with ``tier``) share one metric CRS.
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString, box
+    >>> b = gpd.GeoDataFrame({"compound": ["C1", "C1", "C2", "C2"]},
+    ...     geometry=[box(0, 0, 10, 10), box(40, 0, 50, 10), box(0, 40, 10, 50), box(15, 40, 25, 50)], crs=32650)
+    >>> road = gpd.GeoDataFrame({"tier": [2], "name": ["中山路"]}, geometry=[LineString([(30, -20), (30, 60)])], crs=32650)
+    >>> compounds_across_roads(b, road)
+    ['C1 (中山路)']
+    """
+    if barriers is None or not len(barriers) or "compound" not in buildings.columns:
+        return []
+    strong = barriers[(barriers["tier"].to_numpy() <= 2) & np.isin(shapely.get_type_id(np.asarray(barriers.geometry.values)), [1, 2, 5])]
+    grouped = buildings[buildings["compound"].notna()]
+    if strong.empty or grouped.empty:
+        return []
+    tree = shapely.STRtree(np.asarray(strong.geometry.values, dtype=object))
+    names = strong["name"] if "name" in strong.columns else pd.Series([None] * len(strong), index=strong.index)
+    out = []
+    for cid, g in grouped.groupby("compound", sort=True):
+        if len(g) < 2:
+            continue
+        hull = shapely.convex_hull(shapely.union_all(np.asarray(g.geometry.values, dtype=object)))
+        hits = tree.query(hull, predicate="intersects")
+        long = [h for h in hits if shapely.length(shapely.intersection(strong.geometry.iloc[h], hull)) >= min_length]
+        if long:
+            label = next((str(names.iloc[h]) for h in long if isinstance(names.iloc[h], str) and names.iloc[h]), "an unnamed road")
+            out.append(f"{cid} ({label})")
+    return out

@@ -75,6 +75,7 @@ from ..errors import Findings, InputError, first_ids, plural
 from .columns import DEFAULT_FIELDS, check_fields, missing_field
 from .ledger import point_table
 from .communities import check_communities, community_codes
+from .compounds import compounds_across_roads
 from .households import HouseholdRules, check_counts, estimate_households, given_households, given_population
 from .io import read_layer
 from .shape import ORIGIN_ATTR, OSM_ORIGIN, building_shape, check_shape, division_estimates, shape_note
@@ -454,6 +455,11 @@ def prepare(
         geometry=gpd.GeoSeries(bw.geometry.to_numpy(), crs=work),
     )
     result = _leave_out_on_water(result, rw, out)
+    across = compounds_across_roads(result, rw)
+    if across:
+        out.warnings.append(f"compounds: {plural(len(across), 'compound')} {'straddles' if len(across) == 1 else 'straddle'} a strong road or a tier-1 line "
+                            f"{first_ids(across)}; a compound is kept in one grid, which then crosses the road: check "
+                            "the compound outlines (or the compound column) of these buildings")
     for msg in out.warnings:
         warnings.warn(msg, UserWarning, stacklevel=2)
     logger.info("prepared input: %d buildings, %d households, %d barriers, %s communities; work CRS %s",
