@@ -14,6 +14,8 @@ Each building is a 20 m × 15 m box (300 m²) with ``households`` 40 and ``level
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -270,3 +272,21 @@ def counting_http_server():
         server.shutdown()
         server.server_close()
 
+
+
+#: The independent referee of a plan directory (``../shared/tools/checkplan.py``); absent on a fresh clone
+#: without ``../shared``, where the tests that use it skip.
+CHECKPLAN = Path(__file__).resolve().parents[2] / "shared" / "tools" / "checkplan.py"
+
+
+def referee(plan_dir: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The referee's run on a written plan directory (its input buildings and barriers beside it)."""
+    return subprocess.run([sys.executable, str(CHECKPLAN), "--plan", str(plan_dir), "--buildings", str(plan_dir / "input_buildings.gpkg"),
+                           "--barriers", str(plan_dir / "input_barriers.gpkg"), *extra],
+                          capture_output=True, text=True, check=False, timeout=timeout)
+
+
+def referee_plan(plan, directory: Path, *, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Write ``plan`` to ``directory`` (without its map) and run the referee on it."""
+    d = plan.write(directory, map_html=False)
+    return referee(d, "--id-field", plan.id_field, timeout=timeout)

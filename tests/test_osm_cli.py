@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import SHARED, referee
 from typer.testing import CliRunner
 
 from gridplan.cli import app
@@ -18,9 +17,7 @@ needs_referee = pytest.mark.skipif(not CHECKPLAN.exists() or not SHARED.exists()
 
 
 def _referee(plan_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CHECKPLAN), "--plan", str(plan_dir), "--buildings",
-                           str(plan_dir / "input_buildings.gpkg"), "--barriers", str(plan_dir / "input_barriers.gpkg")],
-                          capture_output=True, text=True, check=False)
+    return referee(plan_dir)
 
 
 def test_plan_osm_with_ledger_reports_sources(osm_extract, tmp_path):

@@ -6,11 +6,10 @@ import bz2
 import gzip
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import OSM_RELATIONS, OSM_WAYS, SHARED, write_osm_xml
+from conftest import OSM_RELATIONS, OSM_WAYS, SHARED, referee, write_osm_xml
 from typer.testing import CliRunner
 
 from gridplan.cli import app
@@ -32,10 +31,7 @@ def _with_prolog(path: Path, prolog: str) -> str:
 
 
 def _referee(plan_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CHECKPLAN), "--plan", str(plan_dir), "--buildings",
-                           str(plan_dir / "input_buildings.gpkg"), "--barriers", str(plan_dir / "input_barriers.gpkg"),
-                           *[a for pair in zip(("--grid", "--micro", "--community"), SMALL[1::2]) for a in pair]],
-                          capture_output=True, text=True, check=False)
+    return referee(plan_dir, *[a for pair in zip(("--grid", "--micro", "--community"), SMALL[1::2]) for a in pair])
 
 
 # ---- 1. a prolog before <osm ----------------------------------------------------------------------------
@@ -183,8 +179,7 @@ def test_a_residential_neighbourhood_is_no_compound_but_a_walled_area_of_any_siz
 def _plan_real(source: Path, out: Path) -> dict:
     res = CliRunner().invoke(app, ["plan", "--osm", str(source), "--out", str(out), "-q", "--start-date", "2024-01-01"])
     assert res.exit_code == 0, res.output
-    ref = subprocess.run([sys.executable, str(CHECKPLAN), "--plan", str(out), "--buildings", str(out / "input_buildings.gpkg"),
-                          "--barriers", str(out / "input_barriers.gpkg")], capture_output=True, text=True, check=False)
+    ref = referee(out)
     assert ref.returncode == 0 and "checkplan: PASS" in ref.stdout, ref.stdout[-3000:] + ref.stderr[-2000:]
     return json.loads((out / "report.json").read_text())
 

@@ -14,7 +14,6 @@ import copy
 import os
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,6 +23,7 @@ import pytest
 import shapely
 
 import gridplan
+from conftest import referee, referee_plan
 from gridplan import plan as make_plan
 from gridplan.errors import InputError, OptionError, PlanWriteError
 from gridplan.sample import make_district, sample_path
@@ -319,12 +319,7 @@ def test_same_input_and_seed_write_identical_files(small, district, tmp_path):
 
 
 def _referee(p, directory: Path) -> subprocess.CompletedProcess:
-    d = p.write(directory, map_html=False)
-    return subprocess.run(
-        [sys.executable, str(CHECKPLAN), "--plan", str(d), "--buildings", str(d / "input_buildings.gpkg"),
-         "--barriers", str(d / "input_barriers.gpkg"), "--id-field", p.id_field],
-        capture_output=True, text=True, timeout=600,
-    )
+    return referee_plan(p, directory)
 
 
 def _figures(res: subprocess.CompletedProcess) -> dict[str, str]:
@@ -430,11 +425,7 @@ def test_parts_of_a_building_overlap_only_on_its_footprint(tower):
 def test_tower_scene_passes_the_referee_without_slivers(tower, tmp_path):
     p, _ = tower
     d = p.write(tmp_path / "plan", map_html=False)
-    res = subprocess.run(
-        [sys.executable, str(CHECKPLAN), "--plan", str(d), "--buildings", str(d / "input_buildings.gpkg"),
-         "--barriers", str(d / "input_barriers.gpkg"), "--grid", "200:400", "--community", "300:1000"],
-        capture_output=True, text=True, timeout=600,
-    )
+    res = referee(d, "--grid", "200:400", "--community", "300:1000")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert int(_figures(res)["micro_grids_sharing_a_building"]) == 6  # 3 floor runs of each entrance, pairwise
     _assert_no_slivers(res)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
-from conftest import box_m, deg, line_m
+from conftest import box_m, deg, line_m, referee_plan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon
@@ -88,12 +87,7 @@ def build(kinds, households, lake, road) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
 
 
 def _referee(p, directory: Path) -> subprocess.CompletedProcess:
-    d = p.write(directory, map_html=False)
-    return subprocess.run(
-        [sys.executable, str(CHECKPLAN), "--plan", str(d), "--buildings", str(d / "input_buildings.gpkg"),
-         "--barriers", str(d / "input_barriers.gpkg"), "--id-field", p.id_field],
-        capture_output=True, text=True, timeout=300,
-    )
+    return referee_plan(p, directory, timeout=300)
 
 
 def _on_water(b: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame) -> set[str]:
