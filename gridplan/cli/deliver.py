@@ -33,6 +33,14 @@ def _read(plan_dir: Path, bar: Progress):
         return run(lambda: read_plan(plan_dir), cleanup=bar.close)
 
 
+def _open(plan_dir: Path, out: Path, quiet: bool, progress: bool | None) -> tuple[Progress, object]:
+    """The progress bar and the plan of a command that writes ``out`` from ``plan_dir`` (never inside it)."""
+    with exit_on_error():
+        refuse_out_inside(out, plan_dir=plan_dir)
+    bar = Progress(progress_enabled(quiet, progress))
+    return bar, _read(plan_dir, bar)
+
+
 @app.command("export")
 def export_cmd(
     plan_dir: PlanDir,
@@ -46,10 +54,7 @@ def export_cmd(
     """Write shapefiles (zipped, with .prj/.cpg and a field alias table), GeoPackage, FlatGeobuf and CSV tables."""
     from ..outputs.deliver import export_plan
 
-    with exit_on_error():
-        refuse_out_inside(out, plan_dir=plan_dir)
-    bar = Progress(progress_enabled(quiet, progress))
-    plan = _read(plan_dir, bar)
+    bar, plan = _open(plan_dir, out, quiet, progress)
     with bar.step("export"):
         d = run(lambda: export_plan(plan, out, formats=format, crs=crs, encoding=encoding), cleanup=bar.close)
     bar.close()
@@ -99,10 +104,7 @@ def sheets_cmd(
     """Write one printable A4 sheet per community and per grid (PNG, and one PDF of all)."""
     from ..outputs.sheets import write_sheets
 
-    with exit_on_error():
-        refuse_out_inside(out, plan_dir=plan_dir)
-    bar = Progress(progress_enabled(quiet, progress))
-    plan = _read(plan_dir, bar)
+    bar, plan = _open(plan_dir, out, quiet, progress)
     bar.total("sheets", _sheet_count(plan, level))
     written = run(lambda: write_sheets(plan, out, levels=tuple(level), dpi=dpi, pdf=pdf, progress=bar), cleanup=bar.close)
     bar.close()

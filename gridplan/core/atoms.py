@@ -112,6 +112,18 @@ class Atoms:
             out[parts] = values[b] * self.households[parts] / np.where(total[b] > 0, total[b], 1.0)
         return out
 
+    def building_nodes(self, cell_of_building: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (node, building) pair: a whole building on its cell's node, a divided one on each of its parts.
+
+        >>> at = Atoms(np.array([0, 1, 1]), np.array([-1, 1, 1]), np.zeros((3, 4), int), np.empty(3, object),
+        ...            np.empty(3, object), np.ones(3, bool), np.array([5.0, 30.0, 10.0]), np.ones(3), 2, {})
+        >>> [a.tolist() for a in at.building_nodes(np.array([0, 1]))]
+        [[0, 1, 2], [0, 1, 1]]
+        """
+        whole = np.setdiff1d(np.arange(len(cell_of_building)), self.divided)
+        parts = np.flatnonzero(self.building >= 0)
+        return np.r_[cell_of_building[whole], parts], np.r_[whole, self.building[parts]]
+
     def nodes_of(self, b: int) -> np.ndarray:
         """The part nodes of building ``b`` (ascending, i.e. in part order)."""
         return np.flatnonzero(self.building == b)

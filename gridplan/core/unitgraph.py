@@ -81,9 +81,9 @@ class UnitGraph:
         """The keep-together rungs present (``group``, then ``building``), coarsest first."""
         return tuple(r for r in (self.group, self.building) if r is not None and (r >= 0).any())
 
-    def without_groups(self, *, keep_buildings: bool = True) -> UnitGraph:
-        """The same graph without compounds (and, unless ``keep_buildings``, without buildings)."""
-        return UnitGraph(self.households, self.edges, self.cost, self.tier, None, self.building if keep_buildings else None)
+    def without_groups(self) -> UnitGraph:
+        """The same graph without compounds; buildings stay kept together."""
+        return UnitGraph(self.households, self.edges, self.cost, self.tier, None, self.building)
 
     @classmethod
     def lattice(cls, rows: int, cols: int, *, households: float | np.ndarray = 1.0) -> UnitGraph:

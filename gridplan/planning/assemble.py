@@ -165,12 +165,10 @@ def _divided_rows(pl: Planner, micro: Level) -> dict[int, list[tuple[int, tuple[
 
 def _per_unit_buildings(pl: Planner, labels: np.ndarray, n: int) -> np.ndarray:
     """Distinct buildings in each unit (a divided building counts in every unit holding a part of it)."""
-    at = pl.atoms
-    whole = np.setdiff1d(np.arange(len(pl.b)), at.divided)
-    pairs = np.r_[labels[pl.node_of_building[whole]] * (len(pl.b) + 1) + whole,
-                  labels[at.building >= 0] * (len(pl.b) + 1) + at.building[at.building >= 0]]
-    pairs = np.unique(pairs[pairs >= 0])
-    return np.bincount(pairs // (len(pl.b) + 1), minlength=n)
+    unit = labels[pl.pair_node]
+    keep = unit >= 0
+    pairs = np.unique(np.c_[unit[keep], pl.pair_building[keep]], axis=0)
+    return np.bincount(pairs[:, 0], minlength=n)
 
 
 def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
@@ -200,6 +198,20 @@ def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
             geom = merged
             taken.append(patch)
         c_geom[c] = geom
+
+
+def _child_units(land: np.ndarray, lev: Level, parent_geom: np.ndarray, parent_codes: np.ndarray,
+                 book: CodeBook | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The polygons, codes and parent codes of one level's units (grids or micro-grids): dissolved from their
+    nodes' land, closed up to tile their parents, coded in reading order (or keeping ``lev.origin`` with a book)."""
+    n = len(lev.parent)
+    geom = close_gaps(dissolve(land, np.where(lev.labels >= 0, lev.labels, n), n + 1)[:n], lev.parent, parent_geom)
+    parents = parent_codes[lev.parent]
+    if book is None:
+        codes = sequence_codes(parents, _centroids(geom), shapely.area(geom))
+    else:
+        codes = assign_codes(parents, _centroids(geom), shapely.area(geom), origin=lev.origin, book=book)
+    return geom, codes, parents
 
 
 def _community_codes(pl: Planner, comm: Level, c_geom: np.ndarray, book: CodeBook | None) -> tuple[np.ndarray, np.ndarray]:
@@ -251,27 +263,11 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     c_geom = close_gaps(c_geom)
     c_codes, c_parent = _community_codes(pl, comm, c_geom, book)
 
-    # ---- grids
-    n_g = len(grids.parent)
-    g_geom = dissolve(land, np.where(grids.labels >= 0, grids.labels, n_g), n_g + 1)[:n_g]
-    g_geom = close_gaps(g_geom, grids.parent, c_geom)
-    g_parent = c_codes[grids.parent]
-    if book is None:
-        g_codes = sequence_codes(g_parent, _centroids(g_geom), shapely.area(g_geom))
-    else:
-        g_codes = assign_codes(g_parent, _centroids(g_geom), shapely.area(g_geom), origin=grids.origin, book=book)
-
-    # ---- micro-grids; a divided building has one roster row per rectangle of its parts in each micro-grid
+    # ---- grids and micro-grids; a divided building has one roster row per rectangle of its parts in each micro-grid
+    n_g, n_m = len(grids.parent), len(micro.parent)
+    g_geom, g_codes, g_parent = _child_units(land, grids, c_geom, c_codes, book)
+    m_geom, mm_codes, mm_parent = _child_units(land, micro, g_geom, g_codes, book)
     at = pl.atoms
-    n_m = len(micro.parent)
-    m_geom = dissolve(land, np.where(micro.labels >= 0, micro.labels, n_m), n_m + 1)[:n_m]
-    m_geom = close_gaps(m_geom, micro.parent, g_geom)
-    mm_parent = g_codes[micro.parent]
-    if book is None:
-        mm_codes = sequence_codes(mm_parent, _centroids(m_geom), shapely.area(m_geom))
-    else:
-        mm_codes = assign_codes(mm_parent, _centroids(m_geom), shapely.area(m_geom), origin=micro.origin, book=book)
-    m_codes_unit = mm_codes
     rows_of = _divided_rows(pl, micro)
     heavy_cells = {int(pl.node_of_building[bi]) for bi in at.undivided}
     m_hh = np.bincount(micro.labels[valid], weights=at.households[valid], minlength=n_m)
@@ -295,22 +291,19 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     # ---- roster
     id_field = prep.id_field
     keys = (id_field, "households", "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "geometry")
-    rec = {k: [] for k in keys}
+    rows = []
     for bi in range(len(b)):
         if bi in rows_of:
             levels_b = int(b["levels"].iloc[bi])
             for k, (m, r, h, geom) in enumerate(rows_of[bi], start=1):
                 g_unit = micro.parent[m]
-                vals = (str(b["building_id"].iloc[bi]), int(round(h)), c_codes[grids.parent[g_unit]], g_codes[g_unit], mm_codes[m], k,
-                        f"{r[0]}-{r[1]}", "" if (r[2], r[3]) == (1, levels_b) else f"{r[2]}-{r[3]}", geom)
-                for key, val in zip(keys, vals):
-                    rec[key].append(val)
+                rows.append((str(b["building_id"].iloc[bi]), int(round(h)), c_codes[grids.parent[g_unit]], g_codes[g_unit], mm_codes[m], k,
+                             f"{r[0]}-{r[1]}", "" if (r[2], r[3]) == (1, levels_b) else f"{r[2]}-{r[3]}", geom))
         else:
             v = pl.node_of_building[bi]
-            vals = (str(b["building_id"].iloc[bi]), int(hh_b[bi]), c_codes[comm.labels[v]], g_codes[grids.labels[v]],
-                    mm_codes[micro.labels[v]], 0, "", "", b.geometry.iloc[bi])
-            for key, val in zip(keys, vals):
-                rec[key].append(val)
+            rows.append((str(b["building_id"].iloc[bi]), int(hh_b[bi]), c_codes[comm.labels[v]], g_codes[grids.labels[v]],
+                         mm_codes[micro.labels[v]], 0, "", "", b.geometry.iloc[bi]))
+    rec = {k: list(col) for k, col in zip(keys, zip(*rows))} if rows else {k: [] for k in keys}
     roster = gpd.GeoDataFrame(rec, geometry="geometry", crs=crs_work)
     shape = b.set_index("building_id")
     units_of = shape["units"].reindex(roster[id_field]).to_numpy() if "units" in b.columns else [None] * len(roster)
@@ -319,7 +312,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
                             for k, e, f, u, lv in zip(roster["part"], roster["entrances"], roster["floors"], units_of, levels_of)]
     for col in ("units_source", "levels_source", "name", "compound", "compound_name", "building"):
         if col in b.columns:
-            roster[col] = b.set_index("building_id")[col].reindex(roster[id_field]).to_numpy()
+            roster[col] = shape[col].reindex(roster[id_field]).to_numpy()
     for col in (id_field, "community_code", "grid_code", "micro_code"):
         roster[col] = roster[col].astype("string")
     roster["households"] = roster["households"].astype(np.int64)
@@ -328,7 +321,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     def per_unit(lev: Level, n: int, values: np.ndarray) -> np.ndarray:
         return np.bincount(lev.labels[valid], weights=values[valid], minlength=n)
 
-    c_hh, g_hh, rows_hh = per_unit(comm, n_c, at.households), per_unit(grids, n_g, at.households), per_unit(micro, n_m, at.households)
+    c_hh, g_hh = per_unit(comm, n_c, at.households), per_unit(grids, n_g, at.households)
     weighted = cfg.balance == "population"
     pop = pl.atoms_population()
     comm_t = _unit_table(c_geom, c_codes, c_parent, c_hh, _per_unit_buildings(pl, comm.labels, n_c), cfg, cfg.community, crs_work,
@@ -339,7 +332,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         comm_t.insert(2, "name", given["name"].to_numpy()[pl.community_source])
     grid_t = _unit_table(g_geom, g_codes, g_parent, g_hh, _per_unit_buildings(pl, grids.labels, n_g), cfg, cfg.grid, crs_work,
                          per_unit(grids, n_g, pop), weighted)
-    micro_t = _unit_table(m_geom, mm_codes, mm_parent, rows_hh, _per_unit_buildings(pl, micro.labels, n_m), cfg, cfg.micro, crs_work,
+    micro_t = _unit_table(m_geom, mm_codes, mm_parent, m_hh, _per_unit_buildings(pl, micro.labels, n_m), cfg, cfg.micro, crs_work,
                           per_unit(micro, n_m, pop), weighted)
     for t in (comm_t, grid_t, micro_t):
         t["start_date"] = [book.start_of(c, start_date) for c in t["code"]] if book is not None else start_date
@@ -371,13 +364,13 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         "levels": {
             "community": level_figures(c_hh, c_parent, cfg.community, c_geom),
             "grid": level_figures(g_hh, g_parent, cfg.grid, g_geom, bounds=_bounds(grids, c_codes)),
-            "micro": level_figures(rows_hh, mm_parent, cfg.micro, m_geom, bounds=_bounds(micro, g_codes)),
+            "micro": level_figures(m_hh, mm_parent, cfg.micro, m_geom, bounds=_bounds(micro, g_codes)),
         },
-        "crossings": _crossings(pl, grids.labels, g_codes, "grid", piece) + _crossings(pl, micro.labels, m_codes_unit, "micro", piece),
+        "crossings": _crossings(pl, grids.labels, g_codes, "grid", piece) + _crossings(pl, micro.labels, mm_codes, "micro", piece),
         "infeasible": (
             _issues(pl, comm, c_codes, np.array([cfg.street_code]), "community", set())
             + _issues(pl, grids, g_codes, c_codes, "grid", set())
-            + _issues(pl, micro, m_codes_unit, g_codes, "micro", heavy_cells)
+            + _issues(pl, micro, mm_codes, g_codes, "micro", heavy_cells)
             + [dict(level="micro", near=[], **d) for d in undivided_heavy]
             + _given_out_of_range(comm_t, cfg.community, given is not None if comm.origin is None
                                   else np.array([o is not None for o in comm.origin], dtype=bool))

@@ -88,8 +88,8 @@ class Planner:
     (:class:`~gridplan.core.atoms.Atoms`: the nodes, i.e. the cells with divisible buildings cut into their
     parts), ``cg`` (:class:`~gridplan.core.graph.CellGraph` over the nodes), ``g`` (its
     :class:`~gridplan.core.partition.UnitGraph`), ``land`` (the polygon each node brings to a unit),
-    ``bld_per_cell`` (buildings per node) and ``node_of_building`` (a building's node: its only one, or
-    its first part's). After :meth:`communities`: ``excluded`` (cells left out) and ``community_source``
+    ``bld_per_cell`` (buildings per node), ``node_of_building`` (a building's node: its only one, or
+    its first part's) and ``pair_node``/``pair_building`` (every node a building stands on). After :meth:`communities`: ``excluded`` (cells left out) and ``community_source``
     (the given community of each unit, or None). ``prep``, ``cfg`` and ``b`` (the buildings) are the inputs.
     Re-districting sets ``extra_report`` (merged into the report) and ``formed_from``.
 
@@ -143,13 +143,13 @@ class Planner:
         self.bld_per_cell = np.r_[np.bincount(self.tess.cell_of_building, minlength=self.atoms.n_cells),
                                   np.zeros(self.g.n - self.atoms.n_cells, dtype=np.int64)]
         self.node_of_building = self.tess.cell_of_building
+        #: every (node, building) pair (:meth:`~gridplan.core.atoms.Atoms.building_nodes`)
+        self.pair_node, self.pair_building = self.atoms.building_nodes(self.node_of_building)
 
     def nodes_of_buildings(self, mask: np.ndarray) -> np.ndarray:
         """The nodes holding any of the buildings ``mask`` selects (every part of a divided one)."""
         out = np.zeros(self.g.n, bool)
-        out[self.node_of_building[mask]] = True
-        parts = self.atoms.building >= 0
-        out[parts] |= np.asarray(mask)[self.atoms.building[parts]]
+        out[self.pair_node[np.asarray(mask)[self.pair_building]]] = True
         return out
 
     def atoms_population(self) -> np.ndarray:

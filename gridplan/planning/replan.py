@@ -77,17 +77,12 @@ class _Rebalancer:
         ids = b["building_id"].astype(str).to_numpy()
         self.new_cell = pl.nodes_of_buildings(~np.isin(ids, list(prev_ids)))
         self.ids = ids
-        at = pl.atoms
-        # (node, building) pairs: a whole building on its node, a divided one on each of its parts
-        whole = np.setdiff1d(np.arange(len(ids)), at.divided)
-        self.pair_node = np.r_[pl.node_of_building[whole], np.flatnonzero(at.building >= 0)]
-        self.pair_b = np.r_[whole, at.building[at.building >= 0]]
 
     # ---- helpers -------------------------------------------------------------------------------------
     def members(self, cells: np.ndarray) -> frozenset:
         inside = np.zeros(self.pl.g.n, bool)
         inside[cells] = True
-        return frozenset(self.ids[np.unique(self.pair_b[inside[self.pair_node]])].tolist())
+        return frozenset(self.ids[np.unique(self.pl.pair_building[inside[self.pl.pair_node]])].tolist())
 
     def hh(self, cells: np.ndarray) -> float:
         """Households on the nodes."""
