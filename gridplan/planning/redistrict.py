@@ -39,7 +39,8 @@ class Redistricting:
     changes: ChangeList
 
 
-def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "all"] = "oversized", count: int | None = None, **options) -> Redistricting:
+def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "all"] = "oversized", count: int | None = None,
+               old_plan=None, **options) -> Redistricting:
     """Split the out-of-range communities (every one with ``mode='all'``) and plan grids and micro-grids inside.
 
     Parameters
@@ -51,6 +52,9 @@ def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "
         ``'oversized'``: split those above the community range; ``'all'``: re-split every community.
     count
         The number of communities wanted in total (e.g. 35), or None for the counts nearest the target.
+    old_plan
+        The previous plan of these buildings (a Plan or its directory): the change list is made against it, with
+        real moves between grids and micro-grids; without it the old grids are unknown (``None`` in the summary).
     **options
         Any other option of :func:`gridplan.plan` (sizes, seed, street code, start date, ...).
 
@@ -62,5 +66,5 @@ def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "
     """
     check_choice("mode", mode, ("oversized", "all"))
     new = plan(buildings, barriers, communities, redistrict=mode, community_count=count, **options)
-    old = state_from_communities(communities, new)
+    old = state_from_communities(communities, new, old_plan=old_plan)
     return Redistricting(new, diff(old, new))
