@@ -66,7 +66,8 @@ def export_cmd(
 def map_cmd(
     plan_dir: PlanDir,
     out: Annotated[Path, typer.Option("--out", "-o", help="the HTML file to write")],
-    compare: Annotated[Optional[Path], typer.Option(help="an older plan directory: shown as toggled layers, changed units marked")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="an older plan directory (shown as toggled layers), or an old communities "
+                                                        "file (gpkg/geojson/shp with code, name: their boundaries shown); changed units marked")] = None,
     basemap: Annotated[str, typer.Option(help="none (offline), osm, or tianditu (key from $GRIDPLAN_TIANDITU_KEY)")] = "none",
     quiet: Quiet = False,
     progress: ShowProgress = None,
@@ -76,7 +77,7 @@ def map_cmd(
 
     bar = Progress(progress_enabled(quiet, progress))
     plan = _read(plan_dir, bar)
-    old = _read(compare, bar) if compare is not None else None
+    old = _compared(compare, plan, bar) if compare is not None else None
     with bar.step("map"):
         path = run(lambda: write_review_map(plan, out, compare=old, basemap=basemap), cleanup=bar.close)
     bar.close()
@@ -85,6 +86,18 @@ def map_cmd(
         typer.echo(f"wrote {path} ({size:.1f} MB)")
         if basemap == "tianditu":
             typer.echo(f"the Tianditu key is not in the file: open it as {path.name}#tk=${TIANDITU_KEY_ENV}, or paste the key in its panel")
+
+
+def _compared(compare: Path, plan, bar: Progress):
+    """What ``--compare`` names: an older plan (a plan directory), else old communities (read by the safe readers,
+    their households counted from ``plan``'s buildings)."""
+    from ..outputs.reader import is_plan_dir
+    from ..planning.diff import state_from_communities
+
+    if is_plan_dir(compare) or (compare.is_dir() and not any(compare.glob("*.shp"))):  # a damaged plan: say so
+        return _read(compare, bar)
+    with bar.step("read old communities"):
+        return run(lambda: state_from_communities(compare, plan).layers["community"], cleanup=bar.close)
 
 
 def _sheet_count(plan, levels: list[str]) -> int:

@@ -28,10 +28,18 @@ __all__: list[str] = []
 Out = Annotated[Path, typer.Option("--out", "-o", help="plan directory to write (with the change list)")]
 
 
-def _write_with_changes(result, out: Path, quiet: bool, bar: Progress, headline) -> None:
-    """Write a plan and its change list into ``out``, then print ``headline()`` and the change summary."""
+def _write_with_changes(result, out: Path, quiet: bool, bar: Progress, headline, compare) -> None:
+    """Write a plan, its change list and its review map (``compare``: the old plan, or the old communities, shown on
+    it) into ``out``, then print ``headline()`` and the change summary."""
+    from ..outputs.review_map import write_review_map
+
+    def write() -> None:
+        result.plan.write(out, map_html=False)
+        result.changes.write(out)
+        write_review_map(result.plan, out / "map.html", compare=compare)
+
     with bar.step("write"):
-        run(lambda: (result.plan.write(out), result.changes.write(out)), cleanup=bar.close)
+        run(write, cleanup=bar.close)
     bar.close()
     if not quiet:
         typer.echo(headline())
@@ -42,9 +50,16 @@ def _summary(changes, out: Path) -> str:
     s = changes.summary
     moved = s["households_moved"]
     units = ", ".join(f"{lvl}: {v['new']:,} new, {v['changed']:,} changed, {v['retired']:,} retired" for lvl, v in s["units"].items())
-    return (f"households moved: {moved['community']:,} between communities, {moved['grid']:,} between grids, {moved['micro']:,} between micro-grids; "
-            f"units changed: {s['units_changed']:,} ({units})\nwrote {out}/ (change list: changes.csv, changes_units.csv, migration.csv, "
-            "new_communities.csv, retired.csv, changed_units.geojson)")
+    if moved["grid"] is None:
+        lower = ("between grids and micro-grids: unknown (the old grids are not known: give --old-plan DIR, the previous plan "
+                 "directory, to count them)")
+    else:
+        lower = f"{moved['grid']:,} between grids, {moved['micro']:,} between micro-grids"
+    recoded = s.get("units_recoded", 0)
+    also = f"; units recoded (same buildings, new code): {recoded:,}" if recoded else ""
+    return (f"households moved: {moved['community']:,} between communities, {lower}; "
+            f"units changed: {s['units_changed']:,} ({units}){also}\nwrote {out}/ (change list: changes.csv, changes_units.csv, "
+            "migration.csv, new_communities.csv, retired.csv, changed_units.geojson)")
 
 
 @app.command("redistrict")
@@ -63,20 +78,26 @@ def redistrict_cmd(
     seed: Seed = 0,
     street_code: Annotated[str, typer.Option(help="9-digit street code (used only when the communities carry no codes)")] = "000000000",
     start_date: StartDate = None,
+    old_plan: Annotated[Optional[Path], typer.Option(help="the previous plan directory of these buildings: the change list then "
+                                                          "counts moves between grids and micro-grids too")] = None,
     quiet: Quiet = False,
     progress: ShowProgress = None,
 ) -> None:
     """Split the oversized communities (every one with --all) into balanced new ones, plan grids and micro-grids
-    inside, and write the plan with its change list."""
+    inside, and write the plan with its change list and a map showing the old boundaries."""
+    from ..outputs.reader import read_plan
     from ..planning.redistrict import redistrict
 
+    with exit_on_error():
+        refuse_out_inside(out, old_plan=old_plan)
+    previous = run(lambda: read_plan(old_plan)) if old_plan is not None else None
     given = inputs.resolve()
     bar = Progress(progress_enabled(quiet, progress))
     r = run(lambda: redistrict(
         given.pop("buildings"), given.pop("barriers"), communities, mode="all" if all_ else "oversized", count=count,
         community_size=community_size, grid_size=grid_size, micro_size=micro_size, balance=balance,
         persons_per_household=persons_per_household, seed=seed, street_code=street_code, start_date=start_date,
-        progress=bar, **given), cleanup=bar.close)
+        old_plan=previous, progress=bar, **given), cleanup=bar.close)
 
     def headline() -> str:
         info = r.plan.report["redistricting"]
@@ -85,7 +106,7 @@ def redistrict_cmd(
                 f"{sum(len(v) for v in info['new'].values()):,}; households per community {int(c.households.min()):,}–{int(c.households.max()):,}, "
                 f"{c.in_range.mean():.0%} in range")
 
-    _write_with_changes(r, out, quiet, bar, headline)
+    _write_with_changes(r, out, quiet, bar, headline, previous if previous is not None else r.changes.before.layers["community"])
 
 
 def _replan_buildings(inputs: BuildingInputs, alias: Path | None) -> BuildingInputs:
@@ -153,7 +174,7 @@ def replan_cmd(
         kwargs = _as_library_names(given, prev.id_field, ctx)
     bar = Progress(progress_enabled(quiet, progress))
     r = run(lambda: replan(prev, lock=lock or (), seed=seed, start_date=start_date, progress=bar, **kwargs), cleanup=bar.close)
-    _write_with_changes(r, out, quiet, bar, lambda: f"re-partitioned {len(r.plan.report['replan']['scopes']):,} scope(s)")
+    _write_with_changes(r, out, quiet, bar, lambda: f"re-partitioned {len(r.plan.report['replan']['scopes']):,} scope(s)", prev)
 
 
 @app.command("diff")

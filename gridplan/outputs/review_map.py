@@ -9,8 +9,8 @@ households, range status, buildings, and the parts of divided buildings it holds
 which units are about 100 px wide. The parts of divided buildings (footprint slices) are a layer of their own,
 hatched and labelled with what each holds (``'3号楼 1–2单元'``); a part of upper floors only is drawn on top of the
 slice it shares, outlined dashed.
-A legend, a panel with the report's figures and, with ``compare``, the old plan as toggled layers and
-the changed units outlined complete it.
+A legend, a panel with the report's figures and, with ``compare``, the old plan as toggled layers (or the old
+community boundaries a re-districting redrew) and the changed units outlined complete it.
 
 Basemaps: ``'none'`` (default: offline), ``'osm'`` (OpenStreetMap tiles), ``'tianditu'`` (天地图 vec_w +
 cva_w, aligned with CGCS2000). The Tianditu key must be configured (``GRIDPLAN_TIANDITU_KEY``) but is
@@ -37,6 +37,7 @@ from typing import Literal, get_args
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from ..config import SizeRange, check_choice
@@ -46,11 +47,13 @@ from .parts import part_rows, unit_parts
 from .tables import metric_crs, unit_names
 
 __all__ = ["review_map", "write_review_map", "deviation_class", "changed_units", "Basemap", "BASEMAPS",
-           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR", "PARTS_TITLE"]
+           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR", "PARTS_TITLE", "OLD_COMMUNITIES_TITLE"]
 
 Basemap = Literal["none", "osm", "tianditu"]
 BASEMAPS: tuple[Basemap, ...] = get_args(Basemap)
 TIANDITU_KEY_ENV = "GRIDPLAN_TIANDITU_KEY"
+OLD_COMMUNITIES_TITLE = "Old community boundaries 原社区边界"
+"""The title of the layer of old community boundaries (``compare`` = old communities)."""
 GENERATOR = "gridplan review map"
 """The ``<meta name="generator">`` of every review map; an existing file without it is never overwritten."""
 
@@ -125,11 +128,12 @@ def _label_zoom(areas_m2, lat: float, px: float = 100) -> float | None:
 
 
 def changed_units(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> dict[str, str]:
-    """Units of ``new`` that differ from ``old``: code → why (``'new code'``, ``'boundary'``, ``'households'``)."""
+    """Units of ``new`` that differ from ``old``: code → why (``'new code'``, ``'boundary'``, ``'households'``, the
+    last only when ``old`` has a ``households`` column)."""
     crs = metric_crs(new)
     ng = dict(zip(new["code"].astype(str), new.to_crs(crs).geometry))
     og = dict(zip(old["code"].astype(str), old.to_crs(crs).geometry)) if len(old) else {}
-    oh = dict(zip(old["code"].astype(str), old["households"].astype(float))) if len(old) else {}
+    oh = dict(zip(old["code"].astype(str), old["households"].astype(float))) if len(old) and "households" in old.columns else {}
     out = {}
     for code, h in zip(new["code"].astype(str), new["households"].astype(float)):
         if code not in og:
@@ -139,7 +143,7 @@ def changed_units(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, *, tolerance_m2:
         moved = ng[code].symmetric_difference(og[code]).area
         if moved > max(tolerance_m2, 0.005 * ng[code].area):
             why.append(f"boundary 边界 ({moved:,.0f} m²)")
-        if abs(oh[code] - h) > 1e-9:
+        if code in oh and abs(oh[code] - h) > 1e-9:
             why.append(f"households 户数 {oh[code]:g} → {h:g}")
         if why:
             out[code] = "; ".join(why)
@@ -147,8 +151,14 @@ def changed_units(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, *, tolerance_m2:
 
 
 def _layer(plan: Plan, level: str, names, *, key: str, title: str, show: bool, tolerance_m: float, lat: float,
-           changed: dict | None = None, only: set | None = None, outline_only: bool = False, dash: str | None = None) -> dict:
-    units = plan.layer(level)
+           changed: dict | None = None, only: set | None = None, outline_only: bool = False, dash: str | None = None,
+           units: gpd.GeoDataFrame | None = None) -> dict:
+    """One layer of the page: ``plan``'s units of ``level`` (or ``units``, e.g. old communities, with ``plan``'s sizes)."""
+    if units is None:
+        units = plan.layer(level)
+        held = unit_parts(plan, level)
+    else:
+        held = {}
     if only is not None:
         units = units[units["code"].astype(str).isin(only)]
         names = names.loc[units.index]
@@ -156,7 +166,7 @@ def _layer(plan: Plan, level: str, names, *, key: str, title: str, show: bool, t
     geoms, labels = _display(units, tolerance_m) if len(units) else (np.array([]), np.array([]))
     cls = deviation_class(units["households"], size)
     stroke, weight, fill, ldash = _STYLE[level]
-    held = unit_parts(plan, level)
+    areas = units["area_m2"] if "area_m2" in units.columns else units.to_crs(metric_crs(units)).area if len(units) else []
     rows = []
     for code, name, h, b, k, g, p in zip(units["code"].astype(str), names, units["households"].astype(float),
                                          units["buildings"], cls, geoms, labels):
@@ -169,7 +179,7 @@ def _layer(plan: Plan, level: str, names, *, key: str, title: str, show: bool, t
         rows.append(row)
     return {"key": key, "title": title, "show": show, "range": f"{size.lo:g}–{size.hi:g}", "stroke": stroke,
             "weight": weight, "fill": 0.0 if outline_only else fill, "dash": dash if dash is not None else ldash,
-            "labelZoom": _label_zoom(units["area_m2"], lat), "labelDigits": 12 if level == "community" else 3,
+            "labelZoom": _label_zoom(areas, lat), "labelDigits": 12 if level == "community" else 3,
             "changed": only is not None and not outline_only, "units": rows}
 
 
@@ -197,7 +207,7 @@ def _parts_layer(plan: Plan, lat: float) -> dict | None:
             "changed": False, "units": rows, "labels": labels}
 
 
-def _panel(plan: Plan, compare: Plan | None, changes: dict, basemap: str) -> str:
+def _panel(plan: Plan, compare: Plan | gpd.GeoDataFrame | None, changes: dict, basemap: str) -> str:
     rep = plan.report
     levels = rep.get("levels", {})
     rows = "".join(
@@ -212,9 +222,12 @@ def _panel(plan: Plan, compare: Plan | None, changes: dict, basemap: str) -> str
         f"out of range 超出范围: {len(rep.get('out_of_range', []))}; divided buildings 分拆楼栋: {len(rep.get('divided_buildings', []))}",
         f"gridplan {html.escape(str(rep.get('gridplan_version', '')))}, seed {rep.get('seed', '')}, start {html.escape(str(rep.get('start_date', '')))}",
     ]
-    if compare is not None:
+    if isinstance(compare, Plan):
         parts = [f"{_TITLES[lv]}: {len(changes[lv])} changed" for lv in LAYER_NAMES]
         facts.append("compared with the old plan 与原方案比较: " + "; ".join(parts))
+    elif compare is not None:
+        facts.append(f"compared with the old communities 与原社区比较: {len(compare):,} old, {len(changes['community']):,} new or "
+                     "changed communities (old boundaries dashed)")
     tdt = ""
     if basemap == "tianditu":
         tdt = ('<form id="gp-tdt">Tianditu key 天地图密钥 (kept in this browser only): '
@@ -252,7 +265,7 @@ _PAGE_CSS = """html,body,#map{height:100%;margin:0}#map{background:#f4f4f0}
 
 
 def review_map(
-    plan: Plan, *, compare: Plan | None = None, basemap: Basemap = "none", tianditu_key: str | None = None,
+    plan: Plan, *, compare: Plan | gpd.GeoDataFrame | None = None, basemap: Basemap = "none", tianditu_key: str | None = None,
     tolerance_m: float | None = None, title: str = "gridplan review map",
 ) -> str:
     """The review map of ``plan`` as one self-contained HTML document.
@@ -263,7 +276,10 @@ def review_map(
         The plan to review.
     compare
         An older plan of the same area: drawn as toggled layers, and the new units that differ from it
-        outlined in a "changed" layer.
+        outlined in a "changed" layer. Or the old communities a re-districting redrew (a GeoDataFrame with
+        ``code``, ``name``, ``households``, ``buildings``, as
+        ``gridplan.planning.diff.state_from_communities(path, plan).layers['community']`` gives them): their
+        boundaries drawn dashed in a layer of their own (shown), the new and changed communities outlined.
     basemap
         ``'none'`` (works offline), ``'osm'`` or ``'tianditu'``.
     tianditu_key
@@ -276,7 +292,7 @@ def review_map(
     Raises
     ------
     OptionError
-        An unknown ``basemap``, or ``'tianditu'`` with no key configured.
+        An unknown ``basemap``, ``'tianditu'`` with no key configured, or old communities without their counts.
     """
     check_choice("basemap", basemap, BASEMAPS)
     if basemap == "tianditu" and not (tianditu_key or os.environ.get(TIANDITU_KEY_ENV, "")).strip():
@@ -285,16 +301,24 @@ def review_map(
             "(a browser key from the Tianditu console), or use --basemap osm or none. The key is never written into the map: "
             f"open it as map.html#tk=<key>, or paste the key into the map's panel once"
         )
+    old_layers = _old_layers(compare)
     names = unit_names(plan)
     lat = float(plan.communities.to_crs(4326).geometry.union_all().centroid.y) if len(plan.communities) else 32.0
     tol = lambda lv: _TOLERANCE[lv] if tolerance_m is None else tolerance_m  # noqa: E731
     layers, changes = [], {lv: {} for lv in LAYER_NAMES}
-    if compare is not None:
+    if isinstance(compare, Plan):
         old_names = unit_names(compare)
         for lv in LAYER_NAMES:
             changes[lv] = changed_units(plan.layer(lv), compare.layer(lv))
             layers.append(_layer(compare, lv, old_names[lv], key=f"old-{lv}", title=f"Old {_TITLES[lv]} 原方案", show=False,
                                  tolerance_m=tol(lv), lat=lat, outline_only=True, dash="6 4"))
+    elif compare is not None:  # the old community polygons only: one layer of old boundaries, shown
+        old = old_layers["community"]
+        changes["community"] = changed_units(plan.communities, old)
+        given = old["name"].astype(object).where(old["name"].notna(), "").astype(str) if "name" in old.columns else [""] * len(old)
+        layers.append(_layer(plan, "community", pd.Series(list(given), index=old.index, dtype=object), key="old-community",
+                             title=OLD_COMMUNITIES_TITLE, show=True, tolerance_m=tol("community"), lat=lat, outline_only=True,
+                             dash="6 4", units=old))
     for lv in LAYER_NAMES:
         layers.append(_layer(plan, lv, names[lv], key=lv, title=_TITLES[lv], show=lv != "micro", tolerance_m=tol(lv), lat=lat,
                              changed=changes[lv]))
@@ -302,7 +326,7 @@ def review_map(
     if parts is not None:
         layers.append(parts)
     if compare is not None:
-        for lv in ("community", "grid"):
+        for lv in [lv for lv in ("community", "grid") if lv in old_layers]:
             layers.append(_layer(plan, lv, names[lv], key=f"changed-{lv}", title=f"Changed {_TITLES[lv]} 变更", show=True,
                                  tolerance_m=tol(lv), lat=lat, changed=changes[lv], only=set(changes[lv])))
     targets = "\n".join(f"{_TITLES[lv]}: target {plan.config.size(lv).target:g} ({plan.config.size(lv)})" for lv in LAYER_NAMES)
@@ -321,6 +345,22 @@ def review_map(
         f'<script type="application/json" id="gridplan-data">{blob}</script>\n'
         f'<script>{_asset("review_map.js")}</script>\n</body></html>\n'
     )
+
+
+def _old_layers(compare: Plan | gpd.GeoDataFrame | None) -> dict[str, gpd.GeoDataFrame]:
+    """The old units to compare with, per level (old community polygons: only ``'community'``)."""
+    if compare is None:
+        return {}
+    if isinstance(compare, Plan):
+        return {lv: compare.layer(lv) for lv in LAYER_NAMES}
+    if not isinstance(compare, gpd.GeoDataFrame):
+        raise OptionError(f"`compare` was a {type(compare).__name__}; expected a Plan or a GeoDataFrame of old communities")
+    missing = [c for c in ("code", "households", "buildings") if c not in compare.columns]
+    if missing:
+        raise OptionError(f"`compare` (old communities) has no column {', '.join(map(repr, missing))}; give the old communities with "
+                          "their households and buildings counted: gridplan.planning.diff.state_from_communities(path, plan)"
+                          ".layers['community']")
+    return {"community": compare}
 
 
 def write_review_map(plan: Plan, out: str | PathLike, **options) -> Path:
