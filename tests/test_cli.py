@@ -441,3 +441,55 @@ def test_sheets_progress_counts_the_sheets(planned, tmp_path):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stderr.splitlines() if line.startswith("sheets"))
     assert f"{n}/{n}" in line
+
+
+# ---- gridplan redistrict: grid moves only where the old grids are known, the old boundaries on the map --------
+
+@pytest.fixture(scope="module")
+def two_communities(tmp_path_factory) -> dict[str, Path]:
+    """Two old communities (one oversized) as files, and their previous plan directory."""
+    d = make_district(households=7000, communities=2)
+    root = tmp_path_factory.mktemp("two")
+    paths = {k: root / f"{k}.gpkg" for k in ("buildings", "roads", "communities")}
+    d.buildings.to_file(paths["buildings"])
+    d.roads.to_file(paths["roads"])
+    d.communities.to_file(paths["communities"])
+    paths["previous"] = root / "previous"
+    result = runner.invoke(app, ["plan", str(paths["buildings"]), "--barriers", str(paths["roads"]), "--communities",
+                                 str(paths["communities"]), "--out", str(paths["previous"]), "-q", "--start-date", "2025-01-01"])
+    assert result.exit_code == 0, result.output
+    return paths
+
+
+def _data_of(page: str) -> dict:
+    import re
+
+    return json.loads(re.search(r'<script type="application/json" id="gridplan-data">(.*?)</script>', page, re.S).group(1))
+
+
+def test_redistrict_says_grid_moves_are_unknown_and_maps_the_old_boundaries(two_communities, tmp_path):
+    p = two_communities
+    args = ["redistrict", str(p["buildings"]), "--barriers", str(p["roads"]), "--communities", str(p["communities"]), "--count", "3",
+            "--start-date", START]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "between grids and micro-grids: unknown (the old grids are not known: give --old-plan DIR" in result.output
+    summary = json.loads((tmp_path / "r" / "changes.json").read_text(encoding="utf-8"))
+    assert summary["households_moved"]["grid"] is None and summary["households_moved"]["community"] > 0
+    layers = {lay["key"]: lay for lay in _data_of((tmp_path / "r" / "map.html").read_text(encoding="utf-8"))["layers"]}
+    old = gpd.read_file(p["communities"])
+    assert sorted(u["c"] for u in layers["old-community"]["units"]) == sorted(old["code"]) and layers["old-community"]["show"]
+    assert "changed-community" in layers and "old-grid" not in layers
+    # against the previous plan: real grid moves, and the old plan on the map
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o"), "--old-plan", str(p["previous"])])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "changes.json").read_text(encoding="utf-8"))
+    moved = summary["households_moved"]
+    assert summary["old_grids_known"] and 0 < moved["grid"] <= moved["micro"]
+    assert f"{moved['grid']:,} between grids, {moved['micro']:,} between micro-grids" in result.output
+    keys = [lay["key"] for lay in _data_of((tmp_path / "o" / "map.html").read_text(encoding="utf-8"))["layers"]]
+    assert keys[:3] == ["old-community", "old-grid", "old-micro"] and "changed-grid" in keys
+    retired = pd.read_csv(tmp_path / "o" / "retired.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert {"community", "grid"} <= set(retired.level) and (retired.replaced_by != "").all()
+    bad = runner.invoke(app, [*args, "--out", str(p["previous"] / "x"), "--old-plan", str(p["previous"])])
+    assert bad.exit_code == 2 and "inside OLD_PLAN" in bad.output

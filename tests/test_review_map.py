@@ -174,3 +174,46 @@ def test_a_plan_without_divided_buildings_has_no_parts_layer(plan):
     page = review_map(dataclasses.replace(plan, buildings=whole))
     assert [lay["key"] for lay in data_of(page)["layers"]] == ["community", "grid", "micro"]
     assert len(part_rows(plan)) == (plan.buildings["part"] > 0).sum()
+
+
+def test_compare_with_old_communities_draws_their_boundaries(plan):
+    import geopandas as gpd
+
+    from gridplan.outputs.review_map import OLD_COMMUNITIES_TITLE
+    from gridplan.planning.diff import state_from_communities
+    from gridplan.sample import make_district
+
+    old = state_from_communities(make_district(households=3000, communities=1).communities, plan).layers["community"]
+    data = data_of(review_map(plan, compare=old))
+    layers = {lay["key"]: lay for lay in data["layers"]}
+    assert list(layers) == ["old-community", "community", "grid", "micro", "parts", "changed-community"]  # no old grids to compare
+    shown = layers["old-community"]
+    assert shown["title"] == OLD_COMMUNITIES_TITLE and shown["show"] and shown["fill"] == 0.0 and shown["dash"] == "6 4"
+    assert [u["c"] for u in shown["units"]] == list(old["code"].astype(str)) and [u["n"] for u in shown["units"]] == list(old["name"])
+    changed = changed_units(plan.communities, old)
+    assert {u["c"] for u in layers["changed-community"]["units"]} == set(changed) and changed
+    assert "compared with the old communities 与原社区比较: 1 old" in data["panel"]
+    bare = gpd.GeoDataFrame({"code": ["320102001001"]}, geometry=old.geometry.to_numpy()[:1], crs=old.crs)
+    with pytest.raises(OptionError, match="has no column 'households', 'buildings'; give the old communities with"):
+        review_map(plan, compare=bare)
+
+
+def test_cli_map_compares_with_an_old_communities_file(tmp_path):
+    from gridplan.sample import make_district
+
+    d = make_district(households=3000, communities=1)
+    for name in ("old.gpkg", "old.geojson"):
+        d.communities.to_file(tmp_path / name)
+        res = runner_invoke(["map", str(plan_dir()), "--out", str(tmp_path / f"{name}.html"), "--compare", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        keys = [lay["key"] for lay in data_of((tmp_path / f"{name}.html").read_text(encoding="utf-8"))["layers"]]
+        assert keys[0] == "old-community" and "old-grid" not in keys
+    (tmp_path / "notes.txt").write_text("code,name\n1,a\n")
+    res = runner_invoke(["map", str(plan_dir()), "--out", str(tmp_path / "bad.html"), "--compare", str(tmp_path / "notes.txt")])
+    assert res.exit_code == 2 and "notes.txt" in res.output and not (tmp_path / "bad.html").exists()
+    res = runner_invoke(["map", str(plan_dir()), "--out", str(tmp_path / "bad.html"), "--compare", str(tmp_path)])
+    assert res.exit_code == 2 and "is not a plan directory" in res.output
+
+
+def runner_invoke(args):
+    return CliRunner().invoke(app, args)

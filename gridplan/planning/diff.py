@@ -16,8 +16,9 @@
                            the codes that replaced it (carried from plan to plan: a retired code is never reused)
 ``changed_units.geojson``  the units that are new, changed or recoded (after geometry) and retired (before
                            geometry), EPSG:4326, with ``level`` and ``status``
-``changes.json``           the summary: households moved between communities / grids / micro-grids (``None`` where
-                           the old grids are not known), units by status
+``changes.json``           the summary: households moved between communities / grids / micro-grids (of buildings
+                           now in another unit, a recoded unit being the same one; ``None`` where the old grids are
+                           not known), units by status
 =========================  ===================================================================================
 
 Every CSV is UTF-8 with a byte-order mark, as the code tables, so that Excel shows the Chinese.
@@ -249,8 +250,10 @@ def _renamed(codes: pd.Series, recode: dict[str, str], *, joined: bool = False) 
     return codes.map(lambda c: c if pd.isna(c) else recode.get(str(c), c))
 
 
-def _building_table(old: PlanState, new: PlanState, recode: dict[str, dict[str, str]]) -> pd.DataFrame:
-    """``changes.csv``: per building its status, input attributes, households and codes before/after."""
+def _building_table(old: PlanState, new: PlanState, recode: dict[str, dict[str, str]]) -> tuple[pd.DataFrame, dict]:
+    """``changes.csv`` (per building its status, input attributes, households and codes before/after) and the
+    households moved per level: of buildings in another unit of that level (a recoded unit is the same unit;
+    ``None`` where the old grids are unknown)."""
     a, b = _per_building(old), _per_building(new)
     bt = a.add_suffix("_before").join(b.add_suffix("_after"), how="outer")
     bt.index.name = "building_id"
@@ -262,13 +265,14 @@ def _building_table(old: PlanState, new: PlanState, recode: dict[str, dict[str, 
     same_codes = bt["community_before"] == bt["community_after"]
     if known:
         same_codes &= (bt["grid_before"].fillna("") == bt["grid_after"].fillna("")) & (bt["micro_before"].fillna("") == bt["micro_after"].fillna(""))
+    moved = {"community": both & (comm != bt["community_after"]), "grid": both & known & bt["grid_before"].notna() & (grid != bt["grid_after"])}
+    moved["micro"] = moved["grid"] | (both & known & bt["micro_before"].notna() & (micro.fillna("") != bt["micro_after"].fillna("")))
     status = np.select(
-        [bt["households_before"].isna(), bt["households_after"].isna(), both & (comm != bt["community_after"]),
-         both & known & bt["grid_before"].notna() & (grid != bt["grid_after"]),
-         both & known & bt["micro_before"].notna() & (micro.fillna("") != bt["micro_after"].fillna("")),
-         both & ~same_codes],
+        [bt["households_before"].isna(), bt["households_after"].isna(), moved["community"], moved["grid"], moved["micro"], both & ~same_codes],
         ["added", "removed", "moved community", "moved grid", "moved micro-grid", "recoded"], "unchanged")
     bt["status"] = status
+    hh = bt["households_after"].fillna(0)
+    households_moved = {lvl: int(hh[m].sum()) if lvl == "community" or known else None for lvl, m in moved.items()}
     attrs = [x for x in (new.attributes, old.attributes) if x is not None and len(x.columns)]
     cols = [c for c in ATTRIBUTE_COLUMNS if any(c in x.columns for x in attrs)]
     for c in cols:  # the new plan's value, else the old one's (a removed building)
@@ -278,7 +282,7 @@ def _building_table(old: PlanState, new: PlanState, recode: dict[str, dict[str, 
                            "grid_before", "grid_after", "micro_before", "micro_after"]]
     for c in ("households_before", "households_after"):
         bt[c] = bt[c].astype("Int64")
-    return bt
+    return bt, households_moved
 
 
 def diff(old: Plan | PlanState, new: Plan | PlanState) -> ChangeList:
@@ -316,7 +320,7 @@ def diff(old: Plan | PlanState, new: Plan | PlanState) -> ChangeList:
     cu = gpd.GeoDataFrame(changed[["level", "code", "status", "households_before", "households_after"]].reset_index(drop=True),
                           geometry=geoms, crs=4326)
     # ---- per building
-    bt = _building_table(old, new, recode)
+    bt, households_moved = _building_table(old, new, recode)
     # ---- migration old × new community
     mig = bt[bt["community_before"].notna() & bt["community_after"].notna()].groupby(["community_before", "community_after"], sort=True).agg(
         households=("households_after", "sum"), buildings=("building_id", "size")).reset_index()
@@ -331,15 +335,10 @@ def diff(old: Plan | PlanState, new: Plan | PlanState) -> ChangeList:
     # ---- retired register: retired units and the old codes of recoded ones, each with the codes that replaced it
     rt = _retired(old, new, ut, levels)
     # ---- summary
-    moved = bt[bt["status"].str.startswith("moved")]
-    hh = moved["households_after"].fillna(0)
-    known = old.grids_known
     summary = {
         "buildings": {k: int(v) for k, v in bt["status"].value_counts().sort_index().items()},
-        "households_moved": {"community": int(hh[moved["status"] == "moved community"].sum()),
-                             "grid": int(hh[moved["status"].isin(["moved community", "moved grid"])].sum()) if known else None,
-                             "micro": int(hh.sum()) if known else None},
-        "old_grids_known": known,
+        "households_moved": households_moved,
+        "old_grids_known": old.grids_known,
         "households_added": int(bt.loc[bt["status"] == "added", "households_after"].fillna(0).sum()),
         "households_removed": int(bt.loc[bt["status"] == "removed", "households_before"].fillna(0).sum()),
         "units": {lvl: {s: int(((ut["level"] == lvl) & (ut["status"] == s)).sum()) for s in _STATUSES} for lvl in levels},
