@@ -54,8 +54,9 @@ class JobSpec:
     max_uncompressed: int
 
 
-def figures_of(report: dict) -> dict:
-    """The headline figures of a plan's ``report.json``."""
+def figures_of(report: dict, failed_rules: list[dict] | None = None) -> dict:
+    """The headline figures of a plan's ``report.json``, with the validation rules it still fails
+    (:func:`gridplan.outputs.rules.failed_rules`: rule, level, count, first codes, detail)."""
     levels = {}
     for name, lv in report.get("levels", {}).items():
         levels[name] = {k: lv.get(k) for k in ("count", "range", "hh_min", "hh_max", "hh_mean", "share_in_range",
@@ -67,6 +68,7 @@ def figures_of(report: dict) -> dict:
         "crossings": len(report.get("crossings", [])),
         "infeasible": len(report.get("infeasible", [])),
         "out_of_range": len(report.get("out_of_range", [])),
+        "failed_rules": list(failed_rules or []),
     }
 
 
@@ -130,6 +132,7 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
 
     A plan that fails leaves no folder under ``plans/``; one deleted while it ran is dropped.
     """
+    from gridplan.outputs.rules import failed_rules, validation_report
     from gridplan.planning.plan import plan
 
     from .uploads import load_layers
@@ -168,8 +171,9 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
             p.write(out)
             if changes is not None:  # as `gridplan redistrict` writes it: changes.csv, migration.csv, ... beside the plan
                 changes.write(out)
+            failed = failed_rules(validation_report(p))  # the rules still failed, said in the plan's figures
         msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
-        figures = figures_of(p.report)
+        figures = figures_of(p.report, failed)
         if changes is not None:
             figures["changes"] = changes.summary
         if not _finish(sessions, spec.plan_id, status="done", figures=figures, warnings=msgs):

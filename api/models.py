@@ -264,6 +264,7 @@ class Figures(BaseModel):
     crossings: int = Field(description="tier-2 crossings reported")
     infeasible: int = Field(description="infeasible pieces reported")
     out_of_range: int = Field(description="units out of range")
+    failed_rules: list[dict[str, Any]] = Field([], description="validation rules still failed: rule, level, count, codes (first 10), detail")
     changes: dict[str, Any] | None = Field(
         None, description="re-districting plans: the change list's summary (changes.json): households moved, units "
                           "new, changed and retired")

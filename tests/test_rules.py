@@ -157,3 +157,77 @@ def test_a_divided_building_missing_from_the_report_warns():
     plan = dataclasses.replace(plan, report={**plan.report, "divided_buildings": plan.report["divided_buildings"][1:]})
     row = rule(validation_report(plan), "building_not_split", W003)
     assert row["status"] == "warn" and "not listed in report.json divided_buildings: ['0900']" in row["detail"]
+
+
+# ---- the rules a plan still fails, said by the CLI summary and the service's figures --------------------------
+
+@pytest.fixture(scope="module")
+def kept_files(tmp_path_factory):
+    """A 3,000-household district whose one given community spans 宁芜铁路 and 应天大街 (tier 1): kept as
+    given, it fails ``tier1_not_crossed``."""
+    from servicekit import district_files
+
+    return district_files(tmp_path_factory.mktemp("kept"), households=3000, communities=1)
+
+
+@pytest.fixture(scope="module")
+def kept_plan(kept_files):
+    import gridplan
+
+    return gridplan.plan(kept_files["buildings"], kept_files["barriers"], kept_files["communities"], seed=1,
+                         start_date="2026-01-01")
+
+
+def test_failed_rules_list_rule_level_count_and_first_codes(kept_plan):
+    from gridplan.outputs.rules import failed_rules
+
+    report = validation_report(kept_plan)
+    failed = failed_rules(report)
+    crossed = next(f for f in failed if f["rule"] == "tier1_not_crossed")
+    assert crossed["level"] == "community" and crossed["codes"] == ["320102001001"] and crossed["count"] == 1
+    assert "宁芜铁路" in crossed["detail"]
+    fails = report[report["status"] == "fail"]
+    assert sum(f["count"] for f in failed) == len(fails)  # every failing row is counted, once
+    assert {(f["rule"], f["level"]) for f in failed} == set(zip(fails["rule"], fails["level"]))
+    assert failed_rules(report[report["status"] != "fail"]) == []
+
+
+def test_plan_summary_lists_the_rules_a_plan_fails(kept_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from gridplan.cli import app
+
+    args = ["plan", str(kept_files["buildings"]), "--barriers", str(kept_files["barriers"]), "--seed", "1", "--out"]
+    kept = CliRunner().invoke(app, [*args, str(tmp_path / "kept"), "--communities", str(kept_files["communities"])])
+    assert kept.exit_code == 0, kept.output
+    assert "validation: " in kept.output
+    assert "  tier1_not_crossed, community: 1 unit ['320102001001']: crossed by 宁芜铁路" in kept.output
+    quiet = CliRunner().invoke(app, [*args, str(tmp_path / "quiet"), "--communities", str(kept_files["communities"]), "--quiet"])
+    assert quiet.exit_code == 0 and "validation" not in quiet.output
+
+
+def test_rules_summary_names_only_the_rules_still_failed(kept_plan):
+    from gridplan.cli.plan import rules_summary
+    from gridplan.outputs.rules import failed_rules_text
+
+    lines = rules_summary(kept_plan).splitlines()
+    assert lines[0].startswith("validation: ") and any(line.startswith("  tier1_not_crossed, community") for line in lines)
+    passing = dataclasses.replace(kept_plan, input_barriers=kept_plan.input_barriers.iloc[:0])  # no barrier to cross
+    assert not any("tier1_not_crossed" in line for line in rules_summary(passing).splitlines())
+    assert failed_rules_text([]) == ""
+
+
+def test_service_figures_list_the_rules_a_plan_fails(kept_files, tmp_path):
+    from servicekit import check, make_client, upload, wait_for
+
+    from api import models as m
+
+    with make_client(tmp_path / "data") as client:
+        dataset = upload(client, kept_files)
+        accepted = check(client.post("/v1/plans", json={"dataset_id": dataset.id, "seed": 1, "start_date": "2026-01-01"}),
+                         202, m.PlanAccepted)
+        plan = wait_for(client, accepted.id)
+    assert plan.status == "done", plan.reason
+    crossed = [f for f in plan.figures.failed_rules if f["rule"] == "tier1_not_crossed"]
+    assert crossed == [{"rule": "tier1_not_crossed", "level": "community", "count": 1, "codes": ["320102001001"],
+                        "detail": crossed[0]["detail"]}] and "宁芜铁路" in crossed[0]["detail"]

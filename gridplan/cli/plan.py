@@ -22,7 +22,7 @@ from .options import (Balance, CommunitySize, GridSize, MicroSize, PersonsPerHou
                       progress_enabled)
 from .progress import Progress
 
-__all__ = ["plan_cmd", "demo_cmd", "plan_summary"]
+__all__ = ["plan_cmd", "demo_cmd", "plan_summary", "rules_summary"]
 
 
 def plan_summary(report: dict) -> str:
@@ -41,6 +41,15 @@ def plan_summary(report: dict) -> str:
     )
 
 
+def rules_summary(plan) -> str:
+    """The validation rules ``plan`` still fails, one line per rule and level (rule, level, units, first codes,
+    the first one's detail), as ``gridplan plan`` and ``gridplan redistrict`` print them under their summary;
+    ``''`` when every rule passes or only warns (:func:`gridplan.outputs.rules.failed_rules_text`)."""
+    from ..outputs.rules import failed_rules, failed_rules_text, validation_report
+
+    return failed_rules_text(failed_rules(validation_report(plan)))
+
+
 def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
     from ..planning.plan import plan
 
@@ -51,6 +60,9 @@ def _run_plan(out: Path, quiet: bool, progress: bool | None, **kwargs) -> None:
     bar.close()
     if not quiet:
         typer.echo(plan_summary(p.report))
+        failed = run(lambda: rules_summary(p))
+        if failed:
+            typer.echo(failed)
         typer.echo(f"wrote {out}/ (open {out}/map.html)")
 
 

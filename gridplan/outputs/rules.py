@@ -22,10 +22,11 @@ import pandas as pd
 import shapely
 
 from ..core.metrics import cv_within_parent
+from ..errors import plural
 from ..model import LAYER_NAMES, Plan
 from .tables import metric_crs
 
-__all__ = ["RULES", "PROOF_WORDING", "validation_report", "shortfall_detail", "summary"]
+__all__ = ["RULES", "PROOF_WORDING", "validation_report", "shortfall_detail", "summary", "failed_rules", "failed_rules_text"]
 
 RULES: dict[str, tuple[str, str]] = {
     "size_in_range": ("households within the level's range (community 1,000–3,000: over is oversized)", "law / practice, DOMAIN §2"),
@@ -87,6 +88,7 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
         for code in piece.get("codes", []):
             pieces[(piece.get("level"), str(code))] = piece
     barriers = plan.input_barriers.to_crs(crs) if plan.input_barriers is not None and len(plan.input_barriers) else None
+    tiers = _tier_lines(barriers)
     b = plan.buildings
     parts = b.loc[pd.to_numeric(b["part"], errors="coerce").fillna(0) > 0].to_crs(crs)
     parts = parts.assign(_id=parts[plan.id_field].astype(str))
@@ -105,6 +107,12 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
         divided_in = set(parts[_ROSTER_CODE[level]].astype(str))
         held = parts.groupby(parts[_ROSTER_CODE[level]].astype(str))["_id"].agg(frozenset).to_dict()
         garr = np.asarray(units.geometry.array, dtype=object)
+        n_buildings = units["buildings"].astype(int).to_numpy()
+        kids_of = defaultdict(list)
+        if level in _CHILD:
+            child = layers[_CHILD[level]]
+            for k, pc in zip(child["code"].astype(str), child["parent_code"].astype(str)):
+                kids_of[pc].append(geoms[_CHILD[level]][k])
         tree = shapely.STRtree(garr)
         for i, (code, parent, h, g) in enumerate(zip(codes, parents, hh, garr)):
             # size
@@ -130,15 +138,15 @@ def validation_report(plan: Plan, *, cv_max: float = 0.10, area_tol_m2: float = 
             _nesting(rows, level, code, parent, g, geoms, area_tol_m2, plan.config.street_code)
             _sibling_overlap(rows, level, codes, i, parents, garr, tree, held, footprints, area_tol_m2)
             if level in _CHILD:
-                kids = [geoms[_CHILD[level]][k] for k in layers[_CHILD[level]].loc[layers[_CHILD[level]]["parent_code"].astype(str) == code, "code"].astype(str)]
+                kids = kids_of.get(code, [])
                 gap = g.difference(shapely.union_all(kids)).area if kids else g.area
                 _row(rows, level, code, "children_tile_parent", "pass" if gap <= area_tol_m2 else "fail", round(gap, 1), area_tol_m2,
                      "" if gap <= area_tol_m2 else f"{gap:,.0f} m² not covered by any {_CHILD[level]}")
-            _crossings(rows, level, code, g, barriers, crossings.get((level, code), []))
+            _crossings(rows, level, code, g, tiers, crossings.get((level, code), []))
             rh, rn = float(roster_hh.get(code, 0.0)), int(roster_n.get(code, 0))
-            ok = abs(rh - h) < 1e-6 and rn == int(units["buildings"].iloc[i])
+            ok = abs(rh - h) < 1e-6 and rn == n_buildings[i]
             _row(rows, level, code, "roster_agrees", "pass" if ok else "fail", f"{rh:g} households, {rn} buildings",
-                 f"{h:g} households, {int(units['buildings'].iloc[i])} buildings", "" if ok else "the roster and the unit disagree")
+                 f"{h:g} households, {n_buildings[i]} buildings", "" if ok else "the roster and the unit disagree")
     _building_rules(rows, plan)
     return pd.DataFrame(rows, columns=["level", "code", "rule", "status", "value", "limit", "basis", "detail"])
 
@@ -186,9 +194,10 @@ def _size_note(level: str, code: str, households: float, size, pieces: dict, exp
 def _sibling_overlap(rows, level, codes, i, parents, garr, tree, held, footprints, tol) -> None:
     """Overlap with siblings, of which only the footprint of a divided building both hold parts of is allowed."""
     code, g, total, beyond, shared_ids = codes[i], garr[i], 0.0, 0.0, set()
-    for j in tree.query(g, predicate="intersects") if g is not None else []:
-        if j == i or parents[j] != parents[i]:
-            continue
+    near = tree.query(g, predicate="intersects") if g is not None else np.array([], int)
+    near = near[(near != i) & (parents[near] == parents[i])]
+    # siblings share edges: only those whose interiors meet (DE-9IM) can overlap by any area
+    for j in near[shapely.relate_pattern(g, garr[near], "2********")] if len(near) else near:
         inter = shapely.intersection(g, garr[j])
         if inter.area <= 0:
             continue
@@ -222,24 +231,36 @@ def _nesting(rows, level, code, parent, g, geoms, tol, street_code) -> None:
          "" if outside <= tol else f"{outside:,.0f} m² lie outside its parent {parent}")
 
 
-def _crossings(rows, level, code, g, barriers, reported) -> None:
+def _tier_lines(barriers) -> dict[int, tuple[np.ndarray, np.ndarray, shapely.STRtree]]:
+    """Per tier 1 and 2: the barrier lines (a water area's outline), their names and an index over them."""
+    out = {}
+    if barriers is None:
+        return out
+    for tier in (1, 2):
+        sel = barriers[barriers["tier"] == tier]
+        if not len(sel):
+            continue
+        geoms = np.asarray(sel.geometry.array, dtype=object)
+        lines = np.where(shapely.get_dimensions(geoms) == 2, shapely.boundary(geoms), geoms)
+        names = sel["name"].to_numpy(dtype=object) if "name" in sel.columns else np.full(len(sel), None, dtype=object)
+        out[tier] = (lines, names, shapely.STRtree(lines))
+    return out
+
+
+def _crossings(rows, level, code, g, tiers, reported) -> None:
     inside = {1: 0.0, 2: 0.0}
     names = {1: set(), 2: set()}
-    if barriers is not None and g is not None and not g.is_empty:
-        core = g.buffer(-1.0)
-        for tier in (1, 2):
-            sel = barriers[barriers["tier"] == tier]
-            if not len(sel):
-                continue
-            lines = shapely.boundary(np.asarray(sel.geometry.array, dtype=object))
-            lines = np.where(shapely.get_dimensions(np.asarray(sel.geometry.array, dtype=object)) == 2, lines, np.asarray(sel.geometry.array, dtype=object))
-            hit = shapely.STRtree(lines).query(core, predicate="intersects")
-            for j in hit:
-                length = shapely.intersection(lines[j], core).length
+    if g is not None and not g.is_empty and tiers:
+        near = {tier: tree.query(g, predicate="intersects") for tier, (_, _, tree) in tiers.items()}
+        core = g.buffer(-1.0) if any(len(v) for v in near.values()) else None
+        for tier, (lines, labels, _) in tiers.items():
+            hit = near[tier][shapely.intersects(lines[near[tier]], core)] if core is not None and len(near[tier]) else []
+            lengths = shapely.length(shapely.intersection(lines[hit], core)) if len(hit) else np.array([])
+            for j, length in zip(hit, lengths):
                 if length > 1.0:
                     inside[tier] += length
-                    if "name" in sel.columns and isinstance(sel["name"].iloc[j], str) and sel["name"].iloc[j]:
-                        names[tier].add(sel["name"].iloc[j])
+                    if isinstance(labels[j], str) and labels[j]:
+                        names[tier].add(labels[j])
     _row(rows, level, code, "tier1_not_crossed", "pass" if inside[1] <= 1.0 else "fail", round(inside[1], 1), 0,
          "" if inside[1] <= 1.0 else f"crossed by {'、'.join(sorted(names[1])) or 'a tier-1 barrier'}")
     if inside[2] <= 1.0 and not reported:
@@ -332,3 +353,46 @@ def summary(report: pd.DataFrame) -> dict[str, int]:
     """Counts of ``pass``, ``warn`` and ``fail`` in a validation report."""
     counts = report["status"].value_counts()
     return {s: int(counts.get(s, 0)) for s in ("pass", "warn", "fail")}
+
+
+def failed_rules(report: pd.DataFrame, *, first: int = 10) -> list[dict]:
+    """Every rule that fails in a validation report, per level: JSON-ready dicts ``rule``, ``level``, ``count``
+    (units failing it), ``codes`` (the first ``first``, in code order) and ``detail`` (the first one's), in
+    the order of :data:`RULES` and the levels (community, grid, micro, plan); ``[]`` when none fails.
+
+    >>> report = pd.DataFrame({"level": ["community", "grid", "grid"], "code": ["320102001001", "320102001001002", "320102001001001"],
+    ...                        "rule": ["tier1_not_crossed", "size_in_range", "size_in_range"], "status": ["fail", "fail", "fail"],
+    ...                        "detail": ["crossed by 秦淮河", "196 households", "88 households"]})
+    >>> [(f["rule"], f["level"], f["count"], f["codes"][0]) for f in failed_rules(report)]
+    [('size_in_range', 'grid', 2, '320102001001001'), ('tier1_not_crossed', 'community', 1, '320102001001')]
+    """
+    failed = report[report["status"] == "fail"]
+    order = {r: i for i, r in enumerate(RULES)}
+    levels = {lv: i for i, lv in enumerate((*LAYER_NAMES, "plan"))}
+    out = []
+    for (rule, level), rows in failed.groupby(["rule", "level"], sort=False):
+        rows = rows.assign(code=rows["code"].astype(str)).sort_values("code", kind="stable")
+        out.append({"rule": rule, "level": level, "count": len(rows), "codes": rows["code"].head(first).tolist(),
+                    "detail": str(rows["detail"].iloc[0])})
+    return sorted(out, key=lambda f: (order.get(f["rule"], len(order)), levels.get(f["level"], len(levels))))
+
+
+def failed_rules_text(failed: list[dict]) -> str:
+    """``failed`` (:func:`failed_rules`) as lines to print: one per rule and level; ``''`` when none fails.
+
+    >>> print(failed_rules_text([{"rule": "tier1_not_crossed", "level": "community", "count": 1, "codes": ["320102001001"],
+    ...                           "detail": "crossed by 秦淮河"}]))
+    validation: 1 rule fails (every unit and rule: validation.csv of `gridplan export --format csv`)
+      tier1_not_crossed, community: 1 unit ['320102001001']: crossed by 秦淮河
+    """
+    if not failed:
+        return ""
+    n = len({f["rule"] for f in failed})
+    lines = [f"validation: {plural(n, 'rule')} {'fails' if n == 1 else 'fail'} (every unit and rule: validation.csv of "
+             "`gridplan export --format csv`)"]
+    for f in failed:
+        codes = [c for c in f["codes"] if c]
+        more = f" and {f['count'] - len(codes):,} more" if codes and f["count"] > len(codes) else ""
+        shown = f" {codes!r}{more}" if codes else ""
+        lines.append(f"  {f['rule']}, {f['level']}: {plural(f['count'], 'unit')}{shown}" + (f": {f['detail']}" if f["detail"] else ""))
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
+import weakref
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,11 +33,17 @@ import shapely
 from ..model import LAYER_NAMES, Plan
 from .parts import LEVEL_CODE as _LEVEL_CODE, building_shapes, column_lookup, roster_parts, unit_parts
 
-__all__ = ["FIELDS", "SIDES", "four_sides", "unit_names", "code_table", "roster", "field_label", "metric_crs", "ascii_field_names",
-           "write_csv"]
+__all__ = ["FIELDS", "SIDES", "SIDE_REACH_M", "SIDE_SPACING_M", "four_sides", "layer_sides", "unit_sides", "level_names",
+           "unit_names", "code_table", "roster", "field_label", "metric_crs", "ascii_field_names", "write_csv"]
 
 SIDES = ("east", "south", "west", "north")
 """The four sides of 四至, in the order Chinese documents give them (东南西北)."""
+
+SIDE_REACH_M = 50.0
+"""How far beyond a unit's edge a named street, river or railway still bounds it (四至)."""
+
+SIDE_SPACING_M = 10.0
+"""How densely a unit's edge is sampled for its 四至 (metres between samples)."""
 
 FIELDS: dict[str, tuple[str, str]] = {
     "level": ("level", "层级"),
@@ -119,8 +126,28 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     df.rename(columns=field_label).to_csv(path, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
 
 
+def level_names(units: gpd.GeoDataFrame, level: str, parent_names: dict[str, str] | None = None) -> pd.Series:
+    """A name per unit of ``level``: its ``name`` column when it has one, else built from its parent's
+    (``parent_names``: code → name), indexed like ``units``.
+
+    >>> import geopandas as gpd
+    >>> units = gpd.GeoDataFrame({"code": ["320102001002"], "parent_code": ["320102001"], "name": [None]}, geometry=[None])
+    >>> level_names(units, "community").tolist()
+    ['第2社区']
+    """
+    parent_names = parent_names or {}
+    given = units["name"] if "name" in units.columns else pd.Series([None] * len(units), index=units.index)
+    names = []
+    for code, parent, name in zip(units["code"].astype(str), units["parent_code"].astype(str), given):
+        if isinstance(name, str) and name.strip():
+            names.append(name.strip())
+        else:
+            names.append(f"{parent_names.get(parent, '')}第{_seq(code)}{_LEVEL_ZH[level]}")
+    return pd.Series(names, index=units.index, dtype=object)
+
+
 def unit_names(plan: Plan) -> dict[str, pd.Series]:
-    """A name per unit and level: a ``name`` column when the unit has one, else built from its parent's.
+    """A name per unit and level (:func:`level_names`).
 
     A community without a name is called ``第N社区`` (N = its sequence in its code); a grid
     ``<community name>第N网格``; a micro-grid ``<grid name>第N微网格``.
@@ -129,16 +156,8 @@ def unit_names(plan: Plan) -> dict[str, pd.Series]:
     parent_names: dict[str, str] = {}
     for level, attr in LAYER_NAMES.items():
         units = getattr(plan, attr)
-        codes = units["code"].astype(str)
-        given = units["name"] if "name" in units.columns else pd.Series([None] * len(units), index=units.index)
-        names = []
-        for code, parent, name in zip(codes, units["parent_code"].astype(str), given):
-            if isinstance(name, str) and name.strip():
-                names.append(name.strip())
-            else:
-                names.append(f"{parent_names.get(parent, '')}第{_seq(code)}{_LEVEL_ZH[level]}")
-        out[level] = pd.Series(names, index=units.index, dtype=object)
-        parent_names = dict(zip(codes, names))
+        out[level] = level_names(units, level, parent_names)
+        parent_names = dict(zip(units["code"].astype(str), out[level]))
     return out
 
 
@@ -173,18 +192,18 @@ def _boundary_samples(geoms: np.ndarray, spacing: float, cap: int) -> tuple[np.n
     return np.concatenate(idx), np.concatenate(pts), np.concatenate(side)
 
 
-def four_sides(
-    units: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, *, names: pd.Series | None = None,
-    max_distance_m: float = 50.0, spacing_m: float = 10.0, min_share: float = 0.25,
-) -> pd.DataFrame:
-    """四至: what bounds each unit to the east, south, west and north.
+def four_sides(units: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, *, names: pd.Series | None = None) -> pd.DataFrame:
+    """四至: what bounds each unit to the east, south, west and north (the one rule every deliverable uses).
 
-    The exterior of each unit is sampled every ``spacing_m`` metres; each sample belongs to the side it
-    faces (by its position in the unit's bounding box). From each sample a ray goes ``max_distance_m``
-    outward (east for the east side, ...); the nearest named barrier (street, river, railway) it meets
-    lies beyond that sample. A side is named after the feature beyond most of it (at least a quarter); a second name is added
-    (``'中山路、石鼓路'``) when it bounds at least half as much. A side with no named feature along a
-    quarter of it is named after the neighbouring unit (``names``, else its code); else it is empty.
+    The exterior of each unit is sampled every :data:`SIDE_SPACING_M` metres; each sample belongs to the side
+    it faces (by its position in the unit's bounding box). From each sample a ray goes :data:`SIDE_REACH_M`
+    metres outward (east for the east side, ...); the nearest named barrier (street, river, railway) it
+    meets lies beyond that sample. A side is named after the feature beyond most of it, however little of it
+    that is (approval documents name all four sides); a second name is added (``'中山路、石鼓路'``) when it
+    bounds at least half as much. Only a side no named feature borders at all is named after the
+    neighbouring unit beyond most of it (``names``, else its code); a side nothing borders is ``''``.
+
+    Deliverables take 四至 from :func:`unit_sides`, which calls this once per plan and level.
 
     Parameters
     ----------
@@ -194,11 +213,6 @@ def four_sides(
         Lines or polygons with a ``name`` column (``plan.input_barriers``); ``None`` for none.
     names
         The units' names, used for a neighbour; default their codes.
-    max_distance_m, spacing_m
-        How near a feature must be, and how densely the sides are sampled.
-    min_share
-        The share of a side a feature must bound to name it (0: the feature beyond most of the side,
-        however little, as approval documents name every side).
 
     Returns
     -------
@@ -212,7 +226,7 @@ def four_sides(
     crs = metric_crs(units)
     geoms = np.asarray(units.to_crs(crs).geometry.array, dtype=object)
     labels = (names if names is not None else units["code"]).astype(str).to_numpy()
-    unit_i, pts, side = _boundary_samples(geoms, spacing_m, 400)
+    unit_i, pts, side = _boundary_samples(geoms, SIDE_SPACING_M, 400)
     if not len(pts):
         return out
     counts: dict[tuple[int, int], dict[str, int]] = {}
@@ -223,13 +237,13 @@ def four_sides(
     if len(feats):
         # what lies beyond each sample: the nearest named feature met by a ray outward from it
         rays = shapely.linestrings(
-            np.stack([np.stack([x, y], 1), np.stack([x, y], 1) + max_distance_m * normal], 1)
+            np.stack([np.stack([x, y], 1), np.stack([x, y], 1) + SIDE_REACH_M * normal], 1)
         )
         fgeoms = np.asarray(feats.geometry.array, dtype=object)
         ri, fi = shapely.STRtree(fgeoms).query(rays, predicate="intersects")
         if len(ri):
             hits = pd.DataFrame({"p": ri, "f": fi, "d": shapely.distance(pts[ri], fgeoms[fi])})
-            hits = hits.loc[hits.groupby("p")["d"].idxmin()]
+            hits = hits.sort_values(["p", "d", "f"], kind="stable").drop_duplicates("p")
             fnames = feats["name"].to_numpy()
             for p, f in zip(hits["p"].to_numpy(), hits["f"].to_numpy()):
                 found[p] = True
@@ -245,22 +259,57 @@ def four_sides(
             key = (int(unit_i[p]), int(side[p]))
             neighbour.setdefault(key, {}).setdefault(labels[u], 0)
             neighbour[key][labels[u]] += 1
-    per_side = pd.Series(1, index=pd.MultiIndex.from_arrays([unit_i, side])).groupby(level=[0, 1]).sum()
-    for (u, s), total in per_side.items():
-        chosen = _top_names(counts.get((u, s), {}), total, min_share) or _top_names(neighbour.get((u, s), {}), total, min_share)
-        out.iat[u, s] = chosen
+    for key in sorted(set(counts) | set(neighbour)):
+        out.iat[key[0], key[1]] = _top_names(counts.get(key) or neighbour[key])
     return out
 
 
-def _top_names(tally: dict[str, int], total: int, min_share: float = 0.25) -> str:
-    """The name along most of a side (≥ ``min_share`` of its samples), and a runner-up along ≥ half as much."""
-    if not tally:
-        return ""
+def _top_names(tally: dict[str, int]) -> str:
+    """The name along most of a side, and a runner-up along at least half as much.
+
+    >>> _top_names({"中山路": 4, "石鼓路": 2, "北京路": 1})
+    '中山路、石鼓路'
+    """
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
-    if ranked[0][1] < min_share * total:
-        return ""
     keep = [ranked[0][0]] + [n for n, c in ranked[1:2] if c >= 0.5 * ranked[0][1]]
     return "、".join(keep)
+
+
+#: id(units) → (the units, weakly; the barriers; the neighbour names; their 四至): see :func:`layer_sides`
+_SIDES_CACHE: dict[int, tuple[weakref.ref, object, np.ndarray, pd.DataFrame]] = {}
+
+
+def layer_sides(units: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, names: pd.Series) -> pd.DataFrame:
+    """:func:`four_sides` of ``units``, computed once per layer, barriers and names (held while ``units`` lives).
+
+    A layer is not to be edited in place once its 四至 are asked for: replace it (``dataclasses.replace``)."""
+    key, labels = id(units), names.astype(str).to_numpy()
+    held = _SIDES_CACHE.get(key)
+    if held is not None and held[0]() is units and held[1] is barriers and np.array_equal(held[2], labels):
+        return held[3]
+    sides = four_sides(units, barriers, names=names)
+    _SIDES_CACHE[key] = (weakref.ref(units, lambda _: _SIDES_CACHE.pop(key, None)), barriers, labels, sides)
+    return sides
+
+
+def unit_sides(plan: Plan, level: str) -> pd.DataFrame:
+    """The 四至 of every unit of ``level``: :func:`four_sides` of its final polygons and the plan's barriers,
+    neighbours named by :func:`unit_names`; indexed like ``plan.layer(level)``.
+
+    Computed once per plan and level (:func:`layer_sides`): every deliverable (code tables, sheets,
+    shapefile and GeoPackage attributes, ``new_communities.csv``) takes its 四至 from here, so all say the same.
+
+    Examples
+    --------
+    >>> import gridplan
+    >>> from gridplan.sample import make_district
+    >>> d = make_district(households=3000, communities=1)
+    >>> p = gridplan.plan(d.buildings, d.roads, seed=1, start_date="2026-01-01")
+    >>> sides = unit_sides(p, "grid")
+    >>> list(sides.columns), unit_sides(p, "grid") is sides, bool((sides != "").all(axis=None))
+    (['east', 'south', 'west', 'north'], True, True)
+    """
+    return layer_sides(plan.layer(level), plan.input_barriers, unit_names(plan)[level])
 
 
 def code_table(plan: Plan, level: str = "grid", *, names: dict[str, pd.Series] | None = None) -> pd.DataFrame:
@@ -276,7 +325,7 @@ def code_table(plan: Plan, level: str = "grid", *, names: dict[str, pd.Series] |
     names = names or unit_names(plan)
     parent_level = {"grid": "community", "micro": "grid"}.get(level)
     parent_names = dict(zip(plan.layer(parent_level)["code"].astype(str), names[parent_level])) if parent_level else {}
-    sides = four_sides(units, plan.input_barriers, names=names[level])
+    sides = unit_sides(plan, level)
     start = units["start_date"] if "start_date" in units.columns else plan.report.get("start_date", "")
     table = pd.DataFrame({
         "level": level,

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..outputs.tables import four_sides
+from ..outputs.tables import SIDES, four_sides, layer_sides, level_names
 from ..core.tessellate import locate
 from ..errors import InputError
 from ..model import LAYER_NAMES, Plan
@@ -378,10 +378,10 @@ def _names(layer: gpd.GeoDataFrame) -> dict[str, str]:
 
 
 def four_to(polygon: shapely.Geometry, barriers: gpd.GeoDataFrame) -> dict[str, str]:
-    """The 四至 of one polygon (in the barriers' CRS): :func:`gridplan.outputs.tables.four_sides` with every side
-    named after the feature beyond most of it, however little (approval documents name all four)."""
+    """The 四至 of one polygon (in the barriers' CRS) by :func:`gridplan.outputs.tables.four_sides`, the rule every
+    deliverable uses (there with the neighbouring units: see :func:`gridplan.outputs.tables.unit_sides`)."""
     unit = gpd.GeoDataFrame({"code": ["_"]}, geometry=[polygon], crs=barriers.crs)
-    return {k: str(v) for k, v in four_sides(unit, barriers, min_share=0.0).iloc[0].items()}
+    return {k: str(v) for k, v in four_sides(unit, barriers).iloc[0].items()}
 
 
 def _new_communities(new: PlanState, codes: list[str], mig: pd.DataFrame) -> pd.DataFrame:
@@ -389,20 +389,20 @@ def _new_communities(new: PlanState, codes: list[str], mig: pd.DataFrame) -> pd.
     layer = new.layers["community"]
     if not codes:
         return pd.DataFrame(columns=cols)
-    utm = layer.to_crs(4326).estimate_utm_crs()
-    lu = layer.to_crs(utm).set_index(layer["code"].astype(str).to_numpy())
-    bar = new.barriers.to_crs(utm) if new.barriers is not None and len(new.barriers) else gpd.GeoDataFrame({"name": []}, geometry=[], crs=utm)
+    # the 四至 of the code tables: the same function, geometry, barriers and neighbour names (computed once)
+    sides = layer_sides(layer, new.barriers, level_names(layer, "community"))
+    lu = layer.set_index(layer["code"].astype(str).to_numpy())
+    sides = sides.set_axis(lu.index)
     comp_col = "compound_name" if "compound_name" in new.roster.columns else "compound" if "compound" in new.roster.columns else None
     rows = []
     for code in codes:
         u = lu.loc[code]
-        sides = four_to(u.geometry, bar)
         comps = ""
         if comp_col:
             vals = new.roster.loc[new.roster["community_code"].astype(str) == code, comp_col].dropna().astype(str)
             comps = "、".join(sorted(v for v in vals.unique() if v.strip()))
         src = mig[mig["new_community"] == code].sort_values("households", ascending=False)
         rows.append({"code": code, "name": "" if pd.isna(u.get("name", "")) else str(u.get("name", "")), "households": int(u["households"]),
-                     "population": int(u["population"]), "buildings": int(u["buildings"]), **sides, "compounds": comps,
-                     "formed_from": " ".join(f"{o}:{h}" for o, h in zip(src["old_community"], src["households"]))})
+                     "population": int(u["population"]), "buildings": int(u["buildings"]), **sides.loc[code, list(SIDES)].to_dict(),
+                     "compounds": comps, "formed_from": " ".join(f"{o}:{h}" for o, h in zip(src["old_community"], src["households"]))})
     return pd.DataFrame(rows, columns=cols)
