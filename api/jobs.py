@@ -158,6 +158,7 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
                 params["start_date"] = str(params["start_date"])
             changes = None
             if mode != "none":  # re-districting: the new plan and its change list against the old communities
+                from gridplan.planning.diff import write_with_changes
                 from gridplan.planning.redistrict import redistrict
 
                 r = redistrict(layers["buildings"], layers["barriers"], layers["communities"], mode=mode, count=count,
@@ -168,9 +169,10 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
                          **spec.options, **params, progress=report)
             report("writing", 1)
             report.write()
-            p.write(out)
-            if changes is not None:  # as `gridplan redistrict` writes it: changes.csv, migration.csv, ... beside the plan
-                changes.write(out)
+            if changes is not None:  # as `gridplan redistrict` writes it: changes.csv, ..., map.html with the old boundaries
+                write_with_changes(p, changes, out)
+            else:
+                p.write(out)
             failed = failed_rules(validation_report(p))  # the rules still failed, said in the plan's figures
         msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
         figures = figures_of(p.report, failed)

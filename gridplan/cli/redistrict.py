@@ -30,19 +30,18 @@ Out = Annotated[Path, typer.Option("--out", "-o", help="plan directory to write 
 
 def _write_with_changes(result, out: Path, quiet: bool, bar: Progress, headline, compare) -> None:
     """Write a plan, its change list and its review map (``compare``: the old plan, or the old communities, shown on
-    it) into ``out``, then print ``headline()`` and the change summary."""
-    from ..outputs.review_map import write_review_map
-
-    def write() -> None:
-        result.plan.write(out, map_html=False)
-        result.changes.write(out)
-        write_review_map(result.plan, out / "map.html", compare=compare)
+    it) into ``out``, then print ``headline()``, the rules the plan still fails and the change summary."""
+    from ..planning.diff import write_with_changes
+    from .plan import rules_summary
 
     with bar.step("write"):
-        run(write, cleanup=bar.close)
+        run(lambda: write_with_changes(result.plan, result.changes, out, compare=compare), cleanup=bar.close)
     bar.close()
     if not quiet:
         typer.echo(headline())
+        failed = rules_summary(result.plan)
+        if failed:
+            typer.echo(failed)
         typer.echo(_summary(result.changes, out))
 
 

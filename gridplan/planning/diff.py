@@ -61,7 +61,7 @@ from ..model import LAYER_NAMES, Plan
 from .stable_codes import RETIRED_COLUMNS
 
 __all__ = ["diff", "ChangeList", "PlanState", "state_of", "state_from_communities", "four_to", "CHANGE_FILES",
-           "ATTRIBUTE_COLUMNS", "REPLACED_MIN_SHARE"]
+           "ATTRIBUTE_COLUMNS", "REPLACED_MIN_SHARE", "write_with_changes"]
 
 CHANGE_FILES = ("changes.csv", "changes_units.csv", "migration.csv", "new_communities.csv", "retired.csv", "changed_units.geojson", "changes.json")
 #: Input columns ``changes.csv`` carries per building when the roster (or the input buildings) has them.
@@ -187,6 +187,29 @@ class ChangeList:
         gj.to_file(d / "changed_units.geojson", driver="GeoJSON", engine="pyogrio")
         (d / "changes.json").write_text(json.dumps(self.summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return d
+
+
+def write_with_changes(plan: Plan, changes: ChangeList, directory: str | PathLike, *, compare=None) -> Path:
+    """Write ``plan`` into ``directory`` with its change list and a review map that shows what was before.
+
+    ``compare`` is what ``map.html`` shows as before: the previous :class:`~gridplan.model.Plan`, or old
+    community polygons; default the old communities of ``changes.before``. If the change list or the map
+    cannot be written, the directory is removed again: a plan without its change list is never left behind.
+    """
+    import shutil
+
+    from ..outputs.review_map import write_review_map
+
+    if compare is None and changes.before is not None:
+        compare = changes.before.layers["community"]
+    out = plan.write(directory, map_html=False)
+    try:
+        changes.write(out)
+        write_review_map(plan, Path(out) / "map.html", compare=compare)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return Path(out)
 
 
 def _members(state: PlanState, level: str) -> dict[str, frozenset]:

@@ -33,7 +33,7 @@ def test_redistrict_plan_serves_its_change_list(client, old_district):
 
     resp = client.get(f"/v1/plans/{plan.id}/changes")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(resp.text)))
+    rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
     assert rows[0] == CHANGES_HEADER
     assert len(rows) - 1 == plan.figures.buildings
     moved_rows = [r for r in rows[1:] if r[1] == "moved community"]
@@ -59,7 +59,7 @@ def test_redistrict_all_with_a_feasible_count(client, old_district):
     plan = wait_for(client, accepted.id)
     assert plan.status == "done", plan.reason
     assert plan.figures.levels["community"].count == 3 and plan.figures.changes["units"]["community"]["retired"] >= 1
-    assert client.get(f"/v1/plans/{plan.id}/changes").text.splitlines()[0] == ",".join(CHANGES_HEADER)
+    assert client.get(f"/v1/plans/{plan.id}/changes").content.decode("utf-8-sig").splitlines()[0] == ",".join(CHANGES_HEADER)
 
 
 @pytest.mark.parametrize("params, field", [
