@@ -306,8 +306,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     n_c = int(comm.labels.max()) + 1 if (comm.labels >= 0).any() else 0
     land = pl.land
     valid = comm.labels >= 0
-    out_crs = prep.input_crs
-    fix = {name: _fixed(lev, n, out_crs, crs_work) for name, lev, n in (("community", comm, n_c), ("grid", grids, len(grids.parent)),
+    fix = {name: _fixed(lev, n, prep.input_crs, crs_work) for name, lev, n in (("community", comm, n_c), ("grid", grids, len(grids.parent)),
                                                                        ("micro", micro, len(micro.parent)))}
     c_geom = _level_geoms(land, comm, n_c, fix["community"])
     given = prep.communities
@@ -453,6 +452,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     keep_cols = [c for c in ("building_id", "households", "population", "units", "levels", "units_source", "levels_source", "compound",
                              "household_source", "building", "name") if c in b.columns]
     inputs = b[keep_cols + ["geometry"]].rename(columns={"building_id": id_field}).copy()
+    out_crs = prep.input_crs
     return Plan(
         communities=_output(comm_t, comm, out_crs), grids=_output(grid_t, grids, out_crs), micro_grids=_output(micro_t, micro, out_crs),
         buildings=roster.to_crs(out_crs), report=report, input_buildings=inputs.to_crs(out_crs),
