@@ -3,7 +3,11 @@
 A union of cells in floating point leaves hair-thin holes where cells of two blocks nearly meet (0.002 m²
 is typical). No unit owns that land, so :func:`drop_slivers` fills holes under :data:`MIN_HOLE_AREA`
 (never one another unit lies in), and :func:`close_gaps` hands each such gap between the children of one
-parent to the child with the longest contact, so the children still tile it.
+parent to the child with the longest contact, so the children still tile it. Larger land of a parent that no
+child covers (the strip :func:`~gridplan.planning.assemble.assemble` lays across a hard corridor to keep a
+community one polygon) is shared by :func:`close_gaps` (``share``) among the children it touches, each point to the
+nearest. Children kept exactly as they were (``frozen``, a re-plan's kept units) never change: the others are
+cut back by them (:func:`without_fixed`) and take every gap.
 
 Examples
 --------
@@ -21,7 +25,7 @@ import shapely
 
 from .tessellate import GRID_SIZE
 
-__all__ = ["dissolve", "single_polygon", "largest_polygon", "drop_slivers", "close_gaps", "MIN_HOLE_AREA"]
+__all__ = ["dissolve", "single_polygon", "largest_polygon", "drop_slivers", "close_gaps", "without_fixed", "MIN_HOLE_AREA"]
 
 log = logging.getLogger(__name__)
 
@@ -156,32 +160,106 @@ def drop_slivers(geoms: np.ndarray, *, min_area: float = MIN_HOLE_AREA) -> np.nd
     return out
 
 
-def _close_once(out: np.ndarray, kids: np.ndarray, parent: shapely.Geometry, min_area: float) -> int:
-    """Give each gap under ``min_area`` of ``parent`` − ∪ ``out[kids]`` to the kid with the longest contact
-    (``out`` is changed in place); the number given."""
+def _siblings(parent_of: np.ndarray, n_parents: int) -> list[np.ndarray]:
+    """The children of each parent 0..n_parents-1 (indices into ``parent_of``)."""
+    order = np.argsort(parent_of, kind="stable")
+    bounds = np.searchsorted(parent_of[order], np.arange(n_parents + 1))
+    return [order[bounds[p] : bounds[p + 1]] for p in range(n_parents)]
+
+
+def _frozen(frozen: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if frozen is None else np.asarray(frozen, dtype=bool)
+
+
+def _contact(geoms: np.ndarray, piece: shapely.Geometry) -> np.ndarray:
+    """Length of each geometry's boundary along ``piece`` (on the :data:`GRID_SIZE` grid)."""
+    return shapely.length(shapely.intersection(shapely.boundary(geoms), shapely.buffer(piece, GRID_SIZE, quad_segs=2)))
+
+
+def _close_once(out: np.ndarray, kids: np.ndarray, parent: shapely.Geometry, min_area: float, frozen: np.ndarray, share: bool) -> int:
+    """Give each gap under ``min_area`` of ``parent`` − ∪ ``out[kids]`` to the kid not ``frozen`` with the
+    longest contact, and with ``share`` each larger one to the kids it touches, each point to the nearest
+    (``out`` is changed in place); the number of gaps given."""
     gap = shapely.difference(parent, shapely.union_all(out[kids], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
+    open_kids = kids[~frozen[kids]]
     given = 0
     for piece in shapely.get_parts(gap):
-        if piece.geom_type != "Polygon" or not 0 < piece.area < min_area:
+        small = 0 < piece.area < min_area
+        if not len(open_kids) or piece.geom_type != "Polygon" or not (small or (share and piece.area > 0)):
             continue
-        contact = shapely.length(shapely.intersection(shapely.boundary(out[kids]), shapely.buffer(piece, GRID_SIZE, quad_segs=2)))
-        if contact.max() <= 0:
+        near = open_kids[shapely.intersects(out[open_kids], shapely.buffer(piece, GRID_SIZE, quad_segs=2))]
+        contact = _contact(out[near], piece)
+        if not len(near) or contact.max() <= 0:
             continue
-        k = kids[int(np.argmax(contact))]
-        out[k] = single_polygon(shapely.union(out[k], piece, grid_size=GRID_SIZE))
+        if small or (contact > 0).sum() == 1:
+            touch, regions = [near[int(np.argmax(contact))]], [piece]
+        else:
+            touch = near[contact > 0]
+            regions = _nearest_split(piece, out[touch])
+        for k, region in zip(touch, regions):
+            if not region.is_empty:
+                out[k] = single_polygon(shapely.union(out[k], region, grid_size=GRID_SIZE))
         given += 1
     return given
 
 
+def without_fixed(children: np.ndarray, parent_of: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+    """Every child not ``frozen`` minus the ``frozen`` children of its parent, without new slivers.
+
+    >>> kids = np.array([shapely.box(0, 0, 6, 1), shapely.box(5, 0, 10, 1)], dtype=object)
+    >>> [g.bounds for g in without_fixed(kids, np.array([0, 0]), np.array([False, True]))]
+    [(0.0, 0.0, 5.0, 1.0), (5.0, 0.0, 10.0, 1.0)]
+    """
+    out = np.asarray(children, dtype=object).copy()
+    frozen = _frozen(frozen, len(out))
+    parent_of = np.asarray(parent_of, dtype=np.int64)
+    if not frozen.any() or frozen.all():
+        return out
+    for kids in _siblings(parent_of, int(parent_of.max()) + 1):
+        fixed, free = kids[frozen[kids]], kids[~frozen[kids]]
+        if not len(fixed) or not len(free):
+            continue
+        wall = shapely.union_all(out[fixed], grid_size=GRID_SIZE)
+        hit = free[shapely.intersects(out[free], wall)]
+        for k in hit:
+            out[k] = single_polygon(shapely.difference(out[k], wall, grid_size=GRID_SIZE))
+    out[~frozen] = drop_slivers(out)[~frozen]
+    return out
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The Polygon parts of an overlay result (snap rounding can leave lines and points beside them)."""
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0]
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts) if parts else shapely.Polygon()
+
+
+def _nearest_split(piece: shapely.Geometry, kids: np.ndarray) -> list[shapely.Geometry]:
+    """``piece`` cut into one region per kid: the points nearer its boundary along the piece than any other's."""
+    pts, owner = [], []
+    for k, g in enumerate(kids):
+        along = shapely.intersection(shapely.boundary(g), shapely.buffer(piece, GRID_SIZE, quad_segs=2))
+        xy = shapely.get_coordinates(shapely.segmentize(along, 0.25)) if not along.is_empty else np.empty((0, 2))
+        pts.append(xy)
+        owner.append(np.full(len(xy), k))
+    xy, owner = np.concatenate(pts), np.concatenate(owner)
+    _, first = np.unique(np.round(xy / GRID_SIZE), axis=0, return_index=True)
+    xy, owner = xy[np.sort(first)], owner[np.sort(first)]
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=piece, ordered=True))
+    return [_polygonal(shapely.intersection(piece, shapely.union_all(cells[owner == k]), grid_size=GRID_SIZE)) for k in range(len(kids))]
+
+
 def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parents: np.ndarray | None = None, *,
-               min_area: float = MIN_HOLE_AREA) -> np.ndarray:
+               min_area: float = MIN_HOLE_AREA, frozen: np.ndarray | None = None, share: bool = False) -> np.ndarray:
     """The children with every gap under ``min_area`` m² inside their parent given to one of them.
 
     A gap is a piece of ``parents[p]`` that none of its children covers (``parent_of[i]`` is child
     ``i``'s parent). Each goes to the child of that parent with the longest contact, on the
-    :data:`GRID_SIZE` grid, so the children tile the parent and never overlap. Larger gaps are left as
-    they are (real land no child holds). With ``parents`` None the children share one parent: their
-    union with its small holes filled (the gaps between top-level units).
+    :data:`GRID_SIZE` grid, so the children tile the parent and never overlap; ``frozen`` children never
+    take one. Larger gaps are left as they are (real land no child holds), or with ``share`` shared among
+    the children they touch, each point to the nearest: a strip laid across a river between two grids is
+    cut near its middle, so each grid stays one polygon on its own bank and the grids tile the parent.
+    With ``parents`` None the children share one parent: their union with its small holes filled (the gaps
+    between top-level units).
 
     Examples
     --------
@@ -189,22 +267,28 @@ def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parent
     >>> out = close_gaps(kids, np.array([0, 0]), np.array([shapely.box(0, 0, 10, 10)], dtype=object))
     >>> [round(g.area, 2) for g in out], out[0].union(out[1]).area
     ([50.1, 49.9], 100.0)
+    >>> out = close_gaps(kids, np.array([0, 0]), np.array([shapely.box(0, 0, 10, 10)], dtype=object), frozen=np.array([True, False]))
+    >>> [round(g.area, 2) for g in out]
+    [50.0, 50.0]
+    >>> kids = np.array([shapely.box(0, 0, 10, 10), shapely.box(14, 0, 24, 10)], dtype=object)
+    >>> strip = shapely.box(10, 4, 14, 6)                       # joins the two across a gap of 4 m
+    >>> out = close_gaps(kids, np.array([0, 0]), np.array([shapely.union_all([*kids, strip])], dtype=object), share=True)
+    >>> [round(g.area, 3) for g in out], [g.geom_type for g in out]
+    ([104.0, 104.0], ['Polygon', 'Polygon'])
     """
     children = np.asarray(children, dtype=object)
     out = children.copy()
+    frozen = _frozen(frozen, len(out))
     if parents is None:
         whole = shapely.union_all(out, grid_size=GRID_SIZE) if len(out) else shapely.Polygon()
         parents, parent_of = drop_slivers(np.array([whole], dtype=object), min_area=min_area), np.zeros(len(out), dtype=np.int64)
     parent_of = np.asarray(parent_of, dtype=np.int64)
-    order = np.argsort(parent_of, kind="stable")
-    bounds = np.searchsorted(parent_of[order], np.arange(len(parents) + 1))
     given = 0
-    for p in range(len(parents)):
-        kids = order[bounds[p] : bounds[p + 1]]
+    for p, kids in enumerate(_siblings(parent_of, len(parents))):
         kids = kids[~shapely.is_empty(out[kids])]
         if not len(kids) or shapely.is_empty(parents[p]):
             continue
-        given += _close_once(out, kids, parents[p], min_area)
+        given += _close_once(out, kids, parents[p], min_area, frozen, share)
     if given:
         log.debug("closed %d gaps under %g m2 between children", given, min_area)
     return out

@@ -17,11 +17,11 @@ from ..model import Plan
 from ..outputs.parts import parse_run, part_label
 from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
-from ..core.units import close_gaps, dissolve, largest_polygon, single_polygon
+from ..core.units import close_gaps, dissolve, largest_polygon, single_polygon, without_fixed
 from .pieces import empty_units, fenced_report
 from .planner import Level, Planner
 
-__all__ = ["assemble"]
+__all__ = ["assemble", "crossing_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,18 @@ def _crossings(pl: Planner, labels: np.ndarray, codes: np.ndarray, level: str, p
         peopled = {int(p) for p in np.unique(piece[cells]) if pl.g.households[cells[piece[cells] == p]].sum() > 0}
         out.append({"level": level, "code": str(codes[unit]), "tier": 2, "barriers": pl.cg.barrier_names(pl.prep.barriers, ids),
                     "shared_m": round(float(pl.g.cost[ids].sum() / CUT_WEIGHT[2]), 1), "households_across": len(peopled) > 1})
+    return out
+
+
+def crossing_counts(crossings: list[dict]) -> dict[str, int]:
+    """The report's ``crossing_counts``: grids and micro-grids holding a tier-2 edge, and those of them that
+    join households from both sides.
+
+    >>> crossing_counts([{"level": "grid", "households_across": True}, {"level": "micro", "households_across": False}])
+    {'grid': 1, 'micro': 1, 'grid_households_across': 1, 'micro_households_across': 0}
+    """
+    out = {lvl: sum(1 for c in crossings if c["level"] == lvl) for lvl in ("grid", "micro")}
+    out.update({f"{lvl}_households_across": sum(1 for c in crossings if c["level"] == lvl and c["households_across"]) for lvl in ("grid", "micro")})
     return out
 
 
@@ -171,15 +183,18 @@ def _per_unit_buildings(pl: Planner, labels: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(pairs[:, 0], minlength=n)
 
 
-def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
+def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray, fixed: np.ndarray) -> None:
     """A community whose cells a hard corridor cuts apart (old communities straddle rivers and railways)
     gets a narrow strip of the land no cell covers, along the shortest line between its parts, so it stays
-    one Polygon. Grids never cross the corridor; the strip belongs to no other unit, so nothing overlaps."""
+    one Polygon. The strip belongs to no other community (nor a ``fixed`` one), so nothing overlaps; its
+    grids share it, each the half on its own bank (:func:`~gridplan.core.units.close_gaps`)."""
     cells = pl.land
     tree = shapely.STRtree(cells)
-    taken: list = []  # strips already given to a community
+    taken: list = [g for g, f in zip(c_geom, fixed) if f]  # land no strip may take: fixed communities, strips given
     for c in range(len(c_geom)):
         geom = c_geom[c]
+        if fixed[c]:
+            continue
         for _ in range(20):
             if geom.geom_type != "MultiPolygon":
                 break
@@ -200,12 +215,34 @@ def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray) -> None:
         c_geom[c] = geom
 
 
+def _fixed(lev: Level, n: int, out_crs, work_crs) -> tuple[np.ndarray, np.ndarray]:
+    """Which units of a level are :attr:`Level.fixed`, and their polygons projected to the work CRS."""
+    given = lev.fixed if lev.fixed is not None else [None] * n
+    if len(given) != n:
+        raise ValueError(f"Level.fixed has {len(given)} entries for {n} units; give one polygon or None per unit")
+    mask = np.array([g is not None for g in given], dtype=bool)
+    work = np.full(n, None, dtype=object)
+    if mask.any():
+        work[mask] = np.asarray(gpd.GeoSeries([g for g in given if g is not None], crs=out_crs).to_crs(work_crs).values, dtype=object)
+    return mask, work
+
+
+def _level_geoms(land: np.ndarray, lev: Level, n: int, fixed: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each unit's polygon in the work CRS: a fixed one as given, the others dissolved from their nodes' land
+    minus their fixed siblings (see :attr:`Level.fixed`); not yet closed up inside their parents."""
+    mask, work = fixed
+    geom = dissolve(land, np.where(lev.labels >= 0, lev.labels, n), n + 1)[:n]
+    geom[mask] = work[mask]
+    return without_fixed(geom, lev.parent, mask)
+
+
 def _child_units(land: np.ndarray, lev: Level, parent_geom: np.ndarray, parent_codes: np.ndarray,
-                 book: CodeBook | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The polygons, codes and parent codes of one level's units (grids or micro-grids): dissolved from their
-    nodes' land, closed up to tile their parents, coded in reading order (or keeping ``lev.origin`` with a book)."""
+                 book: CodeBook | None, fixed: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The polygons, codes and parent codes of one level's units (grids or micro-grids): fixed ones as given,
+    the others dissolved from their nodes' land and closed up so that all tile their parents (a bridging
+    strip shared by the units at its ends), coded in reading order (or keeping ``lev.origin`` with a book)."""
     n = len(lev.parent)
-    geom = close_gaps(dissolve(land, np.where(lev.labels >= 0, lev.labels, n), n + 1)[:n], lev.parent, parent_geom)
+    geom = close_gaps(_level_geoms(land, lev, n, fixed), lev.parent, parent_geom, frozen=fixed[0], share=True)
     parents = parent_codes[lev.parent]
     if book is None:
         codes = sequence_codes(parents, _centroids(geom), shapely.area(geom))
@@ -246,6 +283,18 @@ def _unit_table(geoms, codes, parents, hh, nb, cfg: PlanConfig, size: SizeRange,
     )
 
 
+def _output(t: gpd.GeoDataFrame, lev: Level, crs) -> gpd.GeoDataFrame:
+    """A level's table in the output CRS, its fixed units with the very polygons given (no reprojection)."""
+    out = t.to_crs(crs)
+    if lev.fixed is not None and any(g is not None for g in lev.fixed):
+        geoms = np.asarray(out.geometry.values, dtype=object)
+        for i, g in enumerate(lev.fixed):
+            if g is not None:
+                geoms[i] = g
+        out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=crs))
+    return out
+
+
 def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date: str, version: str, book: CodeBook | None = None) -> Plan:
     """The plan from the three levels. With ``book`` (a re-districting or re-plan), units carrying an
     ``origin`` keep that code and the others take the next free sequence numbers."""
@@ -257,16 +306,18 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     n_c = int(comm.labels.max()) + 1 if (comm.labels >= 0).any() else 0
     land = pl.land
     valid = comm.labels >= 0
-    c_geom = dissolve(land, np.where(comm.labels >= 0, comm.labels, n_c), n_c + 1)[:n_c]
+    fix = {name: _fixed(lev, n, prep.input_crs, crs_work) for name, lev, n in (("community", comm, n_c), ("grid", grids, len(grids.parent)),
+                                                                       ("micro", micro, len(micro.parent)))}
+    c_geom = _level_geoms(land, comm, n_c, fix["community"])
     given = prep.communities
-    _bridge_parts(pl, comm, c_geom)
-    c_geom = close_gaps(c_geom)
+    _bridge_parts(pl, comm, c_geom, fix["community"][0])
+    c_geom = close_gaps(c_geom, frozen=fix["community"][0])
     c_codes, c_parent = _community_codes(pl, comm, c_geom, book)
 
     # ---- grids and micro-grids; a divided building has one roster row per rectangle of its parts in each micro-grid
     n_g, n_m = len(grids.parent), len(micro.parent)
-    g_geom, g_codes, g_parent = _child_units(land, grids, c_geom, c_codes, book)
-    m_geom, mm_codes, mm_parent = _child_units(land, micro, g_geom, g_codes, book)
+    g_geom, g_codes, g_parent = _child_units(land, grids, c_geom, c_codes, book, fix["grid"])
+    m_geom, mm_codes, mm_parent = _child_units(land, micro, g_geom, g_codes, book, fix["micro"])
     at = pl.atoms
     rows_of = _divided_rows(pl, micro)
     heavy_cells = {int(pl.node_of_building[bi]) for bi in at.undivided}
@@ -394,8 +445,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         for code, h in zip(t["code"], t["households"]) if not size.contains(h)
     ]
     report.update(getattr(pl, "extra_report", {}))
-    report["crossing_counts"] = {lvl: sum(1 for c in report["crossings"] if c["level"] == lvl) for lvl in ("grid", "micro")}
-    report["crossing_counts"].update({f"{lvl}_households_across": sum(1 for c in report["crossings"] if c["level"] == lvl and c["households_across"]) for lvl in ("grid", "micro")})
+    report["crossing_counts"] = crossing_counts(report["crossings"])
     if n_c > 199:
         report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")
 
@@ -404,7 +454,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     inputs = b[keep_cols + ["geometry"]].rename(columns={"building_id": id_field}).copy()
     out_crs = prep.input_crs
     return Plan(
-        communities=comm_t.to_crs(out_crs), grids=grid_t.to_crs(out_crs), micro_grids=micro_t.to_crs(out_crs),
+        communities=_output(comm_t, comm, out_crs), grids=_output(grid_t, grids, out_crs), micro_grids=_output(micro_t, micro, out_crs),
         buildings=roster.to_crs(out_crs), report=report, input_buildings=inputs.to_crs(out_crs),
         input_barriers=prep.barriers.to_crs(out_crs), config=cfg, id_field=id_field,
     )

@@ -40,7 +40,7 @@ from ..errors import InfeasibleError, OptionError, first_ids
 from ..inputs.validate import prepare
 from ..model import Plan
 from ..outputs.reader import read_plan
-from .assemble import assemble
+from .assemble import assemble, crossing_counts
 from .diff import ChangeList, diff
 from .planner import Level, Planner, components, rng_for
 from .split import bridged_subgraph
@@ -102,10 +102,17 @@ class _Rebalancer:
             sub, _ = self.pl.g.subgraph(cells)
         return UnitGraph(sub.households, sub.edges, sub.cost, sub.tier, groups, sub.building)
 
+    def add_issues(self, level: str, parent: int, cells: np.ndarray, issues) -> None:
+        """Record the issues of a partition of ``cells`` inside the new unit ``parent`` of the level above."""
+        for iss in issues:
+            self.issues[level].append({"parent": parent, "cells": cells[list(iss.nodes)], "households": iss.households, "reason": iss.reason,
+                                       "resolution": iss.resolution, "kind": iss.kind})
+
     # ---- one parent --------------------------------------------------------------------------------
     def rebalance(self, units: list[_Unit], old_members: list[frozenset], old_hh: list[float], codes: list[str], locked_below: list[bool],
-                  size: SizeRange, level: str, key: tuple, compounds: bool) -> list[_Unit]:
-        """Keep every unit that did not change or is still fine; re-partition the scopes around the others."""
+                  size: SizeRange, level: str, key: tuple, compounds: bool, parent: int = 0) -> list[_Unit]:
+        """Keep every unit that did not change or is still fine; re-partition the scopes around the others
+        (``parent``: the index of the new unit these are the children of, for the issues found)."""
         n = len(units)
         changed = [self.members(u.cells) != old_members[i] or self.hh(u.cells) != old_hh[i] for i, u in enumerate(units)]
         need = [i for i in range(n) if changed[i] and not self.ok(units[i].cells, size, level)]
@@ -146,7 +153,7 @@ class _Rebalancer:
             out.append(sorted(scope))
         new_units = [u for j, u in enumerate(units) if j not in taken]
         for s, scope in enumerate(out):
-            new_units += self.partition_scope([units[j] for j in scope], [old_members[j] for j in scope], [codes[j] for j in scope], size, level, key + (s,), compounds)
+            new_units += self.partition_scope([units[j] for j in scope], [old_members[j] for j in scope], [codes[j] for j in scope], size, level, key + (s,), compounds, parent)
         return new_units
 
     def carve(self, units: list[_Unit], olds: list[frozenset], size: SizeRange, level: str, key: tuple) -> list[_Unit] | None:
@@ -166,7 +173,8 @@ class _Rebalancer:
             return None
         return out + [_Unit(c, None, -1) for c in parts]
 
-    def partition_scope(self, units: list[_Unit], olds: list[frozenset], codes: list[str], size: SizeRange, level: str, key: tuple, compounds: bool) -> list[_Unit]:
+    def partition_scope(self, units: list[_Unit], olds: list[frozenset], codes: list[str], size: SizeRange, level: str, key: tuple, compounds: bool,
+                        parent: int = 0) -> list[_Unit]:
         cells = np.concatenate([u.cells for u in units])
         h = self.hh(cells)
         carved = self.carve(units, olds, size, level, key)
@@ -185,8 +193,7 @@ class _Rebalancer:
             result = res
             if fine:
                 break
-        for iss in result.issues:
-            self.issues[level].append({"parent": -1, "cells": cells[list(iss.nodes)], "households": iss.households, "reason": iss.reason, "resolution": iss.resolution})
+        self.add_issues(level, parent, cells, result.issues)
         self.scopes.append({"level": level, "codes": codes, "households": int(round(h)), "into": int(result.count),
                             "units_households": [int(round(x)) for x in hh_units]})
         out = []
@@ -231,6 +238,67 @@ def _old_micro(pl: Planner, mg, roster) -> np.ndarray:
     return which
 
 
+def _retagged(barriers):
+    """The previous plan's barriers (``tier``, ``kind``, ``name``) with their tag columns back (``kind``
+    "natural=water" → a column ``natural`` of "water"), so that preparing them again keeps every feature as
+    it was: its tier, its kind, a water area as a polygon (a ``tier`` column alone would turn it into its outline).
+
+    >>> import geopandas as gpd
+    >>> b = gpd.GeoDataFrame({"tier": [1, 2], "kind": ["natural=water", "tier"], "name": ["秦淮河", ""]}, geometry=[None, None])
+    >>> _retagged(b)["natural"].tolist()
+    ['water', nan]
+    """
+    if "kind" not in barriers.columns:
+        return barriers
+    out = barriers.copy()
+    key, eq, value = (out["kind"].astype(str).str.partition("=")[i] for i in range(3))
+    for k in sorted(set(key[eq == "="]) - set(out.columns)):
+        out[k] = value.where((key == k) & (eq == "="))
+    return out
+
+
+def _kept_polygons(units: list[_Unit], old_of_node: np.ndarray, layer, crs) -> list:
+    """Per new unit, its previous polygon (in ``crs``, the new plan's output CRS) when it holds exactly the
+    nodes of the previous unit it continues (nothing re-partitioned it), else None (see :attr:`Level.fixed`)."""
+    geoms = layer.geometry if layer.crs is None or layer.crs == crs else layer.geometry.to_crs(crs)
+    geoms = np.asarray(geoms.values, dtype=object)
+    count = np.bincount(old_of_node[old_of_node >= 0], minlength=len(geoms))
+    return [geoms[u.old] if u.origin is not None and u.old >= 0 and len(u.cells) == count[u.old]
+            and bool((old_of_node[u.cells] == u.old).all()) else None for u in units]
+
+
+def _carry_over(prev: Plan, new: Plan, kept: dict[str, list[str]]) -> None:
+    """What the previous report says of the units that stand as they were (kept polygon) goes into ``new``'s:
+    its ``infeasible`` entries whose units all kept their households too (unless the new report already
+    explains them, counted in ``out_of_range``), and its tier-2 ``crossings`` of kept grids and micro-grids
+    (the cells of a re-plan are cut finer, so counting them again would report other road edges of the
+    very same polygon)."""
+    report = new.report
+    hh = {(lvl, str(c)): float(h) for lvl, t in (("community", new.communities), ("grid", new.grids), ("micro", new.micro_grids))
+          for c, h in zip(t["code"], t["households"])}
+    hh_prev = {(lvl, str(c)): float(h) for lvl, t in (("community", prev.communities), ("grid", prev.grids), ("micro", prev.micro_grids))
+               for c, h in zip(t["code"], t["households"])}
+    kept_set = {(lvl, c) for lvl, codes in kept.items() for c in codes}
+    have = {(i["level"], tuple(i.get("codes", []))) for i in report["infeasible"]}
+    carried = []
+    for i in prev.report.get("infeasible", []):
+        keys = [(i["level"], str(c)) for c in i.get("codes", [])]
+        if keys and all(k in kept_set and hh.get(k) == hh_prev.get(k) for k in keys) and (i["level"], tuple(i["codes"])) not in have:
+            carried.append(dict(i))
+    report["infeasible"] += carried
+    explained = {(i["level"], str(c)) for i in report["infeasible"] for c in i.get("codes", [])}
+    kinds = {(i["level"], str(c)): i.get("kind") for i in report["infeasible"] for c in i.get("codes", [])}
+    for o in report.get("out_of_range", []):
+        o["explained_in_infeasible"] = (o["level"], o["code"]) in explained
+        o["kind"] = kinds.get((o["level"], o["code"]))
+    if carried:
+        log.info("re-plan: %d explanations carried over from the previous plan for units it keeps", len(carried))
+    if "crossings" in prev.report:
+        report["crossings"] = ([c for c in report["crossings"] if (c["level"], c["code"]) not in kept_set]
+                               + [c for c in prev.report["crossings"] if (c["level"], c["code"]) in kept_set])
+        report["crossing_counts"] = crossing_counts(report["crossings"])
+
+
 def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = (), seed: int | None = None, start_date: str | None = None,
            households_field: str = "households", estimate: str = "auto", input_crs: str = "auto", fix_geometry: bool = False,
            accept_large: bool = False, progress=None) -> Replanning:
@@ -265,7 +333,7 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         raise OptionError(f"`lock` names codes that are not in the previous plan: {first_ids(sorted(lock - known))}; give community, grid or micro-grid codes from it")
     cfg = prev.config if seed is None else prev.config.with_(seed=int(seed))
     comms = prev.communities[[c for c in ("code", "name", "geometry") if c in prev.communities.columns]]
-    prep = prepare(buildings, prev.input_barriers, comms, id_field=prev.id_field, households_field=households_field,
+    prep = prepare(buildings, _retagged(prev.input_barriers), comms, id_field=prev.id_field, households_field=households_field,
                    estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, accept_large=accept_large)
     pl = Planner(prep, cfg, progress)
     roster = prev.buildings.assign(_id=prev.buildings[prev.id_field].astype(str))
@@ -311,11 +379,12 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         if u.origin is None:  # a new community: plan its grids afresh
             res = partition(rb.graph(u.cells, pl.g.group[u.cells] if pl.g.group is not None else None, False), cfg.grid, rng=np.random.default_rng([cfg.seed, 1, ci]))
             units = [_Unit(u.cells[res.labels == k], None, -1) for k in range(res.count)]
+            rb.add_issues("grid", ci, u.cells, res.issues)
         else:
             units = [_Unit(u.cells[g_cell[u.cells] == g_index[c]], c, g_index[c]) for c in g_codes if c[:12] == u.origin]
             units = [x for x in units if len(x.cells)]
             units = rb.rebalance(units, [sets["grid"].get(x.origin, frozenset()) for x in units], [hh_old["grid"].get(x.origin, 0.0) for x in units],
-                                 [x.origin for x in units], [x.origin in locked_g for x in units], cfg.grid, "grid", (1, ci), compounds=True)
+                                 [x.origin for x in units], [x.origin in locked_g for x in units], cfg.grid, "grid", (1, ci), compounds=True, parent=ci)
         grid_units += units
         grid_parent += [ci] * len(units)
     g_lab = np.full(pl.g.n, -1, dtype=np.int64)
@@ -325,11 +394,12 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         if u.origin is None:
             res = partition(rb.graph(u.cells, None, False), cfg.micro, rng=np.random.default_rng([cfg.seed, 2, gi]))
             units = [_Unit(u.cells[res.labels == k], None, -1) for k in range(res.count)]
+            rb.add_issues("micro", gi, u.cells, res.issues)
         else:
             units = [_Unit(u.cells[m_cell[u.cells] == mi], o, mi) for mi, (o, p) in enumerate(zip(m_origin, m_parent)) if p == u.origin]
             units = [x for x in units if len(x.cells)]
             units = rb.rebalance(units, [sets["micro"].get(x.origin, frozenset()) for x in units], [hh_old["micro"].get(x.origin, 0.0) for x in units],
-                                 [x.origin for x in units], [False] * len(units), cfg.micro, "micro", (2, gi), compounds=False)
+                                 [x.origin for x in units], [False] * len(units), cfg.micro, "micro", (2, gi), compounds=False, parent=gi)
         micro_units += units
         micro_parent += [gi] * len(units)
     m_lab = np.full(pl.g.n, -1, dtype=np.int64)
@@ -337,19 +407,22 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         m_lab[u.cells] = mi
 
     names = prev.communities["name"].astype(str).tolist() if "name" in prev.communities.columns else [""] * len(c_codes)
+    out_crs = prep.input_crs
     comm = Level(c_lab, np.zeros(len(cu), dtype=np.int64), rb.issues["community"], origin=[u.origin for u in cu],
                   parent_codes=[c_codes[u.old][:9] if u.old >= 0 else c_codes[0][:9] for u in cu],
-                  names=[names[u.old] if u.old >= 0 and u.origin else "" for u in cu])
-    grids = Level(g_lab, np.asarray(grid_parent, dtype=np.int64), rb.issues["grid"], origin=[u.origin for u in grid_units])
-    micro = Level(m_lab, np.asarray(micro_parent, dtype=np.int64), rb.issues["micro"], origin=[u.origin for u in micro_units])
-    for lev in (comm, grids, micro):
-        for i in lev.issues:
-            i["parent"] = 0
+                  names=[names[u.old] if u.old >= 0 and u.origin else "" for u in cu],
+                  fixed=_kept_polygons(cu, c_cell, prev.communities, out_crs))
+    grids = Level(g_lab, np.asarray(grid_parent, dtype=np.int64), rb.issues["grid"], origin=[u.origin for u in grid_units],
+                  fixed=_kept_polygons(grid_units, g_cell, prev.grids, out_crs))
+    micro = Level(m_lab, np.asarray(micro_parent, dtype=np.int64), rb.issues["micro"], origin=[u.origin for u in micro_units],
+                  fixed=_kept_polygons(micro_units, m_cell, prev.micro_grids, out_crs))
     starts = {str(c): str(s) for lay in (prev.communities, prev.grids, prev.micro_grids) if "start_date" in lay.columns
               for c, s in zip(lay["code"], lay["start_date"])}
     book = CodeBook.from_codes(known, starts, prev.report.get("retired", []))
     pl.extra_report = {"retired": book.retired}
     new = assemble(pl, comm, grids, micro, start_date=start_date, version=__version__, book=book)
+    _carry_over(prev, new, {lvl: [str(c) for c, f in zip(lev.origin, lev.fixed) if f is not None]
+                                  for lvl, lev in (("community", comm), ("grid", grids), ("micro", micro))})
     changes = diff(prev, new)
     new.report["retired"] = changes.retired.astype(object).where(changes.retired.notna(), None).to_dict("records")
     new.report["replan"] = {"previous_start_date": prev.report.get("start_date"), "locked": sorted(lock), "scopes": rb.scopes,
