@@ -94,6 +94,27 @@ def _is_under_ground(gdf: gpd.GeoDataFrame) -> pd.Series:
     return out.astype(bool)
 
 
+def _with_kind_tags(gdf: gpd.GeoDataFrame, table: Mapping) -> gpd.GeoDataFrame:
+    """A layer gridplan wrote (``tier``, ``kind`` = "natural=water", ``name``) with its tag columns back, so that
+    reading it again keeps every feature as it was: its kind, and a water area as a polygon (a ``tier`` column
+    alone would turn it into its outline). Tag columns the layer already has win.
+
+    >>> b = gpd.GeoDataFrame({"tier": [1, 2], "kind": ["natural=water", "tier"]}, geometry=[None, None])
+    >>> _with_kind_tags(b, DEFAULT_TIERS)["natural"].tolist()
+    ['water', nan]
+    """
+    if "kind" not in gdf.columns:
+        return gdf
+    key, eq, value = (gdf["kind"].astype(str).str.partition("=")[i] for i in range(3))
+    missing = sorted(k for k in set(key[eq == "="]) if k in table and k not in gdf.columns)
+    if not missing:
+        return gdf
+    out = gdf.copy()
+    for k in missing:
+        out[k] = value.where((key == k) & (eq == "="))
+    return out
+
+
 def classify_barriers(gdf: gpd.GeoDataFrame, *, tiers: Mapping | None = None) -> gpd.GeoDataFrame:
     """Keep the features that are barriers and give each its tier.
 
@@ -125,6 +146,7 @@ def classify_barriers(gdf: gpd.GeoDataFrame, *, tiers: Mapping | None = None) ->
         When no tag column or ``tier`` column exists, or a ``tier`` value is not a tier.
     """
     table = _merged_tiers(tiers)
+    gdf = _with_kind_tags(gdf, table)
     keys = [k for k in table if k in gdf.columns]
     if not keys and "tier" not in gdf.columns:
         raise InputError(

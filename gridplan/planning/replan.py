@@ -238,25 +238,6 @@ def _old_micro(pl: Planner, mg, roster) -> np.ndarray:
     return which
 
 
-def _retagged(barriers):
-    """The previous plan's barriers (``tier``, ``kind``, ``name``) with their tag columns back (``kind``
-    "natural=water" → a column ``natural`` of "water"), so that preparing them again keeps every feature as
-    it was: its tier, its kind, a water area as a polygon (a ``tier`` column alone would turn it into its outline).
-
-    >>> import geopandas as gpd
-    >>> b = gpd.GeoDataFrame({"tier": [1, 2], "kind": ["natural=water", "tier"], "name": ["秦淮河", ""]}, geometry=[None, None])
-    >>> _retagged(b)["natural"].tolist()
-    ['water', nan]
-    """
-    if "kind" not in barriers.columns:
-        return barriers
-    out = barriers.copy()
-    key, eq, value = (out["kind"].astype(str).str.partition("=")[i] for i in range(3))
-    for k in sorted(set(key[eq == "="]) - set(out.columns)):
-        out[k] = value.where((key == k) & (eq == "="))
-    return out
-
-
 def _kept_polygons(units: list[_Unit], old_of_node: np.ndarray, layer, crs) -> list:
     """Per new unit, its previous polygon (in ``crs``, the new plan's output CRS) when it holds exactly the
     nodes of the previous unit it continues (nothing re-partitioned it), else None (see :attr:`Level.fixed`)."""
@@ -333,7 +314,7 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
         raise OptionError(f"`lock` names codes that are not in the previous plan: {first_ids(sorted(lock - known))}; give community, grid or micro-grid codes from it")
     cfg = prev.config if seed is None else prev.config.with_(seed=int(seed))
     comms = prev.communities[[c for c in ("code", "name", "geometry") if c in prev.communities.columns]]
-    prep = prepare(buildings, _retagged(prev.input_barriers), comms, id_field=prev.id_field, households_field=households_field,
+    prep = prepare(buildings, prev.input_barriers, comms, id_field=prev.id_field, households_field=households_field,
                    estimate=estimate, input_crs=input_crs, fix_geometry=fix_geometry, accept_large=accept_large)
     pl = Planner(prep, cfg, progress)
     roster = prev.buildings.assign(_id=prev.buildings[prev.id_field].astype(str))
