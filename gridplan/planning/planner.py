@@ -52,6 +52,8 @@ class Level:
     names: list[str] | None = None
     #: per parent unit: the lowest CV of its children the atoms allow (``Partition.cv_bound``), if known
     cv_bounds: list[float] | None = None
+    #: per unit: a polygon kept exactly as it was (output CRS: a kept given community, a unit a re-plan keeps), or None
+    fixed: list | None = None
 
 
 def components(graph: UnitGraph, nodes: np.ndarray) -> list[np.ndarray]:
