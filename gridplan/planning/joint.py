@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 
 from ..config import SizeRange, counts_in_range
-from ..core.partition import Partition, UnitGraph, least_bad_count, partition
+from ..core.partition import ExactLimits, Partition, UnitGraph, least_bad_count, partition
 from .planner import Planner, components, rng_for
 
 __all__ = ["Region", "Scopes", "CoreFigures", "span", "old_adjacency", "clusters", "regions", "with_bridges", "cut_region", "core_figures"]
@@ -195,19 +195,25 @@ def core_figures(new: np.ndarray, old: np.ndarray, households: np.ndarray) -> Co
 
 def cut_region(pl: Planner, graph: UnitGraph, k: int, size: SizeRange, old_local: np.ndarray, path: tuple[int, ...]) -> Partition:
     """``graph`` (a region's) cut into ``k`` communities: the best of :data:`ATTEMPTS` seeded partitions by
-    (the count asked, fewest households out of range, most households kept with their old community)."""
+    (the count asked, fewest households out of range, most households kept with their old community).
+    The attempts run without the exact search; the best one runs again with it when a unit is out of range."""
     h = float(graph.households.sum())
     target = SizeRange(size.lo, size.hi, h / k) if k in counts_in_range(h, size) else size
-    best = None
-    for attempt in range(ATTEMPTS):
-        result = partition(graph, target, rng=rng_for(pl.cfg.seed, 0, *path, attempt), strong_tier=None, balance=BALANCE, refine=REFINE)
+
+    def attempt(i: int, exact: ExactLimits | None) -> tuple[tuple, Partition]:
+        result = partition(graph, target, rng=rng_for(pl.cfg.seed, 0, *path, i), strong_tier=None, balance=BALANCE, refine=REFINE, exact=exact)
         unit_hh = np.bincount(result.labels, weights=graph.households)
         out = float(np.maximum(0, np.maximum(size.lo - unit_hh, unit_hh - size.hi)).sum())
         kept = float(core_figures(result.labels, old_local, graph.households).kept.sum())
-        key = (abs(result.count - k), out, -kept)
+        return (abs(result.count - k), out, -kept), result
+
+    best = None
+    for i in range(ATTEMPTS):
+        key, result = attempt(i, None)
         if best is None or key < best[0]:
-            best = (key, result)
-    return best[1]
+            best = (key, result, i)
+    key, result, i = best
+    return attempt(i, ExactLimits())[1] if key[1] > 0 else result
 
 
 class Scopes:
