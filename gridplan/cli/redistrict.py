@@ -69,6 +69,8 @@ def redistrict_cmd(
     out: Out,
     count: Annotated[Optional[int], typer.Option(help="communities wanted in total (e.g. 35); infeasible counts are refused with the feasible ones")] = None,
     all_: Annotated[bool, typer.Option("--all", help="re-split every community, not only the oversized ones")] = False,
+    each_alone: Annotated[bool, typer.Option("--each-alone", help="split each oversized community inside its own old boundary "
+                                                                   "(old lines are walls) instead of redrawing them together")] = False,
     community_size: CommunitySize = None,
     grid_size: GridSize = None,
     micro_size: MicroSize = None,
@@ -94,16 +96,21 @@ def redistrict_cmd(
     bar = Progress(progress_enabled(quiet, progress))
     r = run(lambda: redistrict(
         given.pop("buildings"), given.pop("barriers"), communities, mode="all" if all_ else "oversized", count=count,
-        community_size=community_size, grid_size=grid_size, micro_size=micro_size, balance=balance,
+        joint=not each_alone, community_size=community_size, grid_size=grid_size, micro_size=micro_size, balance=balance,
         persons_per_household=persons_per_household, seed=seed, street_code=street_code, start_date=start_date,
         old_plan=previous, progress=bar, **given), cleanup=bar.close)
 
     def headline() -> str:
         info = r.plan.report["redistricting"]
         c = r.plan.communities
-        return (f"{info['old_communities']:,} old communities → {len(c):,}: {len(info['kept']):,} kept, {len(info['split']):,} split into "
-                f"{sum(len(v) for v in info['new'].values()):,}; households per community {int(c.households.min()):,}–{int(c.households.max()):,}, "
-                f"{c.in_range.mean():.0%} in range")
+        into = sum(s["into"] for s in info["scopes"]) if "scopes" in info else sum(v["into"] for v in info["split"].values())
+        added = info.get("neighbours_added") or []
+        also = f" (with {len(added):,} in-range neighbour(s) redrawn: {', '.join(added[:5])}{' …' if len(added) > 5 else ''})" if added else ""
+        core = info.get("core", {})
+        kept_share = f"; {core['overall']:.1%} of households stay with the majority of their old community" if "overall" in core else ""
+        return (f"{info['old_communities']:,} old communities → {len(c):,}: {len(info['kept']):,} kept, {len(info['split']):,} redrawn into "
+                f"{into:,}{also}; households per community {int(c.households.min()):,}–{int(c.households.max()):,}, "
+                f"{c.in_range.mean():.0%} in range{kept_share}")
 
     _write_with_changes(r, out, quiet, bar, headline, previous if previous is not None else r.changes.before.layers["community"])
 

@@ -58,6 +58,7 @@ def plan(
     start_date: str | None = None,
     redistrict: Literal["keep", "oversized", "all"] = "keep",
     community_count: int | None = None,
+    joint: bool = True,
     progress: Callable[[str, int], None] | None = None,
 ) -> Plan:
     """Plan communities → grids → micro-grids from building footprints and barrier lines.
@@ -100,6 +101,10 @@ def plan(
     community_count
         With ``redistrict``: the number of communities wanted in total (e.g. 35); an infeasible count
         raises :class:`~gridplan.errors.InfeasibleError` listing the feasible ones.
+    joint
+        With ``redistrict``: redraw the communities to split together, across the old lines between them
+        (and, when ``community_count`` needs it, the fewest neighbours); False splits each inside its own
+        old boundary (the old lines are walls).
     progress
         Callable ``(stage, steps_done)`` for progress reporting.
 
@@ -132,7 +137,7 @@ def plan(
     comm = pl.communities()
     book = None
     if redistrict != "keep":
-        comm, book = split_communities(pl, comm, mode=redistrict, count=community_count, start_date=start_date)
+        comm, book = split_communities(pl, comm, mode=redistrict, count=community_count, start_date=start_date, joint=joint, given=communities)
     grids = pl.plan_level(comm, cfg.grid, 1, strong_tier=2, use_groups=True)
     micro = pl.plan_level(grids, cfg.micro, 2, strong_tier=2, use_groups=False)
     result = assemble(pl, comm, grids, micro, start_date=start_date, version=__version__, book=book)

@@ -1,14 +1,24 @@
-"""Re-districting: split oversized communities into balanced, contiguous, street-bounded new ones.
+"""Re-districting: redraw oversized communities into balanced, contiguous, street-bounded new ones.
 
-The old communities are kept as given where they are in range; each one to split (those above the range,
-or every one with ``mode='all'``) gets a number of new communities, and its cells are cut by the range-aware
-partitioner into exactly that many. Pieces of one old community that hard barriers cut apart (a corner
-across the river) are bridged to the nearest piece, so no new community is a stray fragment. ``count``
-asks for a total (the Nanyang case: 24 → 35); the counts are handed out one at a time to the community
-whose new units would be largest, and an infeasible total raises an error listing the feasible ones.
+Planners redraw the oversized communities *together*, and the old lines between them are not walls
+(Nanyang: 24 communities with unclear boundaries became 35). So, by default (``joint=True``):
 
-Kept communities keep their codes, boundaries and start dates; new ones take the next free sequence of
-their street office (the old code's first 9 digits); the split codes are retired, never reused.
+- the oversized communities that touch form clusters, and each cluster's cells are cut jointly into new
+  communities, across the old boundaries inside it (``mode='all'``: every community is one scope);
+- ``count`` asks for a total; when the clusters cannot reach it, the fewest in-range neighbours are
+  redrawn with them (each addition the one that moves the feasible totals most towards ``count``), and an
+  impossible count raises an error listing the feasible totals of each mode;
+- old boundaries are preferred cut lines, so most households stay with the majority of their old
+  community (core preservation: ``report["redistricting"]["core"]``);
+- a piece that tier-1 lines cut off and that could be communities of its own stays apart; a smaller one is
+  bridged to the nearest piece, so no new community is a stray fragment.
+
+With ``joint=False`` each oversized community is split inside its own old boundary (the behaviour before
+issue 13, kept for planners who want it). See :mod:`gridplan.planning.joint` for the details.
+
+Kept communities keep their codes, their given polygons (exactly) and start dates; new ones take the next
+free sequence of their street office (the old code's first 9 digits); the redrawn codes are retired, never
+reused.
 
 Examples
 --------
@@ -40,7 +50,7 @@ class Redistricting:
 
 
 def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "all"] = "oversized", count: int | None = None,
-               old_plan=None, **options) -> Redistricting:
+               joint: bool = True, old_plan=None, **options) -> Redistricting:
     """Split the out-of-range communities (every one with ``mode='all'``) and plan grids and micro-grids inside.
 
     Parameters
@@ -52,6 +62,12 @@ def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "
         ``'oversized'``: split those above the community range; ``'all'``: re-split every community.
     count
         The number of communities wanted in total (e.g. 35), or None for the counts nearest the target.
+        When the oversized ones redrawn together cannot reach it, the fewest neighbours are redrawn with
+        them (``report["redistricting"]["neighbours_added"]``); an impossible count raises
+        :class:`~gridplan.errors.InfeasibleError` listing the feasible totals of each mode.
+    joint
+        True: redraw the communities to split together, across the old lines between them; False: split
+        each inside its own old boundary (the old lines are walls; ``count`` cannot add neighbours).
     old_plan
         The previous plan of these buildings (a Plan or its directory): the change list is made against it, with
         real moves between grids and micro-grids; without it the old grids are unknown (``None`` in the summary).
@@ -65,6 +81,6 @@ def redistrict(buildings, barriers, communities, *, mode: Literal["oversized", "
         their 四至 and compounds, retired codes).
     """
     check_choice("mode", mode, ("oversized", "all"))
-    new = plan(buildings, barriers, communities, redistrict=mode, community_count=count, **options)
+    new = plan(buildings, barriers, communities, redistrict=mode, community_count=count, joint=joint, **options)
     old = state_from_communities(communities, new, old_plan=old_plan)
     return Redistricting(new, diff(old, new))
