@@ -176,16 +176,17 @@ def _contact(geoms: np.ndarray, piece: shapely.Geometry) -> np.ndarray:
     return shapely.length(shapely.intersection(shapely.boundary(geoms), shapely.buffer(piece, GRID_SIZE, quad_segs=2)))
 
 
-def _close_once(out: np.ndarray, kids: np.ndarray, parent: shapely.Geometry, min_area: float, frozen: np.ndarray, share: bool) -> int:
+def _close_once(out: np.ndarray, kids: np.ndarray, parent: shapely.Geometry, min_area: float, frozen: np.ndarray, share_width: float) -> int:
     """Give each gap under ``min_area`` of ``parent`` − ∪ ``out[kids]`` to the kid not ``frozen`` with the
-    longest contact, and with ``share`` each larger one to the kids it touches, each point to the nearest
-    (``out`` is changed in place); the number of gaps given."""
+    longest contact, and each larger one no wider than ``share_width`` to the kids it touches, each point to
+    the nearest (``out`` is changed in place); the number of gaps given."""
     gap = shapely.difference(parent, shapely.union_all(out[kids], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
     open_kids = kids[~frozen[kids]]
     given = 0
     for piece in shapely.get_parts(gap):
         small = 0 < piece.area < min_area
-        if not len(open_kids) or piece.geom_type != "Polygon" or not (small or (share and piece.area > 0)):
+        strip = share_width > 0 and piece.area > 0 and shapely.is_empty(shapely.buffer(piece, -share_width / 2, quad_segs=2))
+        if not len(open_kids) or piece.geom_type != "Polygon" or not (small or strip):
             continue
         near = open_kids[shapely.intersects(out[open_kids], shapely.buffer(piece, GRID_SIZE, quad_segs=2))]
         contact = _contact(out[near], piece)
@@ -249,15 +250,16 @@ def _nearest_split(piece: shapely.Geometry, kids: np.ndarray) -> list[shapely.Ge
 
 
 def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parents: np.ndarray | None = None, *,
-               min_area: float = MIN_HOLE_AREA, frozen: np.ndarray | None = None, share: bool = False) -> np.ndarray:
+               min_area: float = MIN_HOLE_AREA, frozen: np.ndarray | None = None, share_width: float = 0.0) -> np.ndarray:
     """The children with every gap under ``min_area`` m² inside their parent given to one of them.
 
     A gap is a piece of ``parents[p]`` that none of its children covers (``parent_of[i]`` is child
     ``i``'s parent). Each goes to the child of that parent with the longest contact, on the
     :data:`GRID_SIZE` grid, so the children tile the parent and never overlap; ``frozen`` children never
-    take one. Larger gaps are left as they are (real land no child holds), or with ``share`` shared among
-    the children they touch, each point to the nearest: a strip laid across a river between two grids is
-    cut near its middle, so each grid stays one polygon on its own bank and the grids tile the parent.
+    take one. Larger gaps are left as they are (real land no child holds, a river inside a given community),
+    except strips no wider than ``share_width`` m: those are shared among the children they touch, each
+    point to the nearest, so a strip laid across a river between two grids is cut near its middle, each
+    grid stays one polygon on its own bank and the grids tile the parent.
     With ``parents`` None the children share one parent: their union with its small holes filled (the gaps
     between top-level units).
 
@@ -272,9 +274,12 @@ def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parent
     [50.0, 50.0]
     >>> kids = np.array([shapely.box(0, 0, 10, 10), shapely.box(14, 0, 24, 10)], dtype=object)
     >>> strip = shapely.box(10, 4, 14, 6)                       # joins the two across a gap of 4 m
-    >>> out = close_gaps(kids, np.array([0, 0]), np.array([shapely.union_all([*kids, strip])], dtype=object), share=True)
+    >>> out = close_gaps(kids, np.array([0, 0]), np.array([shapely.union_all([*kids, strip])], dtype=object), share_width=3)
     >>> [round(g.area, 3) for g in out], [g.geom_type for g in out]
     ([104.0, 104.0], ['Polygon', 'Polygon'])
+    >>> pond = shapely.box(10, 0, 14, 10)                      # 4 m wide: real land, not a strip
+    >>> [round(g.area, 3) for g in close_gaps(kids, np.array([0, 0]), np.array([shapely.union_all([*kids, pond])], dtype=object), share_width=3)]
+    [100.0, 100.0]
     """
     children = np.asarray(children, dtype=object)
     out = children.copy()
@@ -288,7 +293,7 @@ def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parent
         kids = kids[~shapely.is_empty(out[kids])]
         if not len(kids) or shapely.is_empty(parents[p]):
             continue
-        given += _close_once(out, kids, parents[p], min_area, frozen, share)
+        given += _close_once(out, kids, parents[p], min_area, frozen, share_width)
     if given:
         log.debug("closed %d gaps under %g m2 between children", given, min_area)
     return out

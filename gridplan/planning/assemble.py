@@ -242,7 +242,7 @@ def _child_units(land: np.ndarray, lev: Level, parent_geom: np.ndarray, parent_c
     the others dissolved from their nodes' land and closed up so that all tile their parents (a bridging
     strip shared by the units at its ends), coded in reading order (or keeping ``lev.origin`` with a book)."""
     n = len(lev.parent)
-    geom = close_gaps(_level_geoms(land, lev, n, fixed), lev.parent, parent_geom, frozen=fixed[0], share=True)
+    geom = close_gaps(_level_geoms(land, lev, n, fixed), lev.parent, parent_geom, frozen=fixed[0], share_width=2 * _BRIDGE_HALF_WIDTH + 0.5)
     parents = parent_codes[lev.parent]
     if book is None:
         codes = sequence_codes(parents, _centroids(geom), shapely.area(geom))
