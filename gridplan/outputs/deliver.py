@@ -18,7 +18,8 @@
 Unit layers carry the code table's columns; the buildings layer the roster's. Codes and ids are
 always text; ``in_range`` is a true/false field (GDAL's boolean subtype; a DBF logical ``L`` field in the shapefiles);
 ``start_date`` / ``end_date`` are date fields in the GeoPackage and the shapefiles (DBF ``D``; FlatGeobuf has
-only date-times); DBF fields are as wide as their values need (GDAL's ``RESIZE=YES``). Geometry is in the delivery CRS (CGCS2000, EPSG:4490, by default). The directory also
+only date-times); DBF integer fields are as wide as their widest value (:func:`narrow_dbf_integers`), text fields
+keep GDAL's 80 characters so that names and the empty grid-worker columns can be filled in. Geometry is in the delivery CRS (CGCS2000, EPSG:4490, by default). The directory also
 gets ``manifest.json``; it is written beside its place and moved in when complete, and an existing
 directory is replaced only when it is empty or an earlier delivery.
 """
@@ -221,6 +222,45 @@ def _field_rows(layer: str, mapping: dict[str, str]) -> list[dict]:
     return [{"layer": layer, "field": f, "full_name": k, "name_zh": FIELDS.get(k, ("", k))[1]} for k, f in mapping.items()]
 
 
+def narrow_dbf_integers(path: Path) -> None:
+    """Narrow the integer fields (``N``, no decimals) of the DBF ``path`` to their widest value.
+
+    GDAL gives every integer field 9 or 18 digits (``OFTInteger64``: 18); its ``RESIZE=YES`` would narrow them but
+    also cut every text field to its longest value, leaving the empty grid-worker name and phone fields one
+    character wide, too narrow to fill in. The records are rewritten with the values right-aligned, as dBASE has them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> g = gpd.GeoDataFrame({"hh": [420, 3000], "worker": ["", ""]}, geometry=[shapely.Point(0, 0)] * 2, crs=4326)
+    >>> path = Path(tempfile.mkdtemp()) / "a.shp"
+    >>> write_layer(g, path, driver="ESRI Shapefile")
+    >>> narrow_dbf_integers(path.with_suffix(".dbf"))
+    >>> dbf = path.with_suffix(".dbf").read_bytes()  # the first field's descriptor: type, then width
+    >>> pyogrio.read_dataframe(path)["hh"].tolist(), dbf[43:44], dbf[48]
+    ([420, 3000], b'N', 4)
+    """
+    data = path.read_bytes()
+    count, head, size = (int.from_bytes(data[a:b], "little") for a, b in ((4, 8), (8, 10), (10, 12)))
+    fields, off, start = [], 32, 1  # (descriptor offset, start in the record, width, whether an integer field)
+    while off < head - 1 and data[off] != 0x0D:
+        width = data[off + 16]
+        fields.append((off, start, width, data[off + 11:off + 12] == b"N" and data[off + 17] == 0))
+        start, off = start + width, off + 32
+    records = [data[head + i * size:head + (i + 1) * size] for i in range(count)]
+    widths = {f[0]: max([len(r[f[1]:f[1] + f[2]].strip()) for r in records] + [1]) for f in fields if f[3]}
+    if all(widths[f[0]] == f[2] for f in fields if f[3]):
+        return
+    header = bytearray(data[:head])
+    for f in fields:
+        if f[3]:
+            header[f[0] + 16] = widths[f[0]]
+    out = [bytes(r[:1]) + b"".join(r[f[1]:f[1] + f[2]].strip().rjust(widths[f[0]]) if f[3] else r[f[1]:f[1] + f[2]]
+                                   for f in fields) for r in records]
+    header[10:12] = (1 + sum(widths.get(f[0], f[2]) for f in fields)).to_bytes(2, "little")
+    path.write_bytes(bytes(header) + b"".join(out) + data[head + count * size:])
+
+
 def _zip_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     """Add ``data`` as ``name``, a regular file of the umask's mode (0644 under umask 022) when unzipped."""
     member = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
@@ -238,8 +278,8 @@ def _write_shapefiles(layers: dict[str, gpd.GeoDataFrame], tmp: Path, enc: str) 
         mapping = ascii_field_names(cols)
         gdf = layer.rename(columns=mapping)
         dates = tuple(mapping[c] for c in _DATE_COLUMNS if c in mapping)
-        write_layer(gdf, work / f"{name}.shp", driver="ESRI Shapefile", encoding=_GDAL_ENCODING[enc], dates=dates,
-                    layer_options={"RESIZE": "YES"})  # integers as wide as their values, not 18 digits
+        write_layer(gdf, work / f"{name}.shp", driver="ESRI Shapefile", encoding=_GDAL_ENCODING[enc], dates=dates)
+        narrow_dbf_integers(work / f"{name}.dbf")
         (work / f"{name}.cpg").write_text(_CPG[enc], encoding="ascii")  # '936' is what desktop GIS recognise for GBK
         rows = _field_rows(name, mapping)
         aliases += rows
