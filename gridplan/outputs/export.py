@@ -15,7 +15,8 @@ The plan directory is a contract (API clients, ``checkplan.py`` and later re-pla
                           building head, entrance head and floor head, with its unit codes and empty
                           name/phone columns; UTF-8 with a byte-order mark, headers ``'岗位 post'``
 ``report.json``           :attr:`Plan.report` (UTF-8, indented)
-``input_buildings.gpkg``  the buildings as planned (id field and ``households``)
+``input_buildings.gpkg``  the buildings as planned: id field, ``households``, entrances, storeys, compound and
+                          the input's ``name``, ``address``, ``building`` and ``compound_name`` where given
 ``input_barriers.gpkg``   the barrier lines as used; an empty LineString layer with a ``tier``
                           column when there were none, so ``checkplan.py --barriers`` still runs
 ``map.html``              the review map (:func:`gridplan.outputs.maps.plan_map`), unless ``map_html=False``
