@@ -149,6 +149,9 @@ class Inspection(BaseModel):
     oversized_building_count: int = Field(0, description="buildings above the micro-grid maximum")
     oversized_buildings: list[OversizedBuilding] = Field(
         default_factory=list, description="the largest of them (at most 20)")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="the descriptive columns plans of it carry (name, address, building, "
+                                          "compound_name) -> the uploaded column each is taken from")
 
 
 class ReadOptions(BaseModel):

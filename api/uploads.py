@@ -237,6 +237,7 @@ def inspect_dataset(layers: Mapping[str, gpd.GeoDataFrame | None], options: Mapp
         "fenced_pieces": list(ins.fenced_pieces) if feasibility else None,
         "oversized_building_count": len(ins.oversized_buildings),
         "oversized_buildings": list(ins.oversized_buildings[:_MAX_OVERSIZED_LISTED]),
+        "attributes": dict(ins.attributes),
     }
 
 

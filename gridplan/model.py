@@ -8,7 +8,8 @@ A plan holds three nested layers of units and the building roster, all in the in
 - ``buildings``: one row per building, or per part of a building divided between micro-grids by
   entrance/floor; columns: the id field, ``households``, ``community_code``, ``grid_code``,
   ``micro_code``, ``part`` (0 for an undivided building, 1.. for the parts), ``geometry`` (the footprint,
-  or the entrance's slice of it);
+  or the entrance's slice of it), and the input's ``name``, ``address``, ``building`` (type) and
+  ``compound_name`` where it gives them (:data:`gridplan.inputs.columns.ATTRIBUTE_COLUMNS`);
 - ``report``: JSON-ready figures (parameters, version, seed, per-level figures, barrier crossings,
   infeasible pieces);
 - ``input_buildings`` / ``input_barriers``: the inputs as used, so the plan can be checked and re-run.

@@ -249,3 +249,83 @@ def test_cli_export_and_its_errors(tmp_path):
 def test_read_plan_refuses_a_directory_that_is_not_a_plan(tmp_path):
     with pytest.raises(InputError, match="is not a plan directory"):
         read_plan(tmp_path)
+
+
+# ---- modes a colleague can read; fields a GIS desk can use ------------------------------------------------------
+
+def _dbf_fields(data: bytes) -> dict[str, tuple[str, int]]:
+    """DBF field name -> (type letter, width), from the header (32-byte field descriptors after 32 bytes)."""
+    out = {}
+    for off in range(32, int.from_bytes(data[8:10], "little") - 1, 32):
+        if data[off] == 0x0D:
+            break
+        out[data[off:off + 11].split(b"\0")[0].decode("ascii")] = (chr(data[off + 11]), data[off + 16])
+    return out
+
+
+@pytest.mark.parametrize("umask, dirs, files", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_folders_and_files_take_the_umask(plan, tmp_path, monkeypatch, umask, dirs, files):
+    import os
+    import stat
+
+    from gridplan.outputs import export
+    from gridplan.outputs.deliver import replace_dir
+
+    monkeypatch.setattr(export, "UMASK", umask)
+    old = os.umask(umask)
+    try:
+        written = [plan.write(tmp_path / "plan", map_html=False), export_plan(plan, tmp_path / "out").path,
+                   replace_dir(tmp_path / "sheets", "sheets", lambda d: [(d / "a.pdf").write_bytes(b"%PDF") and "a.pdf"])[0]]
+    finally:
+        os.umask(old)
+    for root in written:
+        assert stat.S_IMODE(root.stat().st_mode) == dirs, root
+        for p in root.rglob("*"):
+            assert stat.S_IMODE(p.stat().st_mode) == (dirs if p.is_dir() else files), p
+    with zipfile.ZipFile(written[1] / "buildings.shp.zip") as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    assert set(modes) >= {"fields.csv", "buildings.dbf"}
+    assert all(stat.S_ISREG(m) and stat.S_IMODE(m) == files for m in modes.values()), {k: oct(v) for k, v in modes.items()}
+
+
+@pytest.mark.parametrize("enc", ["utf-8", "gbk"])
+def test_dbf_integers_are_sized_booleans_logical_and_dates_dates(plan, delivered, enc):
+    with zipfile.ZipFile(delivered[enc].path / "communities.shp.zip") as zf:
+        fields = _dbf_fields(zf.read("communities.dbf"))
+    hh = int(plan.communities["households"].max())
+    assert fields["hh"] == ("N", len(str(hh))) and fields["bldgs"][0] == "N" and fields["bldgs"][1] <= 5
+    assert fields["in_range"] == ("L", 1) and fields["start"] == ("D", 8) and fields["end"] == ("D", 8)
+    assert fields["worker"] == fields["phone"] == ("C", 80)  # empty, to be filled in: text keeps GDAL's width
+    back = pyogrio.read_dataframe(f"/vsizip/{delivered[enc].path / 'communities.shp.zip'}/communities.shp")
+    given = dict(zip(plan.communities["code"].astype(str), plan.communities["in_range"].astype(bool)))
+    assert back["in_range"].dtype == bool and dict(zip(back["code"], back["in_range"])) == given and len(set(given.values())) == 2
+    assert back["start"].dt.strftime("%Y-%m-%d").eq("2026-01-01").all() and back["end"].isna().all()
+
+
+@pytest.mark.parametrize("layer", ["communities", "grids", "micro_grids"])
+def test_gpkg_has_boolean_and_date_fields(delivered, layer):
+    info = pyogrio.read_info(delivered["utf-8"].path / "gridplan.gpkg", layer=layer)
+    kind = {f: (t, s) for f, t, s in zip(info["fields"], info["ogr_types"], info["ogr_subtypes"])}
+    assert kind["in_range"] == ("OFTInteger", "OFSTBoolean")
+    assert kind["start_date"] == ("OFTDate", "OFSTNone") and kind["end_date"] == ("OFTDate", "OFSTNone")
+    assert kind["households"][0].startswith("OFTInteger") and kind["code"] == ("OFTString", "OFSTNone")
+    back = pyogrio.read_dataframe(delivered["utf-8"].path / "gridplan.gpkg", layer=layer)
+    assert back["start_date"].dt.strftime("%Y-%m-%d").eq("2026-01-01").all() and back["code"].str.isdigit().all()
+
+
+def test_dates_that_are_not_iso_stay_text(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from gridplan.outputs.deliver import write_layer
+
+    g = gpd.GeoDataFrame({"start_date": ["2026年1月", ""]}, geometry=[shapely.box(0, 0, 1, 1)] * 2, crs=4326)
+    write_layer(g, tmp_path / "a.gpkg", driver="GPKG")
+    assert list(pyogrio.read_info(tmp_path / "a.gpkg")["ogr_types"]) == ["OFTString"]
+    assert pyogrio.read_dataframe(tmp_path / "a.gpkg")["start_date"].tolist()[0] == "2026年1月"
+
+
+def test_the_delivered_roster_has_addresses(delivered, plan):
+    people = pd.read_csv(delivered["utf-8"].path / "buildings.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    address = people[[c for c in people.columns if c.endswith(" address")][0]]
+    assert len(people) == len(plan.buildings) and (address != "").all()

@@ -314,3 +314,43 @@ def test_failure_mid_write_keeps_the_previous_plan(tmp_path, plan, monkeypatch):
         write_plan(dataclasses.replace(plan, report={"run": 2}), d)
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["p"]
+
+
+# ---- descriptive columns reach every file -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def described_plan_dir(tmp_path_factory) -> Path:
+    """A plan of a 3,000-household district whose buildings give name, address, type and compound name in Chinese."""
+    import gridplan
+    from gridplan.sample import make_district
+
+    d = make_district(households=3000, communities=1)
+    b = d.buildings.rename(columns={"name": "名称", "building": "建筑类型", "compound_name": "小区名称"})
+    b["地址"] = [f"中山路{i + 1}号" for i in range(len(b))]
+    p = gridplan.plan(b, d.roads, seed=1, start_date="2026-01-01")
+    return p.write(tmp_path_factory.mktemp("described") / "plan", map_html=False)
+
+
+def test_names_addresses_types_and_compound_names_reach_the_plan_files(described_plan_dir):
+    from gridplan.outputs.parts import building_names
+    from gridplan.outputs.reader import read_plan
+    from gridplan.outputs.tables import roster
+
+    d = described_plan_dir
+    inputs = gpd.read_file(d / "input_buildings.gpkg")
+    attrs = ["name", "address", "building", "compound_name"]
+    assert set(attrs) <= set(inputs.columns)
+    assert inputs["address"].notna().all() and inputs["name"].notna().all() and inputs["compound_name"].notna().any()
+    by_id = inputs.set_index("building_id")
+    for table in (pd.read_csv(d / "buildings.csv", dtype=str, keep_default_na=False),
+                  gpd.read_file(d / "plan.gpkg", layer="buildings")):
+        assert set(attrs) <= set(table.columns)
+        assert table["address"].tolist() == by_id.loc[table["building_id"], "address"].tolist()  # parts too
+        assert table["building"].tolist() == by_id.loc[table["building_id"], "building"].tolist()
+    plan = read_plan(d)
+    people = roster(plan)  # the delivered roster: the address column is filled
+    assert (people["address"] != "").all() and people["address"].iloc[0].startswith("中山路")
+    names = building_names(plan)  # the sheets' building labels
+    assert names == dict(zip(inputs["building_id"], inputs["name"]))
+    report = json.loads((d / "report.json").read_text(encoding="utf-8"))
+    assert any(n.startswith("buildings: took the names from column '名称'") for n in report["input"]["notes"])

@@ -141,7 +141,7 @@ def test_inspect_and_plan_agree_on_fenced_pieces_at_every_level(tmp_path):
     # the schools' piece is one unit at each level, with no households: listed with a reason
     empty = p.report["empty_units"]
     assert [(e["level"], e["buildings"]) for e in empty] == [("community", 2), ("grid", 2), ("micro", 2)]
-    assert all(e["reason"].startswith("no households: 2 buildings (a0, a1) fenced in by 东河") for e in empty)
+    assert all(e["reason"].startswith("no households: 2 buildings (school: a0, a1) fenced in by 东河") for e in empty)
     listed = {(e["level"], e["code"]) for e in empty}
     for level, table in (("community", p.communities), ("grid", p.grids), ("micro", p.micro_grids)):
         bad = table[(table["households"] == 0) | table.geometry.is_empty]
@@ -206,3 +206,25 @@ def test_too_few_households_with_no_barrier_are_not_cut_off():
                        "grid": "120 households, all its parent holds, fewer than the minimum 300: too few for one unit"}
     ins = inspect_inputs(b)
     assert "(by no tier-1 line near it)" in format_inspection(ins)
+
+
+def test_types_and_attributes_are_read_from_a_file_and_from_chinese_columns(tmp_path):
+    b, r = _river_city()
+    path = tmp_path / "b.gpkg"
+    b.to_file(path)
+    ins = inspect_inputs(str(path), r, feasibility=False)
+    assert ins.buildings_by_type == {"residential": 7, "apartments": 1} and ins.attributes == {"building": "building"}
+    zh = b.rename(columns={"building": "建筑类型"}).assign(名称=[f"{i}幢" for i in range(8)])
+    ins = inspect_inputs(zh, r, feasibility=False)
+    assert ins.buildings_by_type == {"residential": 7, "apartments": 1}
+    assert ins.attributes == {"name": "名称", "building": "建筑类型"}
+    text = format_inspection(ins)
+    assert "attributes carried to the plan: name (from '名称'), building (from '建筑类型')" in text
+    assert "(no type column)" not in text
+
+
+def test_no_type_column_is_said():
+    b, r = _river_city()
+    ins = inspect_inputs(b.drop(columns="building"), r, feasibility=False)
+    assert ins.buildings_by_type == {"(no type column)": 8} and ins.attributes == {}
+    assert "attributes carried to the plan: none" in format_inspection(ins)

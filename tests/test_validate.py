@@ -672,3 +672,66 @@ def test_a_compound_drawn_across_a_strong_road_is_warned_about():
     road = gpd.GeoDataFrame({"highway": ["primary"], "name": ["中山路"]}, geometry=[line_m((40, -50), (40, 120))], crs=4326)
     with pytest.warns(UserWarning, match=r"1 compound straddles a strong road or a tier-1 line \['C1 \(中山路\)'\]"):
         prepare(b, road)
+
+
+# ---- descriptive columns: name, address, building type, compound name ----------------------------------------------
+
+def _described(columns: dict) -> gpd.GeoDataFrame:
+    geoms = [box(118.780 + i * 0.001, 32.040, 118.78064 + i * 0.001, 32.04011) for i in range(2)]
+    return gpd.GeoDataFrame({"building_id": ["a", "b"], "households": [120, 80], **columns}, geometry=geoms, crs=4326)
+
+
+@pytest.mark.parametrize("columns", [
+    {"name": ["1幢", "2幢"], "address": ["中山路1号", None], "building": ["apartments", "residential"],
+     "compound_name": ["兰园", "兰园"]},
+    {"名称": ["1幢", "2幢"], "地址": ["中山路1号", None], "建筑类型": ["apartments", "residential"], "小区名称": ["兰园", "兰园"]},
+    {"Name": ["1幢", "2幢"], "ADDRESS": ["中山路1号", ""], "building type": ["apartments", "residential"],
+     "小区": ["兰园", "兰园"]},
+])
+def test_names_addresses_types_and_compound_names_are_carried_in_english_or_chinese(columns):
+    p = prepare(_described(columns))
+    b = p.buildings
+    assert b["name"].tolist() == ["1幢", "2幢"] and [None if pd.isna(v) else v for v in b["address"]] == ["中山路1号", None]
+    assert b["building"].tolist() == ["apartments", "residential"] and b["compound_name"].tolist() == ["兰园", "兰园"]
+    assert p.attributes == {k: c for k, c in zip(("name", "address", "building", "compound_name"), columns)}
+    aliased = [n for n in p.notes if n.startswith("buildings: took")]
+    if "name" in columns:
+        assert aliased == []
+    else:  # an alias is taken, and said so
+        assert len(aliased) == 1 and all(repr(c) in aliased[0] for c in columns)
+
+
+def test_an_ambiguous_alias_is_a_note_and_not_taken():
+    p = prepare(_described({"addr": ["x", "y"], "地址": ["中山路1号", "中山路2号"], "type": ["school", "school"],
+                            "类型": ["residential", "residential"]}))
+    assert "address" not in p.buildings.columns and "building" not in p.buildings.columns and p.attributes == {}
+    assert "buildings: the addresses could be in 'addr' or '地址': neither was taken; rename the one that holds them " \
+           "to 'address'" in p.notes
+    assert any(n.startswith("buildings: the building types could be in 'type' or '类型'") for n in p.notes)
+    # the types were not guessed: no school estimate, the households are as given
+    assert p.buildings["households"].tolist() == [120, 80]
+
+
+def test_the_canonical_column_wins_over_its_aliases_without_a_note():
+    p = prepare(_described({"name": ["1幢", "2幢"], "名称": ["x", "y"]}))
+    assert p.buildings["name"].tolist() == ["1幢", "2幢"] and not any("names" in n for n in p.notes)
+
+
+def test_an_aliased_type_decides_estimates_as_building_does():
+    given = prepare(_described({"building": ["school", "apartments"], "levels": [3, 3]}), estimate="all")
+    aliased = prepare(_described({"建筑类型": ["school", "apartments"], "levels": [3, 3]}), estimate="all")
+    assert aliased.buildings["households"].tolist() == given.buildings["households"].tolist()
+    assert aliased.buildings["households"].iloc[0] == 0 < aliased.buildings["households"].iloc[1]
+
+
+def test_a_compound_column_under_another_name_is_suggested_not_used():
+    p = prepare(_described({"小区": ["兰园", "兰园"]}))
+    assert p.buildings["compound"].isna().all() and p.buildings["compound_name"].tolist() == ["兰园", "兰园"]
+    assert ("buildings: no 'compound' column, so no compound is kept in one grid; '小区' may name the compounds: "
+            "name it with `compound_field`") in p.notes
+
+
+def test_the_id_column_is_never_taken_as_an_attribute():
+    b = _described({"名称": ["1幢", "2幢"]}).rename(columns={"building_id": "楼栋名称"})
+    p = prepare(b, id_field="楼栋名称")
+    assert p.attributes == {"name": "名称"} and p.buildings["name"].tolist() == ["1幢", "2幢"]

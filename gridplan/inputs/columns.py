@@ -31,8 +31,9 @@ import shapely
 
 from ..errors import first_ids
 
-__all__ = ["check_fields", "column_kind", "data_columns", "did_you_mean", "missing_field", "DEFAULT_FIELDS", "SYNONYMS",
-           "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS", "UNITS_COLUMNS", "LEVELS_COLUMNS"]
+__all__ = ["check_fields", "column_kind", "data_columns", "did_you_mean", "missing_field", "building_attributes",
+           "DEFAULT_FIELDS", "SYNONYMS", "ATTRIBUTE_COLUMNS", "HOUSEHOLD_COLUMNS", "POPULATION_COLUMNS", "UNITS_COLUMNS",
+           "LEVELS_COLUMNS"]
 
 #: The column each option names when the user names none (:func:`gridplan.inputs.validate.prepare`'s defaults).
 DEFAULT_FIELDS = {"id_field": "building_id", "households_field": "households", "units_field": "units",
@@ -43,6 +44,16 @@ POPULATION_COLUMNS = ("population", "pop", "persons", "人口", "人数", "常�
 #: Column names recognised as entrances / storeys: counts, or each row's entrance / floor.
 UNITS_COLUMNS = ("units", "entrances", "单元数", "单元", "单元号")
 LEVELS_COLUMNS = ("levels", "storeys", "floors", "floor", "层数", "总层数", "楼层", "层")
+#: The buildings' descriptive columns a plan carries through to its roster, its copy of the input, the sheets and
+#: the change lists: canonical name -> the names taken for it (case, spaces and hyphens aside), canonical first.
+#: They only describe: apart from ``building`` (the type, which also decides estimated storeys and households),
+#: none changes the plan. See :func:`building_attributes`.
+ATTRIBUTE_COLUMNS = {
+    "name": ("name", "名称", "楼栋名称", "楼名", "建筑名称", "building_name", "bldg_name"),
+    "address": ("address", "addr:full", "addr", "full_address", "地址", "详细地址", "门牌地址", "楼栋地址"),
+    "building": ("building", "building_type", "type", "bldg_type", "建筑类型", "楼栋类型", "房屋类型", "建筑性质", "类型"),
+    "compound_name": ("compound_name", "estate_name", "小区名称", "小区名", "小区"),
+}
 #: Names that mean the same thing: a column of one group is suggested for a name of the group.
 SYNONYMS = (HOUSEHOLD_COLUMNS, POPULATION_COLUMNS, UNITS_COLUMNS, LEVELS_COLUMNS,
             ("building_id", "id", "bid", "osm_id", "bldg_id", "fid", "编号", "楼号", "楼栋号", "楼栋编号", "建筑编号"),
@@ -90,7 +101,7 @@ _FIELD_KINDS = {
     "population_field": (_NUMBERS, "a column of residents (persons) per building", True),
 }
 #: columns a plan writes next to the building ids (its roster, its copy of the input): no id column may be called so
-_PLAN_COLUMNS = ("households", "units", "levels", "compound", "compound_name", "household_source", "building", "name",
+_PLAN_COLUMNS = ("households", "units", "levels", "compound", "compound_name", "household_source", "building", "name", "address",
                  "community_code", "grid_code", "micro_code", "part", "entrances", "floors", "units_source",
                  "levels_source", "population")
 _KIND_NAMES = {"geometry": "a geometry column", "boolean": "a column of true/false values", "date": "a column of dates"}
@@ -156,3 +167,74 @@ def check_fields(b: gpd.GeoDataFrame, fields: dict[str, str]) -> tuple[list[str]
         tail = "; it is optional: leave it out to plan without it" if optional else ""
         problems.append(f"buildings: `{option}` was {column!r}, {what}, not {need}; {hint}{tail}")
     return problems, bad
+
+
+def _key(name: object) -> str:
+    return str(name).strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _as_label(value: object) -> str | None:
+    """A cell as text: ``None`` when empty, whole numbers without ``.0``."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def building_attributes(b: gpd.GeoDataFrame, *, exclude: tuple[str, ...] = ()) -> tuple[dict[str, pd.Series], dict[str, str], list[str]]:
+    """The descriptive columns of ``b`` under their canonical names (:data:`ATTRIBUTE_COLUMNS`), as text.
+
+    A column of the canonical name is taken as it is. Otherwise one column of an alias (``名称``, ``地址``,
+    ``type``, ``小区``…, case aside) is taken and a note says so; two or more are ambiguous: none is taken and
+    the note names them and the fix. Columns in ``exclude`` (those other options name), and columns of
+    geometry, dates or true/false values, are never taken.
+
+    Returns
+    -------
+    tuple
+        Canonical name -> the values (text or ``None``, ``b``'s index); canonical name -> the column taken;
+        the notes.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> b = gpd.GeoDataFrame({"id": ["a"], "名称": ["1幢"], "地址": ["中山路1号"], "Type": ["residential"],
+    ...                       "addr": ["x"]}, geometry=[box(0, 0, 1, 1)])
+    >>> values, taken, notes = building_attributes(b, exclude=("id",))
+    >>> taken
+    {'name': '名称', 'building': 'Type'}
+    >>> values["name"].tolist()
+    ['1幢']
+    >>> print(notes[0])
+    buildings: took the names from column '名称' and the building types from column 'Type'
+    >>> print(notes[1])
+    buildings: the addresses could be in 'addr' or '地址': neither was taken; rename the one that holds them to 'address'
+    """
+    columns = [c for c in data_columns(b) if c not in exclude]
+    values: dict[str, pd.Series] = {}
+    taken: dict[str, str] = {}
+    ambiguous: list[str] = []
+    for canon, aliases in ATTRIBUTE_COLUMNS.items():
+        if canon in columns:
+            found = [canon]
+        else:
+            keys = {_key(a) for a in aliases}
+            found = [c for c in columns if _key(c) in keys]
+        found = [c for c in found if column_kind(b[c]) in _LABELS]
+        if len(found) > 1:
+            names = " or ".join(repr(c) for c in sorted(found, key=str))
+            ambiguous.append(f"buildings: the {_WHAT[canon]} could be in {names}: {'neither' if len(found) == 2 else 'none'} was taken; rename the one "
+                             f"that holds them to {canon!r}")
+        elif found:
+            values[canon] = pd.Series([_as_label(v) for v in b[found[0]]], index=b.index, dtype=object)
+            taken[canon] = found[0]
+    aliased = [f"the {_WHAT[k]} from column {c!r}" for k, c in taken.items() if c != k]
+    listed = ", ".join(aliased[:-1]) + " and " + aliased[-1] if len(aliased) > 1 else "".join(aliased)
+    notes = ([f"buildings: took {listed}"] if aliased else []) + ambiguous
+    return values, taken, notes
+
+
+_WHAT = {"name": "names", "address": "addresses", "building": "building types", "compound_name": "compound names"}

@@ -72,7 +72,7 @@ from ..config import check_choice
 from .coords import check_crs, convert_gdf, declare_crs, parse_input_crs
 from ..core.tessellate import off_land
 from ..errors import Findings, InputError, first_ids, plural
-from .columns import DEFAULT_FIELDS, check_fields, missing_field
+from .columns import DEFAULT_FIELDS, building_attributes, check_fields, data_columns, did_you_mean, missing_field
 from .ledger import point_table
 from .communities import check_communities, community_codes
 from .compounds import compounds_across_roads
@@ -97,6 +97,8 @@ class PreparedInput:
 
     ``division_estimates`` says how many buildings' entrances and storeys were estimated, per source, and
     the rules used (:func:`gridplan.inputs.shape.division_estimates`; JSON-ready, for ``report.json``).
+    ``attributes`` names the input column each descriptive column (``name``, ``address``, ``building``,
+    ``compound_name``: :data:`gridplan.inputs.columns.ATTRIBUTE_COLUMNS`) of ``buildings`` was taken from.
     """
 
     buildings: gpd.GeoDataFrame
@@ -107,6 +109,7 @@ class PreparedInput:
     notes: tuple[str, ...]
     id_field: str
     division_estimates: dict = field(default_factory=dict)
+    attributes: dict = field(default_factory=dict)
 
 
 def _load(value: Layer | None, name: str, role: str, out: Findings) -> gpd.GeoDataFrame | None:
@@ -315,7 +318,10 @@ def prepare(
     PreparedInput
         Buildings, barriers and communities in the working CRS (the local UTM zone), with notes. The
         buildings' columns: ``building_id``, ``households`` (int64), ``units``, ``levels`` (int64 ≥ 1),
-        ``compound``, ``household_source``, ``units_source``, ``levels_source``, ``population`` (float persons).
+        ``compound``, ``household_source``, ``units_source``, ``levels_source``, ``population`` (float persons),
+        and those of ``name``, ``address``, ``building`` (type) and ``compound_name`` the input gives (as text; by
+        their own name or an alias such as ``名称``, ``地址``, ``type``, ``小区``, with a note:
+        :func:`gridplan.inputs.columns.building_attributes`).
 
     Raises
     ------
@@ -408,12 +414,24 @@ def prepare(
     if out.problems:
         raise InputError(out.problems)
 
+    # descriptive columns under their canonical names (an alias is taken with a note, an ambiguous one not at all)
+    named = (id_field, households_field, units_field, levels_field, population_field)
+    attrs, attr_columns, attr_notes = building_attributes(b, exclude=tuple(f for f in named if f in b.columns))
+    out.notes.extend(attr_notes)
+    if compound_field == DEFAULT_FIELDS["compound_field"] and compound_field not in b.columns:
+        near = did_you_mean(compound_field, [c for c in data_columns(b) if c not in named])
+        if near:
+            out.notes.append(f"buildings: no {compound_field!r} column, so no compound is kept in one grid; "
+                             f"{' or '.join(repr(c) for c in near)} may name the compounds: name it with `compound_field`")
+    types = attrs.get("building", pd.Series(None, index=b.index, dtype=object))
     households = given.copy()
     source = (_carried(b, "household_source", "field") if households_field in b.columns
               else pd.Series("field", index=b.index, dtype=object))
     if to_estimate.any():
         frame = gpd.GeoDataFrame({"levels": levels}, geometry=bw.geometry, crs=work)
-        for col in ("building", "flats", "population", "in_residential"):
+        if "building" in attrs:
+            frame["building"] = types
+        for col in ("flats", "population", "in_residential"):
             if col in b.columns:
                 frame[col] = b[col]
         est = estimate_households(frame[to_estimate], rules=rules, levels_field="levels")
@@ -429,7 +447,6 @@ def prepare(
     check_counts(households, source, ids, households_field, rules, accept_large, out)
     if out.problems:
         raise InputError(out.problems)
-    types = b["building"] if "building" in b.columns else pd.Series(None, index=b.index, dtype=object)
     shape = building_shape(np.asarray(bw.geometry.values), households, source, types, units, levels,
                            _carried(b, "units_source", "given"), _carried(b, "levels_source", "given"), rules)
     estimates = division_estimates(shape, rules)
@@ -451,6 +468,7 @@ def prepare(
             "units_source": shape["units_source"].to_numpy(),
             "levels_source": shape["levels_source"].to_numpy(),
             "population": persons.astype(float).to_numpy(),
+            **{k: v.to_numpy() for k, v in attrs.items()},
         },
         geometry=gpd.GeoSeries(bw.geometry.to_numpy(), crs=work),
     )
@@ -464,4 +482,4 @@ def prepare(
         warnings.warn(msg, UserWarning, stacklevel=2)
     logger.info("prepared input: %d buildings, %d households, %d barriers, %s communities; work CRS %s",
                 len(result), int(result["households"].sum()), len(rw), "no" if cw is None else len(cw), work.name)
-    return PreparedInput(result, rw, cw, crs_in, work, tuple(out.notes), id_field, estimates)
+    return PreparedInput(result, rw, cw, crs_in, work, tuple(out.notes), id_field, estimates, attr_columns)

@@ -16,7 +16,10 @@
 =========  ====================================================================================
 
 Unit layers carry the code table's columns; the buildings layer the roster's. Codes and ids are
-always text. Geometry is in the delivery CRS (CGCS2000, EPSG:4490, by default). The directory also
+always text; ``in_range`` is a true/false field (GDAL's boolean subtype; a DBF logical ``L`` field in the shapefiles);
+``start_date`` / ``end_date`` are date fields in the GeoPackage and the shapefiles (DBF ``D``; FlatGeobuf has
+only date-times); DBF integer fields are as wide as their widest value (:func:`narrow_dbf_integers`), text fields
+keep GDAL's 80 characters so that names and the empty grid-worker columns can be filled in. Geometry is in the delivery CRS (CGCS2000, EPSG:4490, by default). The directory also
 gets ``manifest.json``; it is written beside its place and moved in when complete, and an existing
 directory is replaced only when it is empty or an earlier delivery.
 """
@@ -24,7 +27,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
+import stat
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,12 +39,15 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
+import pyogrio.raw
 import pyproj
+import shapely
 
 from ..errors import OptionError, PlanWriteError, first_ids, plural
-from .export import swap_dir, temp_dir_beside
+from .export import file_mode, swap_dir, temp_dir_beside
 from ..model import LAYER_NAMES, Plan
 from .rules import validation_report
 from .posts import posts
@@ -53,6 +62,9 @@ _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gbk", "cp936": "gbk", "
 _CPG = {"utf-8": "UTF-8", "gbk": "936"}
 _GDAL_ENCODING = {"utf-8": "UTF-8", "gbk": "CP936"}
 _CSV_NAMES = {"community": "community_codes.csv", "grid": "grid_codes.csv", "micro": "micro_grid_codes.csv"}
+#: columns written as date fields when every value is an ISO date (YYYY-MM-DD) or empty
+_DATE_COLUMNS = ("start_date", "end_date")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -163,11 +175,11 @@ def export_plan(
             files += _write_shapefiles(layers, tmp, enc)
         if "gpkg" in fmts:
             for name, layer in layers.items():
-                pyogrio.write_dataframe(layer, tmp / "gridplan.gpkg", layer=name, driver="GPKG")
+                write_layer(layer, tmp / "gridplan.gpkg", layer=name, driver="GPKG")
             files.append("gridplan.gpkg")
         if "fgb" in fmts:
             for name, layer in layers.items():
-                pyogrio.write_dataframe(layer, tmp / f"{name}.fgb", driver="FlatGeobuf")
+                write_layer(layer, tmp / f"{name}.fgb", driver="FlatGeobuf")
                 files.append(f"{name}.fgb")
         if "csv" in fmts:
             for lv, table in tables.items():
@@ -210,6 +222,53 @@ def _field_rows(layer: str, mapping: dict[str, str]) -> list[dict]:
     return [{"layer": layer, "field": f, "full_name": k, "name_zh": FIELDS.get(k, ("", k))[1]} for k, f in mapping.items()]
 
 
+def narrow_dbf_integers(path: Path) -> None:
+    """Narrow the integer fields (``N``, no decimals) of the DBF ``path`` to their widest value.
+
+    GDAL gives every integer field 9 or 18 digits (``OFTInteger64``: 18); its ``RESIZE=YES`` would narrow them but
+    also cut every text field to its longest value, leaving the empty grid-worker name and phone fields one
+    character wide, too narrow to fill in. The records are rewritten with the values right-aligned, as dBASE has them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> g = gpd.GeoDataFrame({"hh": [420, 3000], "worker": ["", ""]}, geometry=[shapely.Point(0, 0)] * 2, crs=4326)
+    >>> path = Path(tempfile.mkdtemp()) / "a.shp"
+    >>> write_layer(g, path, driver="ESRI Shapefile")
+    >>> narrow_dbf_integers(path.with_suffix(".dbf"))
+    >>> dbf = path.with_suffix(".dbf").read_bytes()  # the first field's descriptor: type, then width
+    >>> pyogrio.read_dataframe(path)["hh"].tolist(), dbf[43:44], dbf[48]
+    ([420, 3000], b'N', 4)
+    """
+    data = path.read_bytes()
+    count, head, size = (int.from_bytes(data[a:b], "little") for a, b in ((4, 8), (8, 10), (10, 12)))
+    fields, off, start = [], 32, 1  # (descriptor offset, start in the record, width, whether an integer field)
+    while off < head - 1 and data[off] != 0x0D:
+        width = data[off + 16]
+        fields.append((off, start, width, data[off + 11:off + 12] == b"N" and data[off + 17] == 0))
+        start, off = start + width, off + 32
+    records = [data[head + i * size:head + (i + 1) * size] for i in range(count)]
+    widths = {f[0]: max([len(r[f[1]:f[1] + f[2]].strip()) for r in records] + [1]) for f in fields if f[3]}
+    if all(widths[f[0]] == f[2] for f in fields if f[3]):
+        return
+    header = bytearray(data[:head])
+    for f in fields:
+        if f[3]:
+            header[f[0] + 16] = widths[f[0]]
+    out = [bytes(r[:1]) + b"".join(r[f[1]:f[1] + f[2]].strip().rjust(widths[f[0]]) if f[3] else r[f[1]:f[1] + f[2]]
+                                   for f in fields) for r in records]
+    header[10:12] = (1 + sum(widths.get(f[0], f[2]) for f in fields)).to_bytes(2, "little")
+    path.write_bytes(bytes(header) + b"".join(out) + data[head + count * size:])
+
+
+def _zip_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Add ``data`` as ``name``, a regular file of the umask's mode (0644 under umask 022) when unzipped."""
+    member = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    member.compress_type = zipfile.ZIP_DEFLATED
+    member.external_attr = (stat.S_IFREG | file_mode()) << 16
+    zf.writestr(member, data)
+
+
 def _write_shapefiles(layers: dict[str, gpd.GeoDataFrame], tmp: Path, enc: str) -> list[str]:
     files, aliases = [], []
     work = tmp / ".shp"
@@ -218,10 +277,9 @@ def _write_shapefiles(layers: dict[str, gpd.GeoDataFrame], tmp: Path, enc: str) 
         cols = [c for c in layer.columns if c != layer.geometry.name]
         mapping = ascii_field_names(cols)
         gdf = layer.rename(columns=mapping)
-        for col in gdf.columns:
-            if gdf[col].dtype == bool:
-                gdf[col] = gdf[col].astype(int)
-        pyogrio.write_dataframe(gdf, work / f"{name}.shp", driver="ESRI Shapefile", encoding=_GDAL_ENCODING[enc])
+        dates = tuple(mapping[c] for c in _DATE_COLUMNS if c in mapping)
+        write_layer(gdf, work / f"{name}.shp", driver="ESRI Shapefile", encoding=_GDAL_ENCODING[enc], dates=dates)
+        narrow_dbf_integers(work / f"{name}.dbf")
         (work / f"{name}.cpg").write_text(_CPG[enc], encoding="ascii")  # '936' is what desktop GIS recognise for GBK
         rows = _field_rows(name, mapping)
         aliases += rows
@@ -229,12 +287,71 @@ def _write_shapefiles(layers: dict[str, gpd.GeoDataFrame], tmp: Path, enc: str) 
         pd.DataFrame(rows).to_csv(buf, index=False)
         with zipfile.ZipFile(tmp / f"{name}.shp.zip", "w", zipfile.ZIP_DEFLATED) as zf:
             for ext in ("shp", "shx", "dbf", "prj", "cpg"):
-                zf.write(work / f"{name}.{ext}", f"{name}.{ext}")
-            zf.writestr("fields.csv", "\ufeff" + buf.getvalue())
+                _zip_member(zf, f"{name}.{ext}", (work / f"{name}.{ext}").read_bytes())
+            _zip_member(zf, "fields.csv", ("\ufeff" + buf.getvalue()).encode("utf-8"))
         files.append(f"{name}.shp.zip")
     shutil.rmtree(work)
     pd.DataFrame(aliases).to_csv(tmp / "shapefile_fields.csv", index=False, encoding="utf-8-sig")
     return [*files, "shapefile_fields.csv"]
+
+
+def _iso_dates(col: pd.Series) -> np.ndarray | None:
+    """``col`` as ``datetime64[D]`` (NaT where empty) when every value is an ISO date or empty, else ``None``."""
+    text = col.astype(object).where(col.notna(), "").astype(str).str.strip()
+    given = text != ""
+    if not text[given].map(lambda v: bool(_ISO_DATE.fullmatch(v))).all():
+        return None
+    try:
+        return np.array([np.datetime64(v, "D") if v else np.datetime64("NaT", "D") for v in text])
+    except ValueError:  # 2026-02-30
+        return None
+
+
+def _field_values(col: pd.Series, *, as_date: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """A column as GDAL takes it: values of one numpy type, and where they are missing (``None``: nowhere)."""
+    missing = col.isna().to_numpy()
+    mask = missing if missing.any() else None
+    day = _iso_dates(col) if as_date else None
+    if day is not None:
+        return day, None
+    if pd.api.types.is_bool_dtype(col):
+        return col.fillna(False).to_numpy(dtype=bool), mask
+    if pd.api.types.is_integer_dtype(col):
+        return col.to_numpy(dtype=np.int64, na_value=0), mask
+    if pd.api.types.is_float_dtype(col) or pd.api.types.is_datetime64_dtype(col):
+        return col.to_numpy(), None  # NaN and NaT are nulls
+    return np.array([None if pd.isna(v) else str(v) for v in col], dtype=object), None  # text, anything else as text
+
+
+def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, driver: str, layer: str | None = None, encoding: str | None = None,
+                dates: tuple[str, ...] = _DATE_COLUMNS, layer_options: dict | None = None) -> None:
+    """Write ``gdf`` with GDAL (as ``layer`` of ``path``), the columns ``dates`` as date fields when they hold ISO dates.
+
+    pyogrio's :func:`~pyogrio.write_dataframe` writes dates as text or date-times (pandas has no date type), so
+    this hands the columns to :func:`pyogrio.raw.write` itself: ``datetime64[D]`` becomes a date field (``OFTDate``),
+    booleans true/false fields (``OFSTBoolean``), numbers and text as they are, missing values as nulls.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> g = gpd.GeoDataFrame({"start_date": ["2026-01-01"], "in_range": [True], "hh": [420]},
+    ...                      geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
+    >>> path = Path(tempfile.mkdtemp()) / "a.gpkg"
+    >>> write_layer(g, path, driver="GPKG")
+    >>> info = pyogrio.read_info(path)
+    >>> list(zip(info["fields"], info["ogr_types"], info["ogr_subtypes"]))
+    [('start_date', 'OFTDate', 'OFSTNone'), ('in_range', 'OFTInteger', 'OFSTBoolean'), ('hh', 'OFTInteger64', 'OFSTNone')]
+    """
+    fields = [c for c in gdf.columns if c != gdf.geometry.name]
+    data, masks = zip(*(_field_values(gdf[c], as_date=c in dates) for c in fields)) if fields else ((), ())
+    geoms = np.asarray(gdf.geometry.array, dtype=object)
+    kinds = tuple(sorted({shapely.get_type_id(g) for g in geoms if g is not None}))
+    geometry_type = {(3,): "Polygon", (6,): "MultiPolygon", (3, 6): "MultiPolygon"}.get(kinds, "Unknown")
+    epsg = gdf.crs.to_epsg() if gdf.crs is not None else None
+    crs = f"EPSG:{epsg}" if epsg else (gdf.crs.to_wkt("WKT1_GDAL") if gdf.crs is not None else None)
+    pyogrio.raw.write(path, shapely.to_wkb(geoms), list(data), fields, field_mask=list(masks), layer=layer, driver=driver,
+                      geometry_type=geometry_type, crs=crs, encoding=encoding, promote_to_multi=kinds == (3, 6),
+                      layer_options=layer_options)
 
 
 # ---- an output directory written all at once ------------------------------------------------------

@@ -15,11 +15,15 @@ The plan directory is a contract (API clients, ``checkplan.py`` and later re-pla
                           building head, entrance head and floor head, with its unit codes and empty
                           name/phone columns; UTF-8 with a byte-order mark, headers ``'岗位 post'``
 ``report.json``           :attr:`Plan.report` (UTF-8, indented)
-``input_buildings.gpkg``  the buildings as planned (id field and ``households``)
+``input_buildings.gpkg``  the buildings as planned: id field, ``households``, entrances, storeys, compound and
+                          the input's ``name``, ``address``, ``building`` and ``compound_name`` where given
 ``input_barriers.gpkg``   the barrier lines as used; an empty LineString layer with a ``tier``
                           column when there were none, so ``checkplan.py --barriers`` still runs
 ``map.html``              the review map (:func:`gridplan.outputs.maps.plan_map`), unless ``map_html=False``
 ========================  =====================================================================
+
+The directory and everything in it take the modes the user's umask gives new files (:func:`share_as_umask`:
+0755 directories and 0644 files under umask 022), although it is written in a private temporary directory.
 
 GeoJSON coordinates are snapped to :data:`GEOJSON_DECIMALS` decimal places of a degree (about 0.1 mm)
 before writing, so what is read back is exactly what was checked: valid polygons that share edges
@@ -52,7 +56,8 @@ from ..model import LAYER_NAMES, UNIT_COLUMNS, Plan, register_writer
 from .posts import posts
 from .tables import write_csv
 
-__all__ = ["write_plan", "to_geojson_layer", "temp_dir_beside", "swap_dir", "PLAN_FILES", "GEOJSON_DECIMALS", "ROSTER_COLUMNS"]
+__all__ = ["write_plan", "to_geojson_layer", "temp_dir_beside", "swap_dir", "share_as_umask", "file_mode", "PLAN_FILES", "GEOJSON_DECIMALS",
+           "ROSTER_COLUMNS", "UMASK"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +81,22 @@ PLAN_FILES = (
     "changes.csv", "changes_units.csv", "migration.csv", "new_communities.csv", "retired.csv", "changed_units.geojson", "changes.json",
 )
 """Every file :func:`write_plan` may write; a previous plan directory holding anything else is kept."""
+
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o077)  # the umask can only be read by setting it: set a strict one for the instant
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+"""The process's umask, read once when gridplan is imported: the modes of what gridplan writes follow it."""
+
+
+def file_mode() -> int:
+    """The mode of a new file under :data:`UMASK` (0644 under umask 022), for what is not made by ``open``: zip members."""
+    return 0o666 & ~UMASK
 
 _CODE_COLUMNS = ("code", "parent_code", "community_code", "grid_code", "micro_code")
 _SIDECARS = ("-wal", "-shm", "-journal")  # SQLite files GDAL may leave beside a .gpkg
@@ -254,8 +275,33 @@ def temp_dir_beside(target: Path) -> Path:
         raise PlanWriteError(f"could not create a directory beside {str(target)!r}: {exc}; choose another --out") from exc
 
 
+def share_as_umask(root: Path) -> None:
+    """Give ``root`` and the directories and files under it the modes new ones take under :data:`UMASK`.
+
+    ``tempfile.mkdtemp`` makes its directory 0700 whatever the umask; a plan, a delivery or a set of sheets is
+    written in one, so without this the user's colleagues (and the web server) could not read it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> (d / "a.csv").write_text("x") and None
+    >>> share_as_umask(d)
+    >>> oct(d.stat().st_mode & 0o777) == oct(0o777 & ~UMASK), oct((d / "a.csv").stat().st_mode & 0o777) == oct(0o666 & ~UMASK)
+    (True, True)
+    """
+    for folder, _, files in os.walk(root):
+        os.chmod(folder, 0o777 & ~UMASK)
+        for name in files:
+            os.chmod(os.path.join(folder, name), file_mode())
+
+
 def swap_dir(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; what ``target`` held is set aside first, put back if the rename fails, else deleted."""
+    """Rename ``tmp`` to ``target``; what ``target`` held is set aside first, put back if the rename fails, else deleted.
+
+    ``tmp`` takes the umask's modes first (:func:`share_as_umask`), so ``target`` never appears private.
+    """
+    share_as_umask(tmp)
     if not target.exists():
         os.rename(tmp, target)
         return

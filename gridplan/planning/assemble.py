@@ -361,7 +361,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     levels_of = shape["levels"].reindex(roster[id_field]).to_numpy() if "levels" in b.columns else [None] * len(roster)
     roster["part_label"] = [part_label([(parse_run(e), parse_run(f))], units=u, levels=lv) if k else ""
                             for k, e, f, u, lv in zip(roster["part"], roster["entrances"], roster["floors"], units_of, levels_of)]
-    for col in ("units_source", "levels_source", "name", "compound", "compound_name", "building"):
+    for col in ("units_source", "levels_source", "compound", "name", "address", "building", "compound_name"):
         if col in b.columns:
             roster[col] = shape[col].reindex(roster[id_field]).to_numpy()
     for col in (id_field, "community_code", "grid_code", "micro_code"):
@@ -450,7 +450,7 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         report.setdefault("warnings", []).append(f"{n_c} communities under one street code: sequences above 199 are village codes (200–399) in the statistical standard; give each street office its own --street-code")
 
     keep_cols = [c for c in ("building_id", "households", "population", "units", "levels", "units_source", "levels_source", "compound",
-                             "household_source", "building", "name") if c in b.columns]
+                             "household_source", "name", "address", "building", "compound_name") if c in b.columns]
     inputs = b[keep_cols + ["geometry"]].rename(columns={"building_id": id_field}).copy()
     out_crs = prep.input_crs
     return Plan(

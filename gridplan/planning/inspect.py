@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -54,6 +53,8 @@ class Inspection:
     fenced_pieces: list[dict] = field(default_factory=list)
     oversized_buildings: list[dict] = field(default_factory=list)
     notes: tuple[str, ...] = ()
+    #: the descriptive columns the plan carries (name, address, building, compound_name) -> the input column
+    attributes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values."""
@@ -92,7 +93,8 @@ def inspect_inputs(
     config
         The ranges to check (default :class:`~gridplan.config.PlanConfig`).
     building_types
-        Building type per building (OSM ``building``), if not a ``building`` column of ``buildings``.
+        Building type per building (OSM ``building``), if not the buildings' own type column (``building``,
+        or an alias :func:`gridplan.inputs.columns.building_attributes` takes, such as ``type`` or ``建筑类型``).
     feasibility
         Build the plan's cells to find fenced-in pieces (takes seconds on a district).
     **prepare_options
@@ -105,8 +107,8 @@ def inspect_inputs(
     cfg = config or PlanConfig()
     prep = prepare(buildings, barriers, communities, **prepare_options)
     b = prep.buildings
-    if building_types is None and isinstance(buildings, gpd.GeoDataFrame) and "building" in buildings.columns:
-        building_types = buildings["building"]
+    if building_types is None and "building" in b.columns:
+        building_types = b["building"]
     types = (pd.Series(np.asarray(building_types, dtype=object)).fillna("(none)").astype(str)
              if building_types is not None else pd.Series(["(no type column)"] * len(b)))
     src = b["household_source"].astype(str)
@@ -132,7 +134,7 @@ def inspect_inputs(
         input_crs=str(prep.input_crs.name), work_crs=str(prep.work_crs.name),
         ranges={lv: f"{getattr(cfg, lv).lo:g}:{getattr(cfg, lv).hi:g}" for lv in ("community", "grid", "micro")},
         fenced_pieces=_fenced(prep, cfg) if feasibility and len(b) else [],
-        oversized_buildings=oversized, notes=prep.notes,
+        oversized_buildings=oversized, notes=prep.notes, attributes=dict(prep.attributes),
     )
     logger.info("inspected %d buildings, %d households: %d fenced pieces, %d buildings above a micro-grid",
                 ins.buildings, ins.households, len(ins.fenced_pieces), len(ins.oversized_buildings))
@@ -150,6 +152,9 @@ def format_inspection(ins: Inspection, *, limit: int = 10) -> str:
                                                    for k, v in ins.barriers_by_tier.items()) or "none"))
     share = f" ({ins.buildings_in_compounds / ins.buildings:.0%} of the buildings)" if ins.buildings else ""
     lines.append(f"compounds: {ins.compounds:,} holding {ins.buildings_in_compounds:,} buildings{share}")
+    lines.append("attributes carried to the plan: " + (", ".join(
+        k if c == k else f"{k} (from {c!r})" for k, c in ins.attributes.items()) or "none (no name, address, building "
+        "or compound_name column)"))
     lines.append(f"CRS: input {ins.input_crs}; areas and lengths measured in {ins.work_crs}")
     lines.append("ranges (households): " + ", ".join(f"{k} {v}" for k, v in ins.ranges.items()))
     head = "pieces fenced in by tier-1 lines that no count of units fits"

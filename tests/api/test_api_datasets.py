@@ -207,3 +207,17 @@ def test_a_named_households_field_that_is_absent_is_422_not_an_estimate(client, 
                                     "'households'?")
     assert error.message.endswith('or estimate every building\'s households with estimate="all"')
     assert "--" not in body.detail and "`" not in body.detail
+
+
+def test_the_inspection_names_the_attribute_columns_of_an_upload(client, dataset, sample_files, tmp_path):
+    assert dataset.summary.attributes == {"name": "name", "building": "building", "compound_name": "compound_name"}
+    assert "(no type column)" not in dataset.summary.buildings_by_type
+    zh = gpd.read_file(sample_files["buildings"]).rename(columns={"name": "名称", "building": "建筑类型"})
+    zh["地址"] = [f"中山路{i + 1}号" for i in range(len(zh))]
+    path = tmp_path / "楼栋.gpkg"
+    zh.to_file(path)
+    ds = upload(client, {"buildings": path, "barriers": sample_files["barriers"]})
+    assert ds.summary.attributes == {"name": "名称", "address": "地址", "building": "建筑类型",
+                                     "compound_name": "compound_name"}
+    assert ds.summary.buildings_by_type == dataset.summary.buildings_by_type
+    assert any(n.startswith("buildings: took the names from column '名称'") for n in ds.summary.notes)
