@@ -19,6 +19,7 @@ from .stable_codes import CodeBook, assign_codes
 from ..core.tessellate import GRID_SIZE
 from ..core.units import close_gaps, dissolve, largest_polygon, single_polygon, without_fixed
 from .pieces import empty_units, fenced_report
+from .outlines import SHARE_WIDTH, bridge_parts, fixed_polygons, level_geoms, output_table, trim_to_children
 from .planner import Level, Planner
 
 __all__ = ["assemble", "crossing_counts"]
@@ -26,8 +27,6 @@ __all__ = ["assemble", "crossing_counts"]
 log = logging.getLogger(__name__)
 
 _LEVEL_NAMES = ("community", "grid", "micro")
-#: Half the width (m) of the strip that joins the parts of a community cut apart by a hard corridor.
-_BRIDGE_HALF_WIDTH = 1.5
 
 
 def _centroids(geoms: np.ndarray) -> np.ndarray:
@@ -183,66 +182,13 @@ def _per_unit_buildings(pl: Planner, labels: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(pairs[:, 0], minlength=n)
 
 
-def _bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray, fixed: np.ndarray) -> None:
-    """A community whose cells a hard corridor cuts apart (old communities straddle rivers and railways)
-    gets a narrow strip of the land no cell covers, along the shortest line between its parts, so it stays
-    one Polygon. The strip belongs to no other community (nor a ``fixed`` one), so nothing overlaps; its
-    grids share it, each the half on its own bank (:func:`~gridplan.core.units.close_gaps`)."""
-    cells = pl.land
-    tree = shapely.STRtree(cells)
-    taken: list = [g for g, f in zip(c_geom, fixed) if f]  # land no strip may take: fixed communities, strips given
-    for c in range(len(c_geom)):
-        geom = c_geom[c]
-        if fixed[c]:
-            continue
-        for _ in range(20):
-            if geom.geom_type != "MultiPolygon":
-                break
-            parts = sorted(shapely.get_parts(geom), key=lambda g: g.area)
-            line = shapely.shortest_line(parts[0], shapely.union_all(parts[1:]))
-            patch = shapely.buffer(line, _BRIDGE_HALF_WIDTH)
-            near = tree.query(patch, predicate="intersects")
-            near = near[(comm.labels[near] != c) & (comm.labels[near] >= 0)]
-            if len(near):
-                patch = shapely.difference(patch, shapely.union_all(cells[near], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
-            if taken:
-                patch = shapely.difference(patch, shapely.union_all(taken, grid_size=GRID_SIZE), grid_size=GRID_SIZE)
-            merged = single_polygon(shapely.union(geom, patch, grid_size=GRID_SIZE))
-            if len(shapely.get_parts(merged)) >= len(parts):
-                break
-            geom = merged
-            taken.append(patch)
-        c_geom[c] = geom
-
-
-def _fixed(lev: Level, n: int, out_crs, work_crs) -> tuple[np.ndarray, np.ndarray]:
-    """Which units of a level are :attr:`Level.fixed`, and their polygons projected to the work CRS."""
-    given = lev.fixed if lev.fixed is not None else [None] * n
-    if len(given) != n:
-        raise ValueError(f"Level.fixed has {len(given)} entries for {n} units; give one polygon or None per unit")
-    mask = np.array([g is not None for g in given], dtype=bool)
-    work = np.full(n, None, dtype=object)
-    if mask.any():
-        work[mask] = np.asarray(gpd.GeoSeries([g for g in given if g is not None], crs=out_crs).to_crs(work_crs).values, dtype=object)
-    return mask, work
-
-
-def _level_geoms(land: np.ndarray, lev: Level, n: int, fixed: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Each unit's polygon in the work CRS: a fixed one as given, the others dissolved from their nodes' land
-    minus their fixed siblings (see :attr:`Level.fixed`); not yet closed up inside their parents."""
-    mask, work = fixed
-    geom = dissolve(land, np.where(lev.labels >= 0, lev.labels, n), n + 1)[:n]
-    geom[mask] = work[mask]
-    return without_fixed(geom, lev.parent, mask)
-
-
 def _child_units(land: np.ndarray, lev: Level, parent_geom: np.ndarray, parent_codes: np.ndarray,
                  book: CodeBook | None, fixed: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The polygons, codes and parent codes of one level's units (grids or micro-grids): fixed ones as given,
     the others dissolved from their nodes' land and closed up so that all tile their parents (a bridging
     strip shared by the units at its ends), coded in reading order (or keeping ``lev.origin`` with a book)."""
     n = len(lev.parent)
-    geom = close_gaps(_level_geoms(land, lev, n, fixed), lev.parent, parent_geom, frozen=fixed[0], share_width=2 * _BRIDGE_HALF_WIDTH + 0.5)
+    geom = close_gaps(level_geoms(land, lev, n, fixed), lev.parent, parent_geom, frozen=fixed[0], share_width=SHARE_WIDTH)
     parents = parent_codes[lev.parent]
     if book is None:
         codes = sequence_codes(parents, _centroids(geom), shapely.area(geom))
@@ -283,18 +229,6 @@ def _unit_table(geoms, codes, parents, hh, nb, cfg: PlanConfig, size: SizeRange,
     )
 
 
-def _output(t: gpd.GeoDataFrame, lev: Level, crs) -> gpd.GeoDataFrame:
-    """A level's table in the output CRS, its fixed units with the very polygons given (no reprojection)."""
-    out = t.to_crs(crs)
-    if lev.fixed is not None and any(g is not None for g in lev.fixed):
-        geoms = np.asarray(out.geometry.values, dtype=object)
-        for i, g in enumerate(lev.fixed):
-            if g is not None:
-                geoms[i] = g
-        out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=crs))
-    return out
-
-
 def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date: str, version: str, book: CodeBook | None = None) -> Plan:
     """The plan from the three levels. With ``book`` (a re-districting or re-plan), units carrying an
     ``origin`` keep that code and the others take the next free sequence numbers."""
@@ -306,16 +240,17 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     n_c = int(comm.labels.max()) + 1 if (comm.labels >= 0).any() else 0
     land = pl.land
     valid = comm.labels >= 0
-    fix = {name: _fixed(lev, n, prep.input_crs, crs_work) for name, lev, n in (("community", comm, n_c), ("grid", grids, len(grids.parent)),
+    fix = {name: fixed_polygons(lev, n, prep.input_crs, crs_work) for name, lev, n in (("community", comm, n_c), ("grid", grids, len(grids.parent)),
                                                                        ("micro", micro, len(micro.parent)))}
-    c_geom = _level_geoms(land, comm, n_c, fix["community"])
+    c_geom = level_geoms(land, comm, n_c, fix["community"])
     given = prep.communities
-    _bridge_parts(pl, comm, c_geom, fix["community"][0])
+    bridge_parts(pl, comm, c_geom, fix["community"][0])
     c_geom = close_gaps(c_geom, frozen=fix["community"][0])
+    n_g, n_m = len(grids.parent), len(micro.parent)
+    trimmed = trim_to_children(c_geom, fix["community"][0], level_geoms(land, grids, n_g, fix["grid"]), grids.parent)
     c_codes, c_parent = _community_codes(pl, comm, c_geom, book)
 
     # ---- grids and micro-grids; a divided building has one roster row per rectangle of its parts in each micro-grid
-    n_g, n_m = len(grids.parent), len(micro.parent)
     g_geom, g_codes, g_parent = _child_units(land, grids, c_geom, c_codes, book, fix["grid"])
     m_geom, mm_codes, mm_parent = _child_units(land, micro, g_geom, g_codes, book, fix["micro"])
     at = pl.atoms
@@ -431,6 +366,11 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
         "excluded_land": {"cells": int(pl.excluded.sum()), "area_m2": round(excluded_area, 1),
                           "why": "land with no building that hard barriers cut off from every building (e.g. a median strip)"},
     }
+    report["trimmed_communities"] = [
+        {"code": str(c_codes[t["index"]]), "area_m2": t["area_m2"],
+         "why": "a kept community drawn over land no grid may hold (water, a rail or motorway corridor, land cut off from every "
+                "building): its polygon is the given one less that land, so that its grids tile it without crossing a tier-1 line"}
+        for t in trimmed]
     report["fenced_pieces"] = fenced_report(pl, comm.labels if given is not None else None, (("community", comm.labels, c_codes),
                                           ("grid", grids.labels, g_codes), ("micro", micro.labels, mm_codes)))
     report["empty_units"] = empty_units(pl, report, (("community", comm.labels, comm_t), ("grid", grids.labels, grid_t),
@@ -454,7 +394,8 @@ def assemble(pl: Planner, comm: Level, grids: Level, micro: Level, *, start_date
     inputs = b[keep_cols + ["geometry"]].rename(columns={"building_id": id_field}).copy()
     out_crs = prep.input_crs
     return Plan(
-        communities=_output(comm_t, comm, out_crs), grids=_output(grid_t, grids, out_crs), micro_grids=_output(micro_t, micro, out_crs),
+        communities=output_table(comm_t, comm, fix["community"][0], out_crs), grids=output_table(grid_t, grids, fix["grid"][0], out_crs),
+        micro_grids=output_table(micro_t, micro, fix["micro"][0], out_crs),
         buildings=roster.to_crs(out_crs), report=report, input_buildings=inputs.to_crs(out_crs),
         input_barriers=prep.barriers.to_crs(out_crs), config=cfg, id_field=id_field,
     )
