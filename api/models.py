@@ -220,9 +220,6 @@ class PlanParameters(BaseModel):
     community_count: int | None = Field(
         None, ge=1, le=100_000, description="with redistrict: the number of communities wanted in total (e.g. 35); "
                                             "an infeasible count fails the plan with the feasible ones")
-    joint: bool = Field(
-        True, description="with redistrict: redraw the communities to split together, across the old boundaries between "
-                          "them (false: split each inside its own old boundary)")
 
     @field_validator("community_size")
     @classmethod

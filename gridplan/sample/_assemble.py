@@ -140,7 +140,10 @@ def assemble(sk: st.Skeleton, feats: list[st.Feature], lots: list[bld.Lot], keep
         for r, c in enumerate(mine):
             codes[c] = f"{COUNTY}{s + 1:03d}{r + 1:03d}"
     perm = rng.permutation(len(polys))
+    wgs = np.asarray(_to_wgs84(polys, sk.side, angle), dtype=object)
+    for i in np.flatnonzero(~shapely.is_valid(wgs)):  # a ring pinched at one corner (floating point): the polygon without its speck
+        wgs[i] = max(shapely.get_parts(shapely.make_valid(wgs[i])), key=lambda g: g.area)
     communities = gpd.GeoDataFrame(
         {"code": codes, "name": [names.community(int(perm[c])) for c in range(len(polys))]},
-        geometry=_to_wgs84(polys, sk.side, angle), crs=4326).sort_values("code", ignore_index=True)
+        geometry=wgs, crs=4326).sort_values("code", ignore_index=True)
     return buildings, roads, communities

@@ -10,7 +10,7 @@ from api import models as m
 
 from servicekit import check, district_files, upload, wait_for
 
-CHANGES_HEADER = ["building_id", "status", "households_before", "households_after", "community_before",
+CHANGES_HEADER = ["building_id", "status", "name", "building", "compound_name", "households_before", "households_after", "community_before",
                   "community_after", "grid_before", "grid_after", "micro_before", "micro_after"]
 
 
