@@ -106,7 +106,7 @@ def test_cli_replan_from_a_plan_directory(old, district, tmp_path):
     district.buildings.to_file(tmp_path / "b.gpkg")
     res = CliRunner().invoke(app, ["replan", str(prev), "--buildings", str(tmp_path / "b.gpkg"), "--out", str(tmp_path / "new")])
     assert res.exit_code == 0, res.output
-    assert "households moved: 0 between communities, 0 between grids, 0 between micro-grids" in res.output
+    assert "households moved: 0 to another community code, 0 between grids, 0 between micro-grids" in res.output
     bad = CliRunner().invoke(app, ["replan", str(prev), "--buildings", str(tmp_path / "b.gpkg"), "--out", str(tmp_path / "x"), "--lock", "999"])
     assert bad.exit_code == 2 and "not in the previous plan" in bad.output
 

@@ -56,7 +56,7 @@ def _summary(changes, out: Path) -> str:
         lower = f"{moved['grid']:,} between grids, {moved['micro']:,} between micro-grids"
     recoded = s.get("units_recoded", 0)
     also = f"; units recoded (same buildings, new code): {recoded:,}" if recoded else ""
-    return (f"households moved: {moved['community']:,} between communities, {lower}; "
+    return (f"households moved: {moved['community']:,} to another community code, {lower}; "
             f"units changed: {s['units_changed']:,} ({units}){also}\nwrote {out}/ (change list: changes.csv, changes_units.csv, "
             "migration.csv, new_communities.csv, retired.csv, changed_units.geojson)")
 

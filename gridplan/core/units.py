@@ -246,7 +246,19 @@ def _nearest_split(piece: shapely.Geometry, kids: np.ndarray) -> list[shapely.Ge
     _, first = np.unique(np.round(xy / GRID_SIZE), axis=0, return_index=True)
     xy, owner = xy[np.sort(first)], owner[np.sort(first)]
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=piece, ordered=True))
-    return [_polygonal(shapely.intersection(piece, shapely.union_all(cells[owner == k]), grid_size=GRID_SIZE)) for k in range(len(kids))]
+    out = []
+    for k in range(len(kids)):
+        mine = cells[owner == k]
+        # the Voronoi cells tile the plane without overlap: a coverage union of each owner's is exact and fast
+        if not len(mine):
+            out.append(shapely.Polygon())
+            continue
+        try:
+            whole = _polygonal(shapely.coverage_union_all(mine))
+        except shapely.errors.GEOSException:  # cells of nearly collinear points are not always an exact coverage
+            whole = shapely.union_all(mine)
+        out.append(_polygonal(shapely.intersection(piece, whole, grid_size=GRID_SIZE)))
+    return out
 
 
 def close_gaps(children: np.ndarray, parent_of: np.ndarray | None = None, parents: np.ndarray | None = None, *,
