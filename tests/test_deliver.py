@@ -329,3 +329,15 @@ def test_the_delivered_roster_has_addresses(delivered, plan):
     people = pd.read_csv(delivered["utf-8"].path / "buildings.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     address = people[[c for c in people.columns if c.endswith(" address")][0]]
     assert len(people) == len(plan.buildings) and (address != "").all()
+
+
+def test_the_roster_carries_the_inputs_names_types_and_compound_names(plan):
+    from gridplan.outputs.tables import roster
+
+    r = roster(plan)
+    assert list(r.columns[:5]) == ["building_id", "address", "name", "building", "compound_name"]
+    b = plan.input_buildings.set_index(plan.id_field)[["name", "compound_name"]].fillna("").astype(str)
+    for _, row in r.head(50).iterrows():
+        assert (row["name"], row["compound_name"]) == tuple(b.loc[row["building_id"]]), row["building_id"]
+    assert (r["compound_name"] != "").any()
+    assert (r["building"] != "").all()

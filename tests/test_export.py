@@ -208,6 +208,21 @@ def test_gpkg_layers_keep_the_plan_crs(written, plan):
     assert b["building_id"].iloc[0] == "0001" and b["grid_code"].iloc[0].startswith("0")
 
 
+def test_gpkg_dates_are_dates_booleans_booleans_and_read_back_as_text(tmp_path):
+    import gridplan
+    from gridplan.outputs.reader import read_plan
+    from gridplan.sample import make_district
+
+    d = make_district(households=3000, communities=1)
+    p = gridplan.plan(d.buildings, d.roads, seed=1, start_date="2026-01-01")
+    out = p.write(tmp_path / "p", map_html=False)
+    info = pyogrio.read_info(out / "plan.gpkg", layer="grids")
+    types = dict(zip(info["fields"], zip(info["ogr_types"], info["ogr_subtypes"])))
+    assert types["start_date"] == ("OFTDate", "OFSTNone") and types["in_range"] == ("OFTInteger", "OFSTBoolean")
+    back = read_plan(out)
+    assert back.grids["start_date"].tolist() == ["2026-01-01"] * len(p.grids)
+
+
 def test_report_json_round_trip(written):
     text = (written / "report.json").read_text(encoding="utf-8")
     assert "新街口" in text  # not \u-escaped

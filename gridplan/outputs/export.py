@@ -51,6 +51,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from .gdal_layers import write_layer
 from ..errors import PlanWriteError, first_ids
 from ..model import LAYER_NAMES, UNIT_COLUMNS, Plan, register_writer
 from .posts import posts
@@ -363,8 +364,8 @@ def _write_posts(plan: Plan, directory: Path) -> None:
 
 def _write_gpkg(plan: Plan, directory: Path) -> None:
     path = directory / "plan.gpkg"
-    for name in (*LAYER_NAMES.values(), "buildings"):
-        pyogrio.write_dataframe(_texted(getattr(plan, name), plan.id_field), path, layer=name, driver="GPKG")
+    for name in (*LAYER_NAMES.values(), "buildings"):  # start_date as a date field, in_range as a boolean
+        write_layer(_texted(getattr(plan, name), plan.id_field), path, layer=name, driver="GPKG")
 
 
 def _write_report(plan: Plan, directory: Path) -> None:

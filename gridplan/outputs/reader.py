@@ -17,6 +17,7 @@ from os import PathLike
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from ..config import PlanConfig, SizeRange
@@ -40,6 +41,9 @@ def _texted(gdf: gpd.GeoDataFrame, id_field: str | None = None) -> gpd.GeoDataFr
     for col in (*_CODES, id_field):
         if col and col in gdf.columns:
             gdf[col] = gdf[col].astype("string")
+    for col in ("start_date", "end_date"):  # date fields (plans written since issue 13) back to the ISO text a Plan holds
+        if col in gdf.columns and pd.api.types.is_datetime64_any_dtype(gdf[col]):
+            gdf[col] = gdf[col].dt.strftime("%Y-%m-%d").fillna("")
     return gdf
 
 

@@ -67,6 +67,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "end_date": ("end", "停用日期"),
     "building_id": ("bldg_id", "楼栋编号"),
     "address": ("address", "地址/名称"),
+    "building": ("bldg_type", "建筑类型"),
+    "compound_name": ("cmpd_name", "小区名称"),
     "community_code": ("comm_code", "社区编码"),
     "grid_code": ("grid_code", "网格编码"),
     "micro_code": ("micro_code", "微网格编码"),
@@ -360,7 +362,8 @@ def roster(plan: Plan) -> pd.DataFrame:
     else households × persons per household.
 
     ``address`` comes from an ``address``/``addr:full``/``name`` column of the plan's buildings or its
-    input buildings, when there is one.
+    input buildings, when there is one; ``name``, ``building`` (the type) and ``compound_name`` follow it
+    when the input has them.
     """
     b = plan.buildings
     ids = b[plan.id_field].astype(str)
@@ -390,6 +393,12 @@ def roster(plan: Plan) -> pd.DataFrame:
     })
     for col in ("entrances", "floors", "compound"):
         out[col] = b[col].astype(object).where(b[col].notna(), "").astype(str).to_numpy() if col in b.columns else ""
+    at = out.columns.get_loc("address") + 1
+    for col in ("name", "building", "compound_name"):  # the input's attributes, when it has them
+        if col in b.columns or col in plan.input_buildings.columns:
+            found = column_lookup(plan, (col,))
+            out.insert(at, col, [found.get(i, "") for i in ids])
+            at += 1
     labels = b["part_label"] if "part_label" in b.columns else roster_parts(plan)["label"]
     out.insert(out.columns.get_loc("floors") + 1, "part_label",
                pd.Series(labels, index=b.index, dtype=object).reindex(b.index).fillna("").astype(str).to_numpy())
