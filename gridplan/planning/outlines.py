@@ -45,27 +45,21 @@ def bridge_parts(pl: Planner, comm: Level, c_geom: np.ndarray, fixed: np.ndarray
     tree = shapely.STRtree(cells)
     taken: list = [g for g, f in zip(c_geom, fixed) if f]  # land no strip may take: fixed communities, strips given
     for c in range(len(c_geom)):
-        geom = c_geom[c]
-        if fixed[c]:
+        if fixed[c] or c_geom[c].geom_type != "MultiPolygon":
             continue
-        for _ in range(20):
-            if geom.geom_type != "MultiPolygon":
-                break
-            parts = sorted(shapely.get_parts(geom), key=lambda g: g.area)
-            line = shapely.shortest_line(parts[0], shapely.union_all(parts[1:]))
-            patch = shapely.buffer(line, _BRIDGE_HALF_WIDTH)
+
+        def free(patch: shapely.Geometry, c: int = c) -> shapely.Geometry:
+            """The strip less other communities' cells and the land already taken."""
             near = tree.query(patch, predicate="intersects")
             near = near[(comm.labels[near] != c) & (comm.labels[near] >= 0)]
-            if len(near):
-                patch = shapely.difference(patch, shapely.union_all(cells[near], grid_size=GRID_SIZE), grid_size=GRID_SIZE)
-            if taken:
-                patch = shapely.difference(patch, shapely.union_all(taken, grid_size=GRID_SIZE), grid_size=GRID_SIZE)
-            merged = single_polygon(shapely.union(geom, patch, grid_size=GRID_SIZE))
-            if len(shapely.get_parts(merged)) >= len(parts):
-                break
-            geom = merged
-            taken.append(patch)
-        c_geom[c] = geom
+            for other in ([shapely.union_all(cells[near], grid_size=GRID_SIZE)] if len(near) else []) + (
+                    [shapely.union_all(taken, grid_size=GRID_SIZE)] if taken else []):
+                patch = shapely.difference(patch, other, grid_size=GRID_SIZE)
+            return patch
+
+        joined = _joined(c_geom[c], free)
+        taken.append(shapely.difference(joined, c_geom[c], grid_size=GRID_SIZE))
+        c_geom[c] = joined
 
 
 def fixed_polygons(lev: Level, n: int, out_crs, work_crs) -> tuple[np.ndarray, np.ndarray]:
@@ -100,14 +94,15 @@ def output_table(t: gpd.GeoDataFrame, lev: Level, fixed: np.ndarray, crs) -> gpd
     return out
 
 
-def _joined(geom: shapely.Geometry, land: shapely.Geometry) -> shapely.Geometry:
-    """``geom`` with its parts joined by strips of ``land`` along the shortest lines between them, while that helps."""
+def _joined(geom: shapely.Geometry, clip) -> shapely.Geometry:
+    """``geom`` with its parts joined by strips along the shortest lines between them (``clip(strip)``: the part of
+    a strip it may take), while that leaves fewer parts."""
     for _ in range(20):
         if geom.geom_type != "MultiPolygon":
             break
         parts = sorted(shapely.get_parts(geom), key=lambda g: g.area)
         line = shapely.shortest_line(parts[0], shapely.union_all(parts[1:]))
-        patch = shapely.intersection(shapely.buffer(line, _BRIDGE_HALF_WIDTH), land, grid_size=GRID_SIZE)
+        patch = clip(shapely.buffer(line, _BRIDGE_HALF_WIDTH))
         merged = single_polygon(shapely.union(geom, patch, grid_size=GRID_SIZE))
         if len(shapely.get_parts(merged)) >= len(parts):
             break
@@ -133,7 +128,8 @@ def trim_to_children(geoms: np.ndarray, fixed: np.ndarray, kids: np.ndarray, kid
         if not pieces:
             continue
         land = shapely.union_all(pieces, grid_size=GRID_SIZE)
-        geom = _joined(single_polygon(shapely.difference(geoms[c], land, grid_size=GRID_SIZE)), land)
+        geom = _joined(single_polygon(shapely.difference(geoms[c], land, grid_size=GRID_SIZE)),
+                       lambda strip: shapely.intersection(strip, land, grid_size=GRID_SIZE))
         out.append({"index": int(c), "area_m2": round(float(geoms[c].area - geom.area), 1)})
         geoms[c] = geom
         fixed[c] = False
