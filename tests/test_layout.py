@@ -196,7 +196,7 @@ def _doc_imports(text: str) -> list[str]:
     return re.findall(r"(?:>>>|\.\.\.|\")\s*(?:from|import)\s+((?:gridplan|api)\.[\w.]+)", text)
 
 
-@pytest.mark.parametrize("pattern", ["gridplan/**/*.py", "api/*.py", "notebooks/*.ipynb"])
+@pytest.mark.parametrize("pattern", ["gridplan/**/*.py", "api/**/*.py", "notebooks/*.ipynb"])
 def test_examples_import_modules_of_this_tree(pattern):
     missing = [f"{p.relative_to(ROOT)}: {m}" for p in sorted(ROOT.glob(pattern)) for m in _doc_imports(p.read_text(encoding="utf-8"))
                if m not in MODULES]

@@ -140,12 +140,12 @@ def test_library_errors_map_to_statuses():
 
 
 def test_unexpected_errors_are_a_generic_500_logged_with_details(tmp_path, monkeypatch, caplog):
-    import api.app
+    import api.routers.exports
 
     def boom():
         raise RuntimeError(f"secret detail {tmp_path}")
 
-    monkeypatch.setattr(api.app, "_export_formats", boom)
+    monkeypatch.setattr(api.routers.exports, "_export_formats", boom)
     caplog.set_level(logging.ERROR, logger="api.errors")
     with make_client(tmp_path / "data") as c:
         c_raise = type(c)(c.app, raise_server_exceptions=False)
@@ -211,13 +211,13 @@ def test_a_full_disk_while_writing_fails_the_plan_saying_so_and_leaves_nothing(c
 
 
 def test_an_upload_on_a_full_disk_is_507_and_leaves_nothing(client, sample_files, data_dir, monkeypatch):
-    import api.app
+    import api.routers.datasets
 
     def save_then_fail(role, filename, src, directory, limit):
         (directory / f"{role}.part").write_bytes(src.read(1000))  # half-written
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(api.app, "save_upload", save_then_fail)
+    monkeypatch.setattr(api.routers.datasets, "save_upload", save_then_fail)
     resp = client.post("/v1/datasets", files={"buildings": ("b.gpkg", sample_files["buildings"].read_bytes())})
     body = check(resp, 507)
     assert "disk is full" in body.detail and "GRIDPLAN_DATA_DIR" in body.detail
