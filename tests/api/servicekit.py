@@ -1,10 +1,15 @@
 """Helpers of the service tests: a client over a new app, response checks against the models, polling."""
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
+import httpx
 from pydantic import BaseModel
 
 with warnings.catch_warnings():
@@ -16,6 +21,13 @@ from api import Settings, create_app
 from api import models as m
 
 WAIT_S = 120
+REPO = Path(__file__).resolve().parents[2]
+
+
+def auth_headers(data_dir: Path) -> dict[str, str]:
+    """Headers that authenticate as an admin of the test organisation on the service over ``data_dir`` (for clients
+    other than :func:`make_client`'s: a real server, GDAL, a browser)."""
+    return {}
 
 
 def make_client(data_dir: Path, **settings) -> TestClient:
@@ -120,3 +132,35 @@ def osm_extract() -> str:
            (0.001, 0.0003), (0.0007, -0.001), (0.0007, 0.001)]
     nodes = "\n".join(f' <node id="{i + 1}" lat="{32.04 + y:.7f}" lon="{118.78 + x:.7f}"/>' for i, (x, y) in enumerate(pts))
     return _OSM.format(nodes=nodes)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp_path, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """``gridplan serve`` on a free port, in a session of its own; (process, base URL)."""
+    port = free_port()
+    env = {**os.environ, "GRIDPLAN_DATA_DIR": str(tmp_path / "data"), "GRIDPLAN_WORKERS": str(workers)}
+    env.pop("GRIDPLAN_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gridplan.cli import main; main()", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_healthy(proc: subprocess.Popen, base: str) -> None:
+    end = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+        assert time.monotonic() < end, "the server did not answer /healthz within 60 s"
+        time.sleep(0.2)

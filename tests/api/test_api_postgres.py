@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from servicekit import check, make_client, upload, wait_for
-from test_api_server import free_port
+from servicekit import free_port
 
 from api import models as m
 from api.db import PlanRecord, utcnow

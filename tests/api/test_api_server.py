@@ -22,42 +22,11 @@ import httpx
 import pytest
 
 from api import models as m
+from servicekit import free_port, start_server, wait_healthy  # noqa: F401 (free_port: test_api_postgres)
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPLAN = REPO.parent / "shared" / "tools" / "checkplan.py"
 SAMPLE = REPO / "sample_geo"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(tmp_path, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """``gridplan serve`` on a free port, in a session of its own; (process, base URL)."""
-    port = free_port()
-    env = {**os.environ, "GRIDPLAN_DATA_DIR": str(tmp_path / "data"), "GRIDPLAN_WORKERS": str(workers)}
-    env.pop("GRIDPLAN_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from gridplan.cli import main; main()", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(proc: subprocess.Popen, base: str) -> None:
-    end = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
-        assert time.monotonic() < end, "the server did not answer /healthz within 60 s"
-        time.sleep(0.2)
 
 
 def stop_server(proc: subprocess.Popen) -> None:
