@@ -100,8 +100,11 @@ def _compared(compare: Path, plan, bar: Progress):
         return run(lambda: state_from_communities(compare, plan).layers["community"], cleanup=bar.close)
 
 
-def _sheet_count(plan, levels: list[str]) -> int:
-    return sum(len(plan.layer(level)) for level in levels if level in ("community", "grid"))
+def _sheet_count(plan, levels: list[str], door_codes: bool) -> int:
+    from ..outputs.doorcodes import page_count
+
+    sheets = sum(len(plan.layer(level)) for level in levels if level in ("community", "grid"))
+    return sheets + (page_count(plan) if door_codes else 0)
 
 
 @app.command("sheets")
@@ -111,15 +114,26 @@ def sheets_cmd(
     dpi: Annotated[int, typer.Option(help="resolution of the PNG sheets")] = 150,
     pdf: Annotated[bool, typer.Option(help="also write all sheets in one sheets.pdf")] = True,
     level: Annotated[list[str], typer.Option(help="community and/or grid (repeatable); default both")] = ["community", "grid"],  # noqa: B006
+    lookup_url: Annotated[Optional[str], typer.Option(
+        help="print on each building a QR door code of this look-up URL, {building_id} standing for its id, e.g. "
+             "https://HOST/v1/public/KEY/buildings/{building_id}; also writes each grid's door-code pages")] = None,
     quiet: Quiet = False,
     progress: ShowProgress = None,
 ) -> None:
-    """Write one printable A4 sheet per community and per grid (PNG, and one PDF of all)."""
+    """Write one printable A4 sheet per community and per grid (PNG, and one PDF of all); with --lookup-url, door codes."""
+    from ..outputs.doorcodes import lookup_template
     from ..outputs.sheets import write_sheets
 
+    with exit_on_error():
+        if lookup_url is not None:
+            lookup_template(lookup_url)  # before reading the plan
     bar, plan = _open(plan_dir, out, quiet, progress)
-    bar.total("sheets", _sheet_count(plan, level))
-    written = run(lambda: write_sheets(plan, out, levels=tuple(level), dpi=dpi, pdf=pdf, progress=bar), cleanup=bar.close)
+    bar.total("sheets", _sheet_count(plan, level, lookup_url is not None))
+    written = run(lambda: write_sheets(plan, out, levels=tuple(level), dpi=dpi, pdf=pdf, progress=bar, lookup_url=lookup_url),
+                  cleanup=bar.close)
     bar.close()
     if not quiet:
-        typer.echo(f"wrote {len(written):,} sheet{'s' if len(written) != 1 else ''} to {written.path}/")
+        doors = sum(f.startswith("doorcodes_") for f in written)
+        sheets = sum(f.endswith(".png") for f in written) - doors
+        extra = f" and {doors:,} door-code page{'s' if doors != 1 else ''}" if lookup_url is not None else ""
+        typer.echo(f"wrote {sheets:,} sheet{'s' if sheets != 1 else ''}{extra} to {written.path}/")

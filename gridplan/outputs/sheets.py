@@ -6,7 +6,9 @@ a title with code, name, households, population and buildings, the 四至 (east/
 bar and a north arrow. The parts of divided buildings it holds are hatched (an upper-floor-only part on top,
 outlined dashed), labelled with what they hold and the child unit holding them (``'3号楼 1–2单元 (002)'``),
 the whole footprint dotted; the listing at the foot names the parts each child holds. Drawing is in the local projected CRS, so the scale bar is exact; no basemap is
-needed. Chinese text needs a CJK font (Debian: ``fonts-noto-cjk`` or ``fonts-wqy-microhei``); without
+needed. With a look-up URL (``lookup_url``), each building carries a QR door code that opens its look-up
+in the service (:mod:`~gridplan.outputs.doorcodes`), and each grid gets door-code pages of labels to print
+for the doors (``doorcodes_<grid>.png``, and ``doorcodes.pdf``). Chinese text needs a CJK font (Debian: ``fonts-noto-cjk`` or ``fonts-wqy-microhei``); without
 one the sheets are still drawn and one warning says what to install.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from matplotlib.figure import Figure
 
 from ..config import check_choice
 from .deliver import replace_dir
+from .doorcodes import door_pages, grid_buildings, lookup_template, page_names, place_codes
 from ..model import Plan
 from .parts import part_rows, unit_parts
 from .tables import code_table, metric_crs, unit_names
@@ -130,12 +133,15 @@ def _parts_listing(row: pd.Series, kids_codes, child_parts: dict[str, str], leve
 
 
 def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: dict, crs=None, font: str | None = None,
-                 parts=None, child_parts: dict[str, str] | None = None) -> Figure:
+                 parts=None, child_parts: dict[str, str] | None = None, lookup_url: str | None = None) -> Figure:
     """The sheet of one community or grid as a matplotlib Figure (A4 portrait).
 
     ``parts`` (:func:`~gridplan.outputs.parts.part_rows` in ``crs``) and ``child_parts`` (the children's
     :func:`~gridplan.outputs.parts.unit_parts`) are computed when not given; pass them when drawing many sheets.
+    With ``lookup_url`` (a template holding ``{building_id}``, see :func:`~gridplan.outputs.doorcodes.lookup_template`)
+    each building gets its QR door code, labelled with its id, on it or as near as there is room.
     """
+    template = lookup_template(lookup_url) if lookup_url is not None else None
     crs = crs or metric_crs(plan.communities)
     parts = part_rows(plan).to_crs(crs) if parts is None else parts
     child_parts = unit_parts(plan, _CHILD[level]) if child_parts is None else child_parts
@@ -181,8 +187,12 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
         for poly in shapely.get_parts(g):
             if poly.geom_type == "Polygon":
                 ax.fill(*poly.exterior.xy, color="#9e9e9e", alpha=0.8, zorder=3)
+    x0, y0, x1, y1 = view.bounds
+    missed = _door_codes(ax, plan, level, code, template, view.bounds, crs, family) if template else []
     if label:
         for bid, g in zip(b[plan.id_field].astype(str), b.geometry):
+            if template and bid not in missed:
+                continue  # labelled under its code
             p = g.representative_point()
             ax.text(p.x, p.y, bid, fontsize=5.5, ha="center", va="center", zorder=7, clip_on=True)
     _draw_parts(ax, parts, level, code, label, family)
@@ -203,7 +213,6 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "alpha": 0.85}, **family)
                 labelled.add(name)
     _draw_polys(ax, [unit], color="#d7301f", linewidth=2.8, zorder=5)
-    x0, y0, x1, y1 = view.bounds
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xticks([])
@@ -218,6 +227,10 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
     listing = _parts_listing(row, kids["code"].astype(str), child_parts, level)
     if listing:
         fig.text(0.06, 0.062, listing, fontsize=7.5, wrap=True, va="top", **family)
+    if missed:
+        fig.text(0.06, 0.048, f"门牌码 door codes of {len(missed):,} building{'s' if len(missed) != 1 else ''} found no room "
+                 f"on the map; they are on the door-code pages (doorcodes_<grid>.png): {'、'.join(missed[:10])}"
+                 f"{' …' if len(missed) > 10 else ''}", fontsize=7, color="#333333", wrap=True, **family)
     fig.text(0.06, 0.03, f"gridplan {plan.report.get('gridplan_version', '')} · start {row['start_date']} · {crs}"
              " · red: this unit; dashed: its children; blue: river/railway/expressway; red lines: arterial roads"
              "; hatched: part of a divided building (dashed: upper floors only; dotted: its whole footprint)",
@@ -226,10 +239,15 @@ def sheet_figure(plan: Plan, level: str, code: str, *, row: pd.Series, names: di
 
 
 def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"), dpi: int = 150, pdf: bool = True,
-                 progress=None) -> Sheets:
+                 progress=None, lookup_url: str | None = None) -> Sheets:
     """Write one PNG sheet per unit of ``levels`` (``community_<code>.png``, ``grid_<code>.png``) and,
     with ``pdf``, all of them in ``sheets.pdf``, into the directory ``out`` (new, empty or an earlier set).
-    ``progress(stage, n)``, when given, is told ``("sheets", 1)`` after each sheet.
+    ``progress(stage, n)``, when given, is told ``("sheets", 1)`` after each sheet (and door-code page).
+
+    With ``lookup_url``, a URL template holding ``{building_id}`` (e.g.
+    ``https://HOST/v1/public/KEY/buildings/{building_id}``), every building on a sheet carries a QR code of its
+    look-up URL (the id URL-quoted), and every grid gets door-code pages: ``doorcodes_<grid>.png`` (then
+    ``doorcodes_<grid>_2.png``…, 12 labels a page) and, with ``pdf``, all of them in ``doorcodes.pdf``.
 
     Returns
     -------
@@ -239,12 +257,14 @@ def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"
     Raises
     ------
     OptionError
-        A level other than 'community' or 'grid'.
+        A level other than 'community' or 'grid', or a ``lookup_url`` that is not an http(s) URL holding
+        ``{building_id}``.
     PlanWriteError
         ``out`` holds files that are not earlier sheets, or writing failed.
     """
     for level in levels:
         check_choice("level", level, tuple(_LEVEL_ZH))
+    template = lookup_template(lookup_url) if lookup_url is not None else None
     font = cjk_font()
     if font is None:
         warnings.warn("no font with Chinese glyphs is installed, so Chinese names on the sheets show as boxes; "
@@ -263,7 +283,7 @@ def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"
                 for level in levels:
                     for _, row in code_table(plan, level, names=names).iterrows():
                         fig = sheet_figure(plan, level, row["code"], row=row, names=names, crs=crs, font=font, parts=parts,
-                                           child_parts=child_parts[level])
+                                           child_parts=child_parts[level], lookup_url=template)
                         name = f"{level}_{row['code']}.png"
                         fig.savefig(tmp / name, dpi=dpi)
                         if pages is not None:
@@ -274,9 +294,43 @@ def write_sheets(plan: Plan, out: str | PathLike, *, levels=("community", "grid"
         finally:
             if pages is not None:
                 pages.close()
-        return [*files, "sheets.pdf"] if pdf else files
+        files += ["sheets.pdf"] if pdf else []
+        return files + (_write_door_pages(plan, tmp, template, names, font, dpi, pdf, progress) if template else [])
 
-    path, files = replace_dir(out, "sheets", build, extra={"levels": list(levels), "dpi": dpi})
+    extra = {"levels": list(levels), "dpi": dpi, **({"lookup_url": template} if template else {})}
+    path, files = replace_dir(out, "sheets", build, extra=extra)
     result = Sheets(files)
     result.path = path
     return result
+
+
+def _door_codes(ax, plan: Plan, level: str, code: str, template: str, view: tuple, crs, family: dict) -> list[str]:
+    """Put the door codes of unit ``code``'s buildings on its map ``ax`` (clear of the north arrow and the scale
+    bar); the ids of those that found no room."""
+    x0, y0, x1, y1 = view
+    w, h = x1 - x0, y1 - y0
+    mm = w / (_AXES[2] * 8.27 * 25.4)
+    avoid = [(x0 + 0.9 * w, y0 + 0.82 * h, x1, y1), (x0, y0, x0 + 0.35 * w, y0 + 0.1 * h)]
+    return place_codes(ax, grid_buildings(plan, level, code, crs=crs), template, view, mm, avoid=avoid, family=family)
+
+
+def _write_door_pages(plan: Plan, tmp: Path, template: str, names: dict, font, dpi: int, pdf: bool, progress) -> list[str]:
+    """Write every grid's door-code pages into ``tmp`` (PNGs, and ``doorcodes.pdf`` with ``pdf``); their names."""
+    files = []
+    book = PdfPages(tmp / "doorcodes.pdf") if pdf else None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            for _, row in code_table(plan, "grid", names=names).iterrows():
+                figs = door_pages(plan, row["code"], row=row, template=template, font=font)
+                for name, fig in zip(page_names(row["code"], len(figs)), figs):
+                    fig.savefig(tmp / name, dpi=dpi)
+                    if book is not None:
+                        book.savefig(fig)
+                    files.append(name)
+                    if progress is not None:
+                        progress("sheets", 1)
+    finally:
+        if book is not None:
+            book.close()
+    return [*files, "doorcodes.pdf"] if pdf else files
