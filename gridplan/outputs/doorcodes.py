@@ -77,8 +77,13 @@ def lookup_template(url: str) -> str:
         raise OptionError(f"`lookup_url` was {text!r}: not a URL ({exc}); {fix}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise OptionError(f"`lookup_url` was {text!r}: only http:// and https:// URLs with a host are accepted; {fix}")
-    if PLACEHOLDER not in text.split("#", 1)[0] or PLACEHOLDER in text[: len(parts.scheme) + 3 + len(parts.netloc)]:
-        raise OptionError(f"`lookup_url` was {text!r}: {PLACEHOLDER} must be in the path or query, not the host; {fix}")
+    whole = urlsplit(text)
+    if PLACEHOLDER in whole.netloc or PLACEHOLDER in whole.fragment:
+        raise OptionError(f"`lookup_url` was {text!r}: {PLACEHOLDER} must be in the path or query, not the host or "
+                          f"the #fragment; {fix}")
+    if parts.username is not None or parts.password is not None:
+        raise OptionError(f"`lookup_url` was {text!r}: a code printed on a door carries no user name or password; give "
+                          f"the host alone, with a public read-only link for readers without a token, e.g. {EXAMPLE}")
     return text
 
 
