@@ -116,7 +116,7 @@ def draw_code(target, url: str, x: float, y: float, size: float, *, transform=No
     path = qr_path(url, error=error, border=border)
     scaled = MplPath(np.asarray(path.vertices) * size + (x, y), path.codes)
     kw = {"transform": transform} if transform is not None else {}
-    add = target.add_patch if hasattr(target, "add_patch") else target.add_artist
+    add = target.add_artist  # not add_patch: it walks every module to update data limits the sheets set themselves
     add(Rectangle((x, y), size, size, facecolor="white", edgecolor="none", zorder=zorder, **kw))
     add(PathPatch(scaled, facecolor="black", edgecolor="none", zorder=zorder + 0.01, **kw))
 
@@ -140,11 +140,11 @@ def grid_buildings(plan: Plan, level: str, code: str, *, crs=None) -> pd.DataFra
     return pd.DataFrame(rows, columns=["building_id", "name", "households", "parts", "geometry"])
 
 
-def _fits(box: np.ndarray, placed: list[np.ndarray], gap: float) -> bool:
-    if not placed:
-        return True
-    p = np.asarray(placed)
-    return not np.any((p[:, 0] < box[2] + gap) & (p[:, 2] > box[0] - gap) & (p[:, 1] < box[3] + gap) & (p[:, 3] > box[1] - gap))
+def _free(boxes: np.ndarray, placed: np.ndarray, gap: float) -> np.ndarray:
+    """Which of ``boxes`` (k × 4: x0, y0, x1, y1) keep ``gap`` clear of every one of ``placed`` (n × 4)."""
+    b, p = boxes[:, None, :], placed[None, :, :]
+    hit = (p[..., 0] < b[..., 2] + gap) & (p[..., 2] > b[..., 0] - gap) & (p[..., 1] < b[..., 3] + gap) & (p[..., 3] > b[..., 1] - gap)
+    return ~hit.any(axis=1)
 
 
 def place_codes(ax, buildings: pd.DataFrame, template: str, view: tuple[float, float, float, float], mm: float,
@@ -152,34 +152,37 @@ def place_codes(ax, buildings: pd.DataFrame, template: str, view: tuple[float, f
     """Draw a code of :data:`MAP_CODE_MM` on each of ``buildings`` (:func:`grid_buildings`) on the map ``ax``,
     its id under it; ``mm`` is the data length of a millimetre on paper. A code goes on its building's
     representative point, else on the nearest free place of a spiral around it (with a leader line), never
-    overlapping another code, ``avoid`` (boxes in data units) or the map's edge.
+    overlapping another code, ``avoid`` (boxes in data units) or the map's edge. Buildings are taken in the
+    order given (:func:`grid_buildings` sorts them by id), so the same sheet is drawn the same way every time.
 
     Returns the ids of the buildings for which there was no room (their codes are on the door-code pages).
     """
     size, gap, caption = MAP_CODE_MM * mm, 1.0 * mm, 3.0 * mm
     x0, y0, x1, y1 = view
-    placed = [np.asarray(b, dtype=float) for b in avoid]
+    placed = np.asarray(list(avoid), dtype=float).reshape(-1, 4)
+    offsets = np.array([(0.0, 0.0)] + [(r * math.cos(a), r * math.sin(a)) for r in np.arange(0.6, 6.01, 0.6) * size
+                                       for a in np.linspace(0, 2 * math.pi, 8 + int(r / size * 4), endpoint=False)])
     missed = []
-    steps = [(0.0, 0.0)] + [(r * math.cos(a), r * math.sin(a)) for r in np.arange(0.6, 6.01, 0.6) * size
-                            for a in np.linspace(0, 2 * math.pi, 8 + int(r / size * 4), endpoint=False)]
     for bid, geom in zip(buildings["building_id"], buildings["geometry"]):
         p = geom.representative_point()
-        for dx, dy in steps:
-            cx, cy = p.x + dx, p.y + dy
-            box = np.array([cx - size / 2, cy - size / 2 - caption, cx + size / 2, cy + size / 2])
-            if box[0] < x0 + gap or box[1] < y0 + gap or box[2] > x1 - gap or box[3] > y1 - gap or not _fits(box, placed, gap):
-                continue
-            placed.append(box)
-            if dx or dy:
-                near = shapely.ops.nearest_points(shapely.box(*box), p)[0]
-                ax.plot([near.x, p.x], [near.y, p.y], color="black", linewidth=0.6, zorder=8.5)
-                ax.plot([p.x], [p.y], marker="o", markersize=1.8, color="black", zorder=8.5)
-            draw_code(ax, lookup_link(template, bid), cx - size / 2, cy - size / 2, size)
-            ax.text(cx, cy - size / 2 - 0.3 * mm, bid, fontsize=5.5, ha="center", va="top", zorder=9.1, clip_on=True,
-                    bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none"}, **(family or {}))
-            break
-        else:
+        centres = offsets + (p.x, p.y)
+        boxes = np.column_stack([centres[:, 0] - size / 2, centres[:, 1] - size / 2 - caption,
+                                 centres[:, 0] + size / 2, centres[:, 1] + size / 2])
+        ok = (boxes[:, 0] >= x0 + gap) & (boxes[:, 1] >= y0 + gap) & (boxes[:, 2] <= x1 - gap) & (boxes[:, 3] <= y1 - gap)
+        ok &= _free(boxes, placed, gap) if len(placed) else True
+        if not ok.any():
             missed.append(bid)
+            continue
+        k = int(np.argmax(ok))
+        (cx, cy), box = centres[k], boxes[k]
+        placed = np.vstack([placed, box])
+        if k:
+            near = shapely.ops.nearest_points(shapely.box(*box), p)[0]
+            ax.plot([near.x, p.x], [near.y, p.y], color="black", linewidth=0.6, zorder=8.5)
+            ax.plot([p.x], [p.y], marker="o", markersize=1.8, color="black", zorder=8.5)
+        draw_code(ax, lookup_link(template, bid), cx - size / 2, cy - size / 2, size)
+        ax.text(cx, cy - size / 2 - 0.3 * mm, bid, fontsize=5.5, ha="center", va="top", zorder=9.1, clip_on=True,
+                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none"}, **(family or {}))
     return missed
 
 
