@@ -15,7 +15,7 @@ __all__ = [
     "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
     "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
     "LEVEL_PATHS", "PlanStatus", "ExportFormat", "UnitProperties", "BBOX_PATTERN", "CODE_PATTERN",
-    "INPUT_CRS_PATTERN", "InputCrs", "KnownInputCrs", "ReadOptions",
+    "INPUT_CRS_PATTERN", "InputCrs", "KnownInputCrs", "ReadOptions", "DatasetList", "PlanList",
 ]
 
 PlanStatus = Literal["queued", "running", "done", "failed"]
@@ -354,3 +354,17 @@ class BuildingLookup(BaseModel):
     grid: UnitRef
     micro_grids: list[UnitRef]
     parts: list[BuildingPart]
+
+
+class DatasetList(BaseModel):
+    """One page of datasets, newest first (GET /v1/datasets)."""
+
+    items: list[Dataset]
+    next: str | None = Field(description="the next page (also in the `Link` header); null on the last page")
+
+
+class PlanList(BaseModel):
+    """One page of plans, newest first (GET /v1/plans)."""
+
+    items: list[Plan]
+    next: str | None = Field(description="the next page (also in the `Link` header); null on the last page")
