@@ -308,10 +308,11 @@ class MultiPolygon(TypedDict):
 
 @with_config(ConfigDict(extra="allow"))
 class UnitProperties(TypedDict, total=False):
-    """What a unit's feature says about it (plans may add more, e.g. a kept community's ``name``)."""
+    """What a unit's feature says about it (plans may add more columns of the uploaded communities)."""
 
     code: Required[Annotated[str, Field(pattern=CODE_PATTERN)]]
     parent_code: str
+    name: str  # the given name of a kept community, else as the code tables name it (第3网格); older plans lack it
     households: Required[int]
     population: int
     buildings: int
