@@ -39,6 +39,8 @@ the command line (``--street-code``) becomes the request field:
 community_count was 40: the feasible totals are 30–36; give each street office its own street_code
 >>> print(for_the_api("holds 2 layers ['a', 'b']; pick one with `layer`, or pass barriers=None if there are none"))
 holds 2 layers ['a', 'b']; pick one with an upload of that layer alone, or pass no barriers if there are none
+>>> print(for_the_api("damaged: write it again with `gridplan plan --out`"))
+damaged: write it again with POST /v1/plans
 """
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ from gridplan.errors import GridplanError, InfeasibleError, InputError, OptionEr
 __all__ = [
     "ServiceError", "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedType", "InvalidParameter",
     "STATUS", "status_for", "install_handlers", "error_body", "problem_field", "for_the_api", "allowed_methods",
-    "API_WORDS", "validation_errors",
+    "API_WORDS", "API_COMMANDS", "validation_errors",
 ]
 
 logger = logging.getLogger(__name__)
@@ -130,7 +132,8 @@ def problem_field(problem: str) -> str | None:
 
 
 #: How the API words a parameter the library's messages name (```name``` or ```name=value```) that is not a
-#: request field of the same name: the field that does it here, or what the service offers instead.
+#: request field of the same name: the field that does it here, or what the service offers instead; itself for
+#: a name the API uses as it is without a request field of it (a column of the uploaded data, an export option).
 API_WORDS: dict[str, str] = {
     "count": "community_count",
     "redistrict='keep'": 'redistrict="none"',
@@ -144,7 +147,15 @@ API_WORDS: dict[str, str] = {
     "compare": "the old communities (upload them as communities)",
     "old_plan": "the previous plan",
     "lock": "the locked units",
+    "tier": "tier",  # a column of the uploaded barriers
+    "crs": "crs", "encoding": "encoding",  # of an export (GET /v1/plans/{plan_id}/export)
 }
+#: the API operation that does what a ``gridplan`` command a library message names does
+API_COMMANDS: dict[str, str] = {
+    "plan": "POST /v1/plans", "redistrict": 'POST /v1/plans with "redistrict"', "inspect": "POST /v1/datasets",
+    "export": "GET /v1/plans/{plan_id}/export", "deliver": "GET /v1/plans/{plan_id}/export",
+}
+_COMMAND = re.compile(r"`gridplan ([a-z]+)(?: [^`]*)?`")
 _BACKTICKED = re.compile(r"(?<!`)`([a-z_][a-z0-9_]*)(=[^`]*)?`(?!`)")
 _ASSIGN = r"[a-z_][a-z0-9_]*=(?:'[^']*'|\"[^\"]*\"|<[^>]*>|[^\s(),;`]*)"
 #: the older spellings (``name=value (--flag)``, ``--flag (name=value)``, ``name=<name> (or --flag)``, a bare
@@ -173,6 +184,7 @@ def _api_word(match: re.Match) -> str:
 def for_the_api(text: str) -> str:
     """A library message in the API's terms: request fields (:func:`gridplan.errors.for_api`), what
     :data:`API_WORDS` says for the parameters the API names otherwise, JSON constants, no command-line options."""
+    text = _COMMAND.sub(lambda m: API_COMMANDS.get(m.group(1), "the gridplan service"), text)
     for pattern, marked in _OLD:
         text = pattern.sub(marked, text)
     text = for_api(_BACKTICKED.sub(_api_word, text))
