@@ -238,7 +238,7 @@ def _validation_message(field: str, error: dict) -> str:
         return f"the body is {_JSON_KIND[type(value)]}, not a JSON object; send an object of the documented fields"
     if kind == "value_error":  # our validators' messages name the field and the value already
         text = for_the_api(msg.removeprefix("Value error, "))
-        return text if text.startswith(field) else f"{field}: {text}"
+        return text if text.startswith(field) else f"{field} was {_shown(value)}: {text}"
     return f"{field} was {_shown(value)}: {msg[:1].lower()}{msg[1:]}"
 
 

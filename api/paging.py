@@ -41,11 +41,13 @@ import base64
 import binascii
 import datetime as _dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Query, Request, Response
+from pydantic import BeforeValidator
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import Session
 
@@ -62,9 +64,19 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"records per page,
 Cursor = Annotated[str | None, Query(
     max_length=_CURSOR_MAX, pattern=r"^[A-Za-z0-9_-]+$",
     description="where the page starts: the cursor of the previous page's `next` link (leave out for the first page)")]
-CreatedAfter = Annotated[_dt.datetime | None, Query(
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?")
+
+
+def _iso_text(value):
+    """An instant as ISO 8601 text only (pydantic would also read a number as seconds since 1970)."""
+    if isinstance(value, str) and not _ISO_INSTANT.fullmatch(value):
+        raise ValueError("expected an ISO 8601 instant such as 2026-03-01T08:00:00Z, or a date such as 2026-03-01")
+    return value
+
+
+CreatedAfter = Annotated[_dt.datetime | None, BeforeValidator(_iso_text), Query(
     description="only records created after this instant (ISO 8601, e.g. 2026-03-01T00:00:00Z; without a zone: UTC)")]
-CreatedBefore = Annotated[_dt.datetime | None, Query(
+CreatedBefore = Annotated[_dt.datetime | None, BeforeValidator(_iso_text), Query(
     description="only records created before this instant (ISO 8601; without a zone: UTC)")]
 
 

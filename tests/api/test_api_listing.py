@@ -128,7 +128,8 @@ def test_dataset_filters(lister):
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=-1", "limit=ten", "status=finished",
-                                   "created_after=yesterday", "cursor=" + "A" * 201])
+                                   "created_after=yesterday", "created_before=0.5", "created_after=1700000000",
+                                   "created_after=2026-02-30", "cursor=" + "A" * 201])
 def test_bad_parameters_are_422_naming_the_field(lister, query):
     field = query.split("=")[0]
     path = "/v1/datasets" if field in ("limit", "cursor") else "/v1/plans"
