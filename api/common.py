@@ -17,13 +17,15 @@ from gridplan.inputs.households import HouseholdRules
 
 from . import models as m
 from .db import DatasetRecord, PlanRecord
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, for_the_api
 from .jobs import STAGES
 from .service import Service
 from .storage import is_id
 
 GEOJSON = "application/geo+json"
 CODE_LENGTH = {"communities": 12, "grids": 15, "micro_grids": 18}
+#: a level's path -> one unit of it, in words
+UNIT_NAME = {"communities": "community", "grids": "grid", "micro_grids": "micro-grid"}
 MOST_IN_A_BUILDING = HouseholdRules().max_households_per_building
 
 
@@ -83,7 +85,11 @@ def get_plan_record(s: Session, plan_id: str) -> PlanRecord:
 
 def dataset_out(rec: DatasetRecord) -> m.Dataset:
     files = {role: {k: v for k, v in meta.items() if k != "stored"} for role, meta in rec.files.items()}
-    return m.Dataset(id=rec.id, created_at=rec.created_at, files=files, options=rec.options, summary=rec.summary)
+    summary = dict(rec.summary)
+    for said in ("notes", "warnings"):  # the inspection's words, in the API's terms
+        if said in summary:
+            summary[said] = [for_the_api(text) for text in summary[said]]
+    return m.Dataset(id=rec.id, created_at=rec.created_at, files=files, options=rec.options, summary=summary)
 
 
 def plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
@@ -97,8 +103,9 @@ def plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
     if (rec.parameters or {}).get("redistrict", "none") != "none":
         links["changes"] = f"{base}/changes"
     return model(
-        id=rec.id, dataset_id=rec.dataset_id, status=rec.status, progress=progress, reason=rec.reason,
-        parameters=rec.parameters, figures=rec.figures, warnings=rec.warnings or [], created_at=rec.created_at,
+        id=rec.id, dataset_id=rec.dataset_id, status=rec.status, progress=progress,
+        reason=rec.reason and for_the_api(rec.reason), parameters=rec.parameters, figures=rec.figures,
+        warnings=[for_the_api(w) for w in rec.warnings or []], created_at=rec.created_at,
         started_at=rec.started_at, finished_at=rec.finished_at, links=links,
     )
 

@@ -15,7 +15,7 @@ __all__ = [
     "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
     "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
     "LEVEL_PATHS", "PlanStatus", "ExportFormat", "UnitProperties", "BBOX_PATTERN", "CODE_PATTERN",
-    "INPUT_CRS_PATTERN", "InputCrs", "KnownInputCrs", "ReadOptions",
+    "INPUT_CRS_PATTERN", "InputCrs", "KnownInputCrs", "ReadOptions", "DatasetList", "PlanList",
 ]
 
 PlanStatus = Literal["queued", "running", "done", "failed"]
@@ -308,10 +308,11 @@ class MultiPolygon(TypedDict):
 
 @with_config(ConfigDict(extra="allow"))
 class UnitProperties(TypedDict, total=False):
-    """What a unit's feature says about it (plans may add more, e.g. a kept community's ``name``)."""
+    """What a unit's feature says about it (plans may add more columns of the uploaded communities)."""
 
     code: Required[Annotated[str, Field(pattern=CODE_PATTERN)]]
     parent_code: str
+    name: str  # the given name of a kept community, else as the code tables name it (第3网格); older plans lack it
     households: Required[int]
     population: int
     buildings: int
@@ -354,3 +355,17 @@ class BuildingLookup(BaseModel):
     grid: UnitRef
     micro_grids: list[UnitRef]
     parts: list[BuildingPart]
+
+
+class DatasetList(BaseModel):
+    """One page of datasets, newest first (GET /v1/datasets)."""
+
+    items: list[Dataset]
+    next: str | None = Field(description="the next page (also in the `Link` header); null on the last page")
+
+
+class PlanList(BaseModel):
+    """One page of plans, newest first (GET /v1/plans)."""
+
+    items: list[Plan]
+    next: str | None = Field(description="the next page (also in the `Link` header); null on the last page")

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from . import models as m
 
 __all__ = ["ERROR_TEXT", "UPLOAD_TYPES", "ID_IN_BODY", "RESULTS", "operation_id", "error_responses", "links",
-           "upload_encoding", "install", "complete"]
+           "upload_encoding", "install", "complete", "header"]
 
 ERROR_TEXT = {
     400: "the body cannot be parsed (malformed JSON or multipart)",
@@ -73,6 +73,15 @@ def error_responses(*codes: int, explicit: bool = False) -> dict[int, dict[str, 
     if explicit:
         return {c: _error(c) for c in codes}
     return {c: {"model": m.ErrorBody, "description": ERROR_TEXT[c]} for c in codes}
+
+
+def header(name: str, description: str) -> dict[str, dict[str, Any]]:
+    """A response header for a route's ``responses`` (``Location``, ``Link``): ``{"headers": header(...)}``.
+
+    >>> header("Location", "the dataset")["Location"]["schema"]
+    {'type': 'string'}
+    """
+    return {name: {"description": description, "schema": {"type": "string"}}}
 
 
 def links(*operations: str, body: dict[str, str] | None = None, **parameters: str) -> dict[str, dict[str, Any]]:

@@ -369,3 +369,32 @@ def test_names_addresses_types_and_compound_names_reach_the_plan_files(described
     assert names == dict(zip(inputs["building_id"], inputs["name"]))
     report = json.loads((d / "report.json").read_text(encoding="utf-8"))
     assert any(n.startswith("buildings: took the names from column '名称'") for n in report["input"]["notes"])
+
+
+def test_every_unit_of_every_geojson_layer_has_its_name(tmp_path):
+    """Kept communities keep their given name (their `name` column is set, not added twice); the others, and every
+    grid and micro-grid, are named as the code tables name them."""
+    from gridplan.outputs.tables import unit_names
+
+    plan = make_plan()
+    named = plan.communities.assign(name=["玄武社区", None])
+    plan = dataclasses.replace(plan, communities=named)
+    d = write_plan(plan, tmp_path / "p", map_html=False)
+    expected = unit_names(plan)
+    for level, layer in (("community", "communities"), ("grid", "grids"), ("micro", "micro_grids")):
+        pairs = []  # every JSON object's keys, duplicates included
+        features = json.loads((d / f"{layer}.geojson").read_text(encoding="utf-8"),
+                              object_pairs_hook=lambda kv: pairs.append([k for k, _ in kv]) or dict(kv))["features"]
+        assert len(features) == len(getattr(plan, layer))
+        assert all(len(keys) == len(set(keys)) for keys in pairs)
+        assert all("name" in f["properties"] for f in features)
+        by_code = dict(zip(getattr(plan, layer)["code"], expected[level]))
+        assert {f["properties"]["code"]: f["properties"]["name"] for f in features} == by_code
+        assert list(pyogrio.read_info(d / f"{layer}.geojson")["fields"]).count("name") == 1
+    communities = {f["properties"]["code"]: f["properties"]["name"]
+                   for f in json.loads((d / "communities.geojson").read_text(encoding="utf-8"))["features"]}
+    assert communities == {STREET + "001": "玄武社区", STREET + "002": "第2社区"}
+    grids = json.loads((d / "grids.geojson").read_text(encoding="utf-8"))["features"]
+    assert {f["properties"]["code"]: f["properties"]["name"] for f in grids}[STREET + "002001"] == "第2社区第1网格"
+    micro = json.loads((d / "micro_grids.geojson").read_text(encoding="utf-8"))["features"]
+    assert {f["properties"]["code"]: f["properties"]["name"] for f in micro}[STREET + "001001002"] == "玄武社区第1网格第2微网格"

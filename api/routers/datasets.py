@@ -4,16 +4,16 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy import delete, func, select
 
-from .. import limits
+from .. import limits, paging
 from .. import models as m
-from ..common import MOST_IN_A_BUILDING, DatasetId, Svc, dataset_out, get_dataset_record, record_action
+from ..common import MOST_IN_A_BUILDING, DatasetId, Svc, dataset_out, get_dataset_record, record_action, visible
 from ..db import DatasetRecord, PlanRecord, lock_dataset, utcnow
 from ..errors import Conflict
 from ..limits import is_no_space, no_space
-from ..openapi import ID_IN_BODY, error_responses, links, operation_id, upload_encoding
+from ..openapi import ID_IN_BODY, error_responses, header, links, operation_id, upload_encoding
 from ..storage import is_id, new_id
 from ..uploads import ROLES, discard, save_upload
 
@@ -26,10 +26,12 @@ router = APIRouter(prefix="/v1", generate_unique_id_function=operation_id)
              openapi_extra=upload_encoding(ROLES),
              summary="upload buildings (+ barriers, communities) and inspect them",
              responses={201: {"links": links("get_dataset", "delete_dataset", dataset_id=ID_IN_BODY)
-                                       | links("create_plan", body={"dataset_id": ID_IN_BODY})},
+                                       | links("create_plan", body={"dataset_id": ID_IN_BODY}),
+                              "headers": header("Location", "the dataset: /v1/datasets/{id}")},
                         **error_responses(415, 422, 429, 507)})
 def create_dataset(
     svc: Svc,
+    response: Response,
     buildings: Annotated[UploadFile, File(description="building footprints with households: GeoPackage, GeoJSON, "
                                                       "zipped shapefile, FlatGeobuf or OSM (.osm, .osm.pbf, "
                                                       ".osm.bz2, .osm.gz)")],
@@ -86,6 +88,7 @@ def create_dataset(
         if is_no_space(exc):
             raise no_space("recording the upload") from None
         raise
+    response.headers["Location"] = f"/v1/datasets/{dataset_id}"
     logger.info("dataset %s: %d buildings, %d households", dataset_id, summary["buildings"], summary["households"])
     return dataset_out(rec)
 
@@ -114,3 +117,15 @@ def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
     discard(svc.layout.dataset(dataset_id))
     return Response(status_code=204)
 
+
+@router.get("/datasets", response_model=m.DatasetList, tags=["datasets"],
+            responses={200: {"headers": header("Link", 'the next page, `<...>; rel="next"` (absent on the last page)')}},
+            summary="list datasets, newest first, a page at a time (follow `next`)")
+def list_datasets(svc: Svc, http: Request, response: Response, limit: paging.Limit = paging.DEFAULT_LIMIT,
+                  cursor: paging.Cursor = None, created_after: paging.CreatedAfter = None,
+                  created_before: paging.CreatedBefore = None) -> m.DatasetList:
+    stmt = paging.created_between(visible(select(DatasetRecord), DatasetRecord), DatasetRecord.created_at,
+                                  created_after, created_before)
+    with svc.sessions() as s:
+        page = paging.keyset_page(s, stmt, DatasetRecord.created_at, DatasetRecord.id, limit=limit, cursor=cursor)
+    return m.DatasetList(items=[dataset_out(r) for r in page.items], next=paging.next_of(page, http, response))

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import shutil
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
-from .. import limits
+from .. import limits, paging
 from .. import models as m
-from ..common import PlanId, Svc, get_dataset_record, get_plan_record, plan_out, record_action
+from ..common import PlanId, Svc, get_dataset_record, get_plan_record, plan_out, record_action, visible
 from ..db import PlanRecord, lock_dataset, utcnow
 from ..errors import InvalidParameter
 from ..limits import too_many
-from ..openapi import ID_IN_BODY, RESULTS, error_responses, links, operation_id
+from ..openapi import ID_IN_BODY, RESULTS, error_responses, header, links, operation_id
 from ..storage import is_id, new_id
 
 router = APIRouter(prefix="/v1", generate_unique_id_function=operation_id)
@@ -86,3 +87,24 @@ def delete_plan(svc: Svc, plan_id: PlanId) -> Response:
     shutil.rmtree(svc.layout.plan_root(plan_id), ignore_errors=True)
     return Response(status_code=204)
 
+
+@router.get("/plans", response_model=m.PlanList, tags=["plans"],
+            responses={200: {"headers": header("Link", 'the next page, `<...>; rel="next"` (absent on the last page)')}},
+            summary="list plans, newest first, a page at a time (follow `next`); filter by status, dataset, time")
+def list_plans(
+    svc: Svc, http: Request, response: Response, limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+    status: Annotated[m.PlanStatus | None, Query(description="only plans with this status")] = None,
+    dataset_id: Annotated[str | None, Query(max_length=64, description="only plans of this dataset (also one "
+                                                                       "since deleted)")] = None,
+    created_after: paging.CreatedAfter = None, created_before: paging.CreatedBefore = None,
+) -> m.PlanList:
+    stmt = visible(select(PlanRecord), PlanRecord)
+    if status is not None:
+        stmt = stmt.where(PlanRecord.status == status)
+    if dataset_id is not None:
+        stmt = stmt.where(PlanRecord.dataset_id == dataset_id)
+    stmt = paging.created_between(stmt, PlanRecord.created_at, created_after, created_before)
+    with svc.sessions() as s:
+        page = paging.keyset_page(s, stmt, PlanRecord.created_at, PlanRecord.id, limit=limit, cursor=cursor)
+    return m.PlanList(items=[plan_out(r) for r in page.items], next=paging.next_of(page, http, response))

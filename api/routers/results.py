@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path as PathParam, Query, Response
 from fastapi.responses import FileResponse
 
 from .. import models as m
-from ..common import CODE_LENGTH, GEOJSON, GeoJSONResponse, PlanId, Svc, finished_dir
+from ..common import CODE_LENGTH, GEOJSON, UNIT_NAME, GeoJSONResponse, PlanId, Svc, finished_dir
 from ..errors import InvalidParameter, NotFound
 from ..openapi import error_responses, operation_id
 from ..results import parse_bbox
@@ -83,7 +83,7 @@ def get_level(
         return FileResponse(path, media_type=GEOJSON)
     layer = svc.cache.layer(plan_id, path)
     if code is not None and code not in layer.index:
-        unit, n = level[:-1].replace("_", "-"), CODE_LENGTH[level]
+        unit, n = UNIT_NAME[level], CODE_LENGTH[level]
         why = "" if len(code) == n else f" (a {unit} code has {n} digits)"
         raise NotFound(f"plan {plan_id!r} has no {unit} {code!r}{why}", field="code")
     return GeoJSONResponse({"type": "FeatureCollection", "features": layer.select(bbox=box, code=code)})

@@ -160,7 +160,7 @@ def read_compounds(source: gpd.GeoDataFrame | str | PathLike, *, id_field: str |
     gdf = source if isinstance(source, gpd.GeoDataFrame) else read_layer(source, role="compounds")
     problems = []
     if gdf.crs is None:
-        problems.append("compounds: no CRS; declare it (gdf.set_crs(4326), or give the file a .prj)")
+        problems.append("compounds: no CRS; give the file its CRS (a .prj beside a shapefile, or save it as a GeoPackage)")
     if id_field is not None and id_field not in gdf.columns:
         problems.append(f"compounds: no id field {id_field!r} (columns: {first_ids(list(gdf.columns))}); "
                         "name the compound id column")

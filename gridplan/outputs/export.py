@@ -6,7 +6,8 @@ The plan directory is a contract (API clients, ``checkplan.py`` and later re-pla
 ``communities.geojson``   one Polygon per community, EPSG:4326 (RFC 7946: no ``crs`` member,
 ``grids.geojson``         exterior rings counter-clockwise), properties ``code``, ``parent_code``,
 ``micro_grids.geojson``   ``households``, ``population``, ``buildings``, ``area_m2``, ``perimeter_m``,
-                          ``in_range`` and any other columns; codes are JSON strings
+                          ``in_range``, ``name`` (the given name, else as the code tables name it:
+                          ``第3社区``, ``第3社区第2网格``, …) and any other columns; codes are JSON strings
 ``buildings.csv``         UTF-8 roster, one row per building or building part: the id field,
                           ``households``, ``community_code``, ``grid_code``, ``micro_code``, ``part``, ...
 ``plan.gpkg``             layers ``communities``, ``grids``, ``micro_grids``, ``buildings`` in the
@@ -55,7 +56,7 @@ from .gdal_layers import write_layer
 from ..errors import PlanWriteError, first_ids
 from ..model import LAYER_NAMES, UNIT_COLUMNS, Plan, register_writer
 from .posts import posts
-from .tables import write_csv
+from .tables import unit_names, write_csv
 
 __all__ = ["write_plan", "to_geojson_layer", "temp_dir_beside", "swap_dir", "share_as_umask", "file_mode", "PLAN_FILES", "GEOJSON_DECIMALS",
            "ROSTER_COLUMNS", "UMASK"]
@@ -343,9 +344,11 @@ def _texted(gdf: pd.DataFrame, id_field: str | None = None) -> pd.DataFrame:
 
 
 def _write_layers(plan: Plan, directory: Path) -> None:
-    for name in LAYER_NAMES.values():
-        gdf = getattr(plan, name)
-        layer = to_geojson_layer(_texted(gdf)[[*_attributes(gdf, UNIT_COLUMNS), gdf.geometry.name]])
+    names = unit_names(plan)  # the names of the code tables and posts: the given one, else 第N网格 …
+    for level, name in LAYER_NAMES.items():
+        gdf = getattr(plan, name).copy()
+        gdf["name"] = names[level]  # set, never added twice: kept communities may have a `name` column already
+        layer = to_geojson_layer(_texted(gdf)[[*_attributes(gdf, (*UNIT_COLUMNS, "name")), gdf.geometry.name]])
         pyogrio.write_dataframe(
             layer, directory / f"{name}.geojson", layer=name, driver="GeoJSON",
             layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": GEOJSON_DECIMALS},

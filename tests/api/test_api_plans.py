@@ -190,7 +190,8 @@ def test_openapi_is_versioned_and_documents_geojson(client):
 
 @pytest.mark.parametrize("method, path, allow", [
     ("OPTIONS", "/v1/datasets/{dataset}", "GET, DELETE"), ("PATCH", "/v1/plans/{plan}", "GET, DELETE"),
-    ("PUT", "/v1/plans/{plan}/grids", "GET"), ("DELETE", "/v1/plans", "POST"), ("POST", "/healthz", "GET"),
+    ("PUT", "/v1/plans/{plan}/grids", "GET"), ("DELETE", "/v1/plans", "GET, POST"), ("PUT", "/v1/datasets", "GET, POST"),
+    ("POST", "/healthz", "GET"),
 ])
 def test_a_method_a_path_does_not_answer_is_405_listing_every_one_it_does(client, done_plan, method, path, allow):
     resp = client.request(method, path.format(dataset=done_plan.dataset_id, plan=done_plan.id))
