@@ -17,7 +17,7 @@ what of it is answered:
 Examples
 --------
 >>> _choose("shp", "grids", None, None, None).files, _choose("shp", "grids", None, None, None).filename
-(('grids.shp.zip',), 'grids.shp.zip')
+(('grids.shp.zip',), '-grids.shp.zip')
 >>> _choose(None, None, "codes", None, None).files
 ('community_codes.csv', 'grid_codes.csv', 'micro_grid_codes.csv')
 >>> _choose("gpkg", None, "codes", None, None)
@@ -65,7 +65,7 @@ class Choice:
 
     format: str
     files: tuple[str, ...]  # names in the delivery directory; several (or ``flatten``) are zipped into one
-    filename: str  # the download's name after ``plan-{id}-`` (or ``plan-{id}.`` for the whole of a format)
+    filename: str  # the download's name after ``plan-{id}``: ``-grids.shp.zip``, ``.gpkg``
     flatten: bool = False  # shapefile zips unpacked into one zip
 
     @property
@@ -86,7 +86,7 @@ def _choose(format: str | None, level: str | None, table: str | None, encoding: 
             if value is not None:
                 raise _refuse(field, value, ", but format=zip is the plan directory as it was written; drop "
                                             f"{field}, or send format=gpkg, fgb, shp or csv")
-        return Choice("zip", (), "zip")
+        return Choice("zip", (), ".zip")
     if table is not None and fmt != "csv":
         raise _refuse("table", table, f", a CSV table; send format=csv with it, or drop table for format={fmt}")
     if encoding == "gbk" and fmt != "shp":
@@ -97,15 +97,15 @@ def _choose(format: str | None, level: str | None, table: str | None, encoding: 
         if level is not None:
             raise _refuse("level", level, ", but format=gpkg holds every level as a layer; drop level, or send "
                                           "format=fgb or shp for one level")
-        return Choice("gpkg", ("gridplan.gpkg",), "gpkg")
+        return Choice("gpkg", ("gridplan.gpkg",), ".gpkg")
     if fmt == "fgb":
         if level is not None:
-            return Choice("fgb", (f"{level}.fgb",), f"{level}.fgb")
-        return Choice("fgb", tuple(f"{lv}.fgb" for lv in _LEVELS), "fgb.zip")
+            return Choice("fgb", (f"{level}.fgb",), f"-{level}.fgb")
+        return Choice("fgb", tuple(f"{lv}.fgb" for lv in _LEVELS), ".fgb.zip")
     if fmt == "shp":
         if level is not None:
-            return Choice("shp", (f"{level}.shp.zip",), f"{level}.shp.zip")
-        return Choice("shp", (*(f"{lv}.shp.zip" for lv in _LEVELS), "shapefile_fields.csv"), "shp.zip", flatten=True)
+            return Choice("shp", (f"{level}.shp.zip",), f"-{level}.shp.zip")
+        return Choice("shp", (*(f"{lv}.shp.zip" for lv in _LEVELS), "shapefile_fields.csv"), ".shp.zip", flatten=True)
     if crs is not None:
         raise _refuse("crs", crs, ", but CSV tables have no geometry; drop crs, or send format=gpkg, fgb or shp")
     return _csv_choice(level, table)
@@ -115,17 +115,17 @@ def _csv_choice(level: str | None, table: str | None) -> Choice:
     if table in _TABLES:
         if level is not None:
             raise _refuse("level", level, f", but level picks a code table (table=codes); drop it with table={table}")
-        return Choice("csv", (_TABLES[table],), f"{table}.csv")
+        return Choice("csv", (_TABLES[table],), f"-{table}.csv")
     if level == "buildings":
         if table == "codes":
             raise _refuse("level", level, ", which has no code table; send table=roster for the buildings, or "
                                           f"level={', '.join(_UNITS[:-1])} or {_UNITS[-1]} with table=codes")
-        return Choice("csv", (_TABLES["roster"],), "roster.csv")
+        return Choice("csv", (_TABLES["roster"],), "-roster.csv")
     if level is not None:
-        return Choice("csv", (_CODE_TABLES[level],), f"{level}-codes.csv")
+        return Choice("csv", (_CODE_TABLES[level],), f"-{level}-codes.csv")
     if table == "codes":
-        return Choice("csv", tuple(_CODE_TABLES.values()), "codes.csv.zip")
-    return Choice("csv", (*_CODE_TABLES.values(), *_TABLES.values()), "csv.zip")
+        return Choice("csv", tuple(_CODE_TABLES.values()), "-codes.csv.zip")
+    return Choice("csv", (*_CODE_TABLES.values(), *_TABLES.values()), ".csv.zip")
 
 
 def _check_area(crs: pyproj.CRS, given: str, plan) -> None:
@@ -206,7 +206,6 @@ def export_plan(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    sep = "." if choice.filename in ("gpkg", "fgb.zip", "shp.zip", "csv.zip", "zip") else "-"
     record_action("export", plan_id, {k: v for k, v in detail.items() if v is not None})
-    return FileResponse(path, media_type=choice.media_type, filename=f"{name}{sep}{choice.filename}",
+    return FileResponse(path, media_type=choice.media_type, filename=name + choice.filename,
                         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
