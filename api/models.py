@@ -46,7 +46,14 @@ def _known_crs(value: str) -> str:
 #: ``input_crs`` as a request gives it: the pattern, and a code pyproj knows (a form field checks both)
 KnownInputCrs = Annotated[InputCrs, AfterValidator(_known_crs)]
 LevelPath = Literal["communities", "grids", "micro_grids"]
-ExportFormat = Literal["gpkg", "csv", "zip", "shp"]
+#: GET /export: what to download (the files of ``gridplan export``, or ``zip``: the plan directory)
+ExportFormat = Literal["gpkg", "fgb", "shp", "csv", "zip"]
+ExportLevel = Literal["communities", "grids", "micro_grids", "buildings"]
+ExportTable = Literal["codes", "roster", "validation", "posts"]
+ExportEncoding = Literal["utf-8", "gbk"]
+#: ``crs`` of an export: an EPSG code, with or without the prefix (``4490``, ``4326``, ``EPSG:4549``); checked by
+#: :func:`gridplan.outputs.deliver.parse_crs`, whose message says what to send
+ExportCrs = Annotated[str, StringConstraints(max_length=32)]
 _LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
 _LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
 #: W,S,E,N in degrees: four decimal numbers, longitudes within ±180 and latitudes within ±90

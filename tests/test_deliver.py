@@ -212,7 +212,7 @@ def test_text_gbk_cannot_encode_is_listed(plan, tmp_path):
 
     grids = plan.grids.copy()
     grids["name"] = "𠮷" + grids["code"]  # outside GBK
-    with pytest.raises(OptionError, match=r"GBK cannot encode: \['𠮷.*--encoding utf-8"):
+    with pytest.raises(OptionError, match=r"GBK cannot encode: \['𠮷.*`encoding='utf-8'`"):
         export_plan(dataclasses.replace(plan, grids=grids), tmp_path / "x", formats="shp", encoding="gbk")
     assert not (tmp_path / "x").exists()
 

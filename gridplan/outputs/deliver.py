@@ -209,7 +209,7 @@ def _check_gbk(frames: list[pd.DataFrame], given: str = "gbk") -> None:
         raise OptionError(
             f"`encoding` was {given!r} (written as GBK), but {plural(len(bad), 'text value')} "
             f"{'has' if len(bad) == 1 else 'have'} characters GBK cannot encode: {first_ids(bad)}; deliver with "
-            "--encoding utf-8, or rename them"
+            "`encoding='utf-8'`, or rename them"
         )
 
 

@@ -142,10 +142,10 @@ def test_library_errors_map_to_statuses():
 def test_unexpected_errors_are_a_generic_500_logged_with_details(tmp_path, monkeypatch, caplog):
     import api.routers.exports
 
-    def boom():
+    def boom(*args):
         raise RuntimeError(f"secret detail {tmp_path}")
 
-    monkeypatch.setattr(api.routers.exports, "_export_formats", boom)
+    monkeypatch.setattr(api.routers.exports, "_choose", boom)
     caplog.set_level(logging.ERROR, logger="api.errors")
     with make_client(tmp_path / "data") as c:
         c_raise = type(c)(c.app, raise_server_exceptions=False)

@@ -121,8 +121,8 @@ def test_map_and_exports(client, done_plan):
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html") and "<html" in resp.text.lower()
     gpkg = client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "gpkg"})
     assert gpkg.status_code == 200 and gpkg.content.startswith(b"SQLite format 3\x00")
-    csv = client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "csv"})
-    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("building_id,households,community_code")
+    csv = client.get(f"/v1/plans/{done_plan.id}/export", params={"table": "roster"})
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("\ufeff楼栋编号 building_id,")
     z = client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "zip"})
     assert z.status_code == 200 and "report.json" in zipfile.ZipFile(io.BytesIO(z.content)).namelist()
     body = check(client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "dwg"}), 422)
@@ -134,7 +134,7 @@ def test_shapefile_export(client, done_plan):
     resp = client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "shp"})
     assert resp.status_code == 200 and resp.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(resp.content)).namelist()
-    assert any(n.startswith("grids") and n.endswith(".zip") for n in names), names
+    assert "grids.shp" in names and not any(n.endswith(".zip") for n in names), names  # not a zip of zips
 
 
 def test_changes_of_a_plain_plan_is_404(client, done_plan):
