@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path as PathParam, Query, Request, Response
+from fastapi import APIRouter, Depends, Path as PathParam, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,19 +91,14 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 
 class OgcRoute(APIRoute):
-    """A route that answers as the standard asks: 400 for a query parameter it does not define or a value that
-    fails its schema (FastAPI would answer 422), and every :class:`OgcError` as the standard's exception."""
+    """A route that answers as the standard asks: 400 for a value that fails its schema (FastAPI would answer 422),
+    and every :class:`OgcError` (its own, and those of :func:`defined_parameters_only`) as the standard's exception."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
-        allowed = _query_names(self.dependant)
 
         async def route(request: Request) -> Response:
-            unknown = sorted(set(request.query_params) - allowed)
             try:
-                if unknown:
-                    raise _bad(unknown[0], f"{request.url.path} has no parameter {unknown[0]!r}; it takes "
-                                           f"{', '.join(sorted(allowed)) or 'none'}")
                 return await handler(request)
             except RequestValidationError as exc:
                 first = exc.errors()[0] if exc.errors() else {}
@@ -116,12 +111,33 @@ class OgcRoute(APIRoute):
         return route
 
 
-router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute, generate_unique_id_function=operation_id)
+def defined_parameters_only(request: Request) -> None:
+    """400 for a query parameter the operation does not define (the standard's /req/core/query-param-unknown).
+
+    A dependency of the router, so that the dependencies the app adds when it includes it (authentication) come
+    first: a caller without a token learns nothing from the parameters it sends."""
+    route = request.scope.get("route")
+    allowed = _query_names(route.dependant) if isinstance(route, APIRoute) else set()
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise _bad(unknown[0], f"{request.url.path} has no parameter {unknown[0]!r}; it takes "
+                               f"{', '.join(sorted(allowed)) or 'none'}")
 
 
-def _errors(*codes: int) -> dict[int, dict[str, Any]]:
-    return {c: {"model": o.OgcException, "description": ERROR_TEXT[c] if c != 400 else
-                "a bad parameter, or one the operation does not define"} for c in codes}
+router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute, generate_unique_id_function=operation_id,
+                   dependencies=[Depends(defined_parameters_only)])
+
+
+def _errors(*codes: int, explicit: bool = False) -> dict[int, dict[str, Any]]:
+    """The documented errors, each the standard's exception as JSON; ``explicit`` spells the content out, for
+    routes whose own media type is GeoJSON (the model is documented through the JSON routes)."""
+    def text(c: int) -> str:
+        return ERROR_TEXT[c] if c != 400 else "a bad parameter, or one the operation does not define"
+
+    if explicit:
+        ref = {"$ref": "#/components/schemas/OgcException"}
+        return {c: {"description": text(c), "content": {JSON: {"schema": ref}}} for c in codes}
+    return {c: {"model": o.OgcException, "description": text(c)} for c in codes}
 
 
 F = Annotated[str | None, Query(description="the format: json (the only one)", pattern="^json$")]
@@ -142,7 +158,7 @@ def _base(request: Request) -> str:
 
 
 @router.get("", response_model=o.LandingPage, responses=_errors(400), summary="the OGC API – Features landing page")
-def landing_page(request: Request, f: F = None) -> o.LandingPage:
+def ogc_landing_page(request: Request, f: F = None) -> o.LandingPage:
     base = _base(request)
     return o.LandingPage(
         title="gridplan OGC API – Features",
@@ -159,14 +175,14 @@ def landing_page(request: Request, f: F = None) -> o.LandingPage:
 
 @router.get("/conformance", response_model=o.Conformance, responses=_errors(400),
             summary="the conformance classes implemented (Part 1 Core, GeoJSON; Part 2 CRS)")
-def conformance(f: F = None) -> o.Conformance:
+def ogc_conformance(f: F = None) -> o.Conformance:
     return o.Conformance(conformsTo=list(CONFORMANCE))
 
 
 @router.get("/api", responses={200: {"content": {JSON: {"schema": {"type": "object"}}},
                                      "description": "the OpenAPI document"}, **_errors(400)},
             summary="the API definition (the service's OpenAPI document)")
-def api_definition(request: Request, f: F = None) -> JSONResponse:
+def ogc_api(request: Request, f: F = None) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
@@ -198,7 +214,7 @@ def _extent(svc, plan_id: str) -> list[float] | None:
 
 @router.get("/collections", response_model=o.Collections, responses=_errors(400),
             summary="the collections: communities, grids and micro-grids of every finished plan you may see")
-def collections(svc: Svc, request: Request, f: F = None) -> o.Collections:
+def ogc_collections(svc: Svc, request: Request, f: F = None) -> o.Collections:
     base = _base(request)
     with svc.sessions() as s:
         stmt = visible(select(PlanRecord.id).where(PlanRecord.status == "done"), PlanRecord)
@@ -228,7 +244,7 @@ def _plan_layer(svc, collection_id: str):
 
 @router.get("/collections/{collectionId}", response_model=o.Collection, responses=_errors(400, 404),
             summary="one collection: a layer of a finished plan")
-def collection(svc: Svc, request: Request, collectionId: CollectionId, f: F = None) -> o.Collection:  # noqa: N803
+def ogc_collection(svc: Svc, request: Request, collectionId: CollectionId, f: F = None) -> o.Collection:  # noqa: N803
     plan_id, layer, _ = _plan_layer(svc, collectionId)
     return _collection_out(_base(request), plan_id, layer, _extent(svc, plan_id))
 
@@ -290,9 +306,9 @@ Crs = Annotated[str | None, Query(description=_CRS_DOC.format("the CRS of the co
 @router.get("/collections/{collectionId}/items", response_class=GeoJSONResponse, response_model=None,
             responses={200: {"model": o.OgcFeatureCollection, "headers": _CRS_HEADER,
                              "content": {GEOJSON: {}}, "description": "a page of the units, as GeoJSON"},
-                       **_errors(400, 404)},
+                       **_errors(400, 404, explicit=True)},
             summary="the units of a collection, a page at a time (offset, limit), optionally within bbox")
-def items(
+def ogc_items(
     svc: Svc, request: Request, collectionId: CollectionId,  # noqa: N803
     limit: Annotated[int, Query(ge=1, description=f"units per page, default {DEFAULT_LIMIT}; above {MAX_LIMIT:,} "
                                                   f"the page holds {MAX_LIMIT:,}")] = DEFAULT_LIMIT,
@@ -337,9 +353,9 @@ def items(
 
 @router.get("/collections/{collectionId}/items/{featureId}", response_class=GeoJSONResponse, response_model=None,
             responses={200: {"model": o.OgcFeature, "headers": _CRS_HEADER, "content": {GEOJSON: {}},
-                             "description": "the unit, as a GeoJSON feature"}, **_errors(400, 404)},
+                             "description": "the unit, as a GeoJSON feature"}, **_errors(400, 404, explicit=True)},
             summary="one unit of a collection, by its code")
-def item(svc: Svc, request: Request, collectionId: CollectionId,  # noqa: N803
+def ogc_item(svc: Svc, request: Request, collectionId: CollectionId,  # noqa: N803
          featureId: Annotated[str, PathParam(description="the unit's code: 12 digits for a community, 15 for a grid, "  # noqa: N803
                                                          "18 for a micro-grid", max_length=100)],
          crs: Crs = None, f: F = None) -> GeoJSONResponse:

@@ -74,6 +74,10 @@ def _config(operations=()) -> SchemathesisConfig:
             *({"include-name": label,
                "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "422"]}}}
               for label in UNSTATABLE),
+            # OGC API – Features answers a bad parameter with 400, as the standard asks (not 422), and W <= E, S <= N
+            # of a bbox in its CRS's axis order cannot be stated in a schema
+            {"include-path-regex": "^/ogc",
+             "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "400"]}}},
             *operations,
         ],
     })
@@ -113,6 +117,7 @@ def api_schema(service):
         {"include-operation-id": list(PLAN_READS), "parameters": pinned},
         {"include-operation-id": "get_building", "parameters": {**pinned, "building_id": ids["building_id"]}},
         {"include-operation-id": "get_dataset", "parameters": {"dataset_id": ids["dataset_id"]}},
+        {"include-path-regex": "^/ogc/collections/", "parameters": {"collectionId": f"{ids['plan_id']}-grids"}},
     ]))
 
     @loaded.hook
