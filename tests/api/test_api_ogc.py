@@ -195,15 +195,16 @@ def test_unknown_collections_are_404(client, done_plan, path):
 
 @pytest.mark.parametrize(("params", "field", "says"), [
     ({"limit": "0"}, "limit", "greater than or equal to 1"),
-    ({"limit": "ten"}, "limit", "integer"),
+    ({"limit": "ten"}, "limit", "limit was 'ten'"),
     ({"offset": "-1"}, "offset", "greater than or equal to 0"),
-    ({"bbox": "1,2,3"}, "bbox", "pattern"),
+    ({"bbox": "1,2,3"}, "bbox", "send four numbers W,S,E,N"),
+    ({"bbox": "a,b,c,d", "bbox-crs": EPSG_4490}, "bbox", "send four numbers S,W,N,E"),
     ({"bbox": "119,32,118,33"}, "bbox", "W <= E"),
     ({"bbox": "118,32,119,33", "bbox-crs": EPSG_4490}, "bbox", "S <= N within -90..90"),  # lon/lat sent where lat/lon is expected
     ({"bbox-crs": EPSG_4490}, "bbox-crs", "without bbox"),
     ({"crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}, "crs", EPSG_4490),
     ({"bbox": "118,32,119,33", "bbox-crs": "EPSG:4547"}, "bbox-crs", CRS84),
-    ({"f": "html"}, "f", "pattern"),
+    ({"f": "html"}, "f", "f was 'html'"),
     ({"limits": "5"}, "limits", "has no parameter 'limits'"),
     ({"code": "000000000001001"}, "code", "it takes bbox, bbox-crs, crs, f, limit, offset"),
 ])
