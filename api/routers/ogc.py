@@ -7,7 +7,8 @@ a plan's grids as a layer. A collection is one layer of one **done** plan the ca
 Items page by ``offset`` and ``limit`` (default 10; above :data:`MAX_LIMIT` the maximum is used, as the standard
 asks) with absolute ``next``/``prev`` links, and filter by ``bbox`` (in ``bbox-crs``). ``crs`` chooses the CRS of
 the coordinates: CRS84 (lon/lat, the default and the storage CRS), EPSG:4490 (CGCS2000) or EPSG:4326, the last
-two in their own axis order, latitude first; the ``Content-Crs`` header names it. The plan files are WGS 84,
+two in their own axis order, latitude first; the ``Content-Crs`` header names it. ``datetime`` keeps the units in
+force at an instant or within an interval (a unit is in force from its ``start_date`` on). The plan files are WGS 84,
 and CGCS2000 differs from it by millimetres, so EPSG:4490 is the same numbers with the axes swapped.
 
 Bad parameters, and query parameters the operation does not define, answer 400 with the standard's exception
@@ -276,6 +277,35 @@ def _bbox(text: str, crs: str) -> tuple[float, float, float, float]:
     return w, s, e, n
 
 
+def _until(text: str) -> _dt.date | None:
+    """The last day ``datetime`` reaches (an instant, or an interval's end; None: open-ended). A unit lasts from its
+    ``start_date`` on, with no end, so it meets the parameter when it starts on or before that day.
+
+    >>> _until("2026-03-01"), _until("2025-01-01T08:00:00Z/2026-02-01"), _until("2026-01-01/..")
+    (datetime.date(2026, 3, 1), datetime.date(2026, 2, 1), None)
+    """
+    parts = text.split("/")
+    if len(parts) > 2 or not text.strip() or parts == ["", ""]:
+        parts = ["?"]
+    try:
+        days = [None if p in ("", "..") else _dt.datetime.fromisoformat(p).date() if "T" in p.upper()
+                else _dt.date.fromisoformat(p) for p in parts]
+    except ValueError:
+        raise _bad("datetime", f"datetime was {text!r}; send a date or date-time (RFC 3339, e.g. 2026-01-01 or "
+                               "2026-01-01T00:00:00Z), or an interval start/end with '..' for an open end") from None
+    if len(days) == 2 and None not in days and days[0] > days[1]:
+        raise _bad("datetime", f"datetime was {text!r}; the interval ends before it starts")
+    return days[-1]
+
+
+def _starts_by(feat: dict, day: _dt.date) -> bool:
+    start = (feat.get("properties") or {}).get("start_date")
+    try:
+        return _dt.date.fromisoformat(str(start)[:10]) <= day
+    except ValueError:  # no start date: not known to be in force
+        return False
+
+
 def _swap(geometry: dict) -> dict:
     """A copy of a Polygon or MultiPolygon with every position's first two axes swapped (lon/lat → lat/lon)."""
     def flip(c):
@@ -318,6 +348,10 @@ def ogc_items(
                                       max_length=200)] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description=_CRS_DOC.format("the CRS of bbox"),
                                           max_length=200)] = None,
+    datetime: Annotated[str | None, Query(description="the units in force at an instant or within an interval "
+                                                      "(RFC 3339: 2026-01-01, 2026-01-01T00:00:00Z, start/end, "
+                                                      "../end, start/..): a unit is in force from its start_date on",
+                                          max_length=100)] = None,
     crs: Crs = None, f: F = None,
 ) -> GeoJSONResponse:
     out_crs, box_crs = _crs(crs, "crs"), _crs(bbox_crs, "bbox-crs")
@@ -325,7 +359,10 @@ def ogc_items(
         raise _bad("bbox-crs", "bbox-crs was given without bbox; send bbox too, or leave bbox-crs out")
     box = _bbox(bbox, box_crs) if bbox is not None else None
     plan_id, layer, path = _plan_layer(svc, collectionId)
+    until = _until(datetime) if datetime is not None else None
     matched = svc.cache.layer(plan_id, path).select(bbox=box)
+    if until is not None:
+        matched = [ft for ft in matched if _starts_by(ft, until)]
     limit = min(limit, MAX_LIMIT)
     page = matched[offset:offset + limit]
     url = request.url

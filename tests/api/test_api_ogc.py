@@ -155,6 +155,16 @@ def test_bbox_in_crs84_and_in_epsg4490_axis_order(client, done_plan):
     assert ("bbox=" in nxt) == (len(expected) > 1)  # the filter carries over to the next page
 
 
+@pytest.mark.parametrize(("when", "until"), [("2025-12-31", "2025-12-31"), ("2026-01-01", "2026-01-01"),
+                                           ("2026-01-01T08:30:00Z", "2026-01-01"), ("2025-01-01/2025-06-30", "2025-06-30"),
+                                           ("../2026-06-01", "2026-06-01"), ("2026-02-01/..", None)])
+def test_datetime_keeps_the_units_in_force(client, done_plan, when, until):
+    grids = level(client, done_plan.id, "grids")
+    expected = sorted(c for c, f in grids.items() if until is None or f["properties"]["start_date"] <= until)
+    page, _ = items(client, f"/ogc/collections/{done_plan.id}-grids/items", datetime=when, limit=100)
+    assert sorted(f.id for f in page.features) == expected and page.numberMatched == len(expected)
+
+
 def test_crs_epsg4490_answers_in_its_own_axis_order(client, done_plan):
     assert CRS.from_epsg(4490).axis_info[0].direction == "north"  # latitude first, by the CRS's definition
     assert CRS.from_user_input("OGC:CRS84").axis_info[0].direction == "east"
@@ -205,8 +215,10 @@ def test_unknown_collections_are_404(client, done_plan, path):
     ({"crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}, "crs", EPSG_4490),
     ({"bbox": "118,32,119,33", "bbox-crs": "EPSG:4547"}, "bbox-crs", CRS84),
     ({"f": "html"}, "f", "f was 'html'"),
+    ({"datetime": "yesterday"}, "datetime", "RFC 3339"),
+    ({"datetime": "2026-02-01/2026-01-01"}, "datetime", "ends before it starts"),
     ({"limits": "5"}, "limits", "has no parameter 'limits'"),
-    ({"code": "000000000001001"}, "code", "it takes bbox, bbox-crs, crs, f, limit, offset"),
+    ({"code": "000000000001001"}, "code", "it takes bbox, bbox-crs, crs, datetime, f, limit, offset"),
 ])
 def test_bad_parameters_are_400_with_the_standards_exception(client, done_plan, params, field, says):
     resp = client.get(f"/ogc/collections/{done_plan.id}-grids/items", params=params)

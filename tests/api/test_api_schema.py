@@ -156,7 +156,9 @@ def test_chains_of_calls_with_real_ids_answer_as_documented(service):
     app, _ = service
     followed: set[str] = set()
 
-    class Chains(_load(app, _config()).as_state_machine()):
+    # /ogc has no links (OGC API – Features navigates by `links` in its bodies, not by OpenAPI links): left out of
+    # the chains so that the seeded run explores the linked operations as before
+    class Chains(_load(app, _config()).exclude(path_regex="^/ogc").as_state_machine()):
         def before_call(self, case):
             # What matters here is what follows an upload or a plan, so a valid upload names the tiny district's
             # own columns and a valid plan leaves out what this dataset cannot have (communities to re-district,
