@@ -78,6 +78,10 @@ def _config(operations=()) -> SchemathesisConfig:
             *({"include-name": label,
                "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "422"]}}}
               for label in UNSTATABLE),
+            # OGC API – Features answers a bad parameter with 400, as the standard asks (not 422), and W <= E, S <= N
+            # of a bbox in its CRS's axis order cannot be stated in a schema
+            {"include-path-regex": "^/ogc",
+             "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "400"]}}},
             *operations,
         ],
     })
@@ -117,6 +121,7 @@ def api_schema(service):
         {"include-operation-id": list(PLAN_READS), "parameters": pinned},
         {"include-operation-id": "get_building", "parameters": {**pinned, "building_id": ids["building_id"]}},
         {"include-operation-id": "get_dataset", "parameters": {"dataset_id": ids["dataset_id"]}},
+        {"include-path-regex": "^/ogc/collections/", "parameters": {"collectionId": f"{ids['plan_id']}-grids"}},
     ]))
 
     @loaded.hook
@@ -155,7 +160,9 @@ def test_chains_of_calls_with_real_ids_answer_as_documented(service):
     app, _ = service
     followed: set[str] = set()
 
-    class Chains(_load(app, _config()).as_state_machine()):
+    # /ogc has no links (OGC API – Features navigates by `links` in its bodies, not by OpenAPI links): left out of
+    # the chains so that the seeded run explores the linked operations as before
+    class Chains(_load(app, _config()).exclude(path_regex="^/ogc").as_state_machine()):
         def before_call(self, case):
             # What matters here is what follows an upload or a plan, so a valid upload names the tiny district's
             # own columns and a valid plan leaves out what this dataset cannot have (communities to re-district,
