@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             svc.stop()
 
     app = FastAPI(
-        title="gridplan", version=gridplan.__version__, lifespan=lifespan,
+        title="gridplan", version=gridplan.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,  # api.docs_ui
         description="Plan buildings into communities → grids → micro-grids. Upload a dataset, start a plan, poll "
                     "it, then read its units as GeoJSON, look up a building, open the map or download the files.",
     )

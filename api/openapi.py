@@ -4,7 +4,8 @@ Routes list their own error statuses with :func:`error_responses` and the operat
 with :func:`links`. What the app-wide layers answer is added here once for every operation, by
 :func:`install`: a 422 :class:`~api.models.ErrorBody` wherever FastAPI validates parameters (instead of
 FastAPI's ``HTTPValidationError``, which no response has), a 400 (a body that cannot be parsed) and a
-413 (the upload limit) wherever a route takes a body, and everywhere the generic 500.
+413 (the upload limit) wherever a route takes a body, and everywhere the generic 500. It also adds the
+documentation pages (:mod:`api.docs_ui`: Swagger UI and ReDoc served by the service, no CDN).
 
 Examples
 --------
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from . import docs_ui
 from . import models as m
 
 __all__ = ["ERROR_TEXT", "UPLOAD_TYPES", "ID_IN_BODY", "RESULTS", "operation_id", "error_responses", "links",
@@ -131,7 +133,10 @@ def _without_null_parts(form: dict[str, Any]) -> None:
 
 
 def install(app: FastAPI) -> None:
-    """Serve :func:`complete`'s document at ``/openapi.json`` (built once, on the first request)."""
+    """Serve :func:`complete`'s document at ``/openapi.json`` (built once, on the first request), and the pages
+    that show it, ``/docs`` and ``/redoc``, with their files (:mod:`api.docs_ui`; ``app`` is built with
+    ``docs_url=None, redoc_url=None``)."""
+    docs_ui.install(app)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
