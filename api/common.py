@@ -18,7 +18,7 @@ from gridplan.inputs.households import HouseholdRules
 from . import models as m
 from .db import DatasetRecord, PlanRecord
 from .errors import Conflict, NotFound
-from .jobs import STAGES
+from .progress import kind_of, progress_of
 from .service import Service
 from .storage import is_id
 
@@ -89,12 +89,11 @@ def dataset_out(rec: DatasetRecord) -> m.Dataset:
 def plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
     progress = None
     if rec.status == "running" and rec.stage:
-        i = STAGES.index(rec.stage) if rec.stage in STAGES else 0
-        progress = m.Progress(stage=rec.stage, steps=rec.steps or 0, fraction=round(i / len(STAGES), 2))
+        progress = progress_of(kind_of(rec.parameters), rec.stage, rec.steps or 0, rec.stage_total)
     base = f"/v1/plans/{rec.id}"
     links = {"self": base, "communities": f"{base}/communities", "grids": f"{base}/grids",
              "micro_grids": f"{base}/micro_grids", "map": f"{base}/map.html", "export": f"{base}/export?format=gpkg"}
-    if (rec.parameters or {}).get("redistrict", "none") != "none":
+    if (rec.parameters or {}).get("redistrict", "none") != "none" or (rec.parameters or {}).get("replan_of"):
         links["changes"] = f"{base}/changes"
     return model(
         id=rec.id, dataset_id=rec.dataset_id, status=rec.status, progress=progress, reason=rec.reason,
