@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gridplan.inputs.households import HouseholdRules
 
 from . import models as m
-from .db import DatasetRecord, PlanRecord
+from .db import DatasetRecord, PlanRecord, utcnow
 from .errors import Conflict, NotFound
 from .progress import kind_of, progress_of
 from .service import Service
@@ -89,7 +89,11 @@ def dataset_out(rec: DatasetRecord) -> m.Dataset:
 def plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
     progress = None
     if rec.status == "running" and rec.stage:
-        progress = progress_of(kind_of(rec.parameters), rec.stage, rec.steps or 0, rec.stage_total)
+        now = utcnow()
+        before = (rec.stage_started_at - rec.started_at).total_seconds() if rec.stage_started_at and rec.started_at else None
+        inside = (now - rec.stage_started_at).total_seconds() if rec.stage_started_at else None
+        progress = progress_of(kind_of(rec.parameters), rec.stage, rec.steps or 0, rec.stage_total, before=before,
+                               inside=inside)
     base = f"/v1/plans/{rec.id}"
     links = {"self": base, "communities": f"{base}/communities", "grids": f"{base}/grids",
              "micro_grids": f"{base}/micro_grids", "map": f"{base}/map.html", "export": f"{base}/export?format=gpkg"}

@@ -90,7 +90,7 @@ class _Reporter:
     def __init__(self, sessions, plan_id: str, kind: str):
         self.sessions, self.plan_id = sessions, plan_id
         self.tracker = Tracker(kind)
-        self.last, self.written = 0.0, None
+        self.last, self.written = 0.0, FIRST_STAGE  # run_plan recorded the first stage's start
 
     def total(self, stage: str, n: int) -> None:
         self.tracker.total(stage, n)
@@ -113,10 +113,13 @@ class _Reporter:
 
     def write(self) -> None:
         t = self.tracker
+        values = {"stage": t.stage, "steps": t.steps, "stage_total": t.total_steps}
+        if t.stage != self.written:  # written at once when it changes: this is when the stage began
+            values["stage_started_at"] = utcnow()
         self.written = t.stage
         with self.sessions() as s:
             s.execute(update(PlanRecord).where(PlanRecord.id == self.plan_id, PlanRecord.status == "running")
-                      .values(stage=t.stage, steps=t.steps, stage_total=t.total_steps))
+                      .values(**values))
             s.commit()
 
 
@@ -151,10 +154,11 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
     from .uploads import load_layers
 
     sessions = _sessions(spec.database_url)
+    now = utcnow()
     with sessions() as s:
         started = s.execute(update(PlanRecord).where(PlanRecord.id == spec.plan_id, PlanRecord.status == "queued")
-                            .values(status="running", started_at=utcnow(), stage=FIRST_STAGE, steps=0,
-                                    stage_total=None)).rowcount
+                            .values(status="running", started_at=now, stage=FIRST_STAGE, steps=0,
+                                    stage_total=None, stage_started_at=now)).rowcount
         s.commit()
     if not started:
         return "gone"

@@ -6,7 +6,8 @@ turns those calls into the service's stages, including the ones the library does
 library counts ends when its last step is done, and the next one (building the graph and the communities,
 assembling the polygons) begins. :func:`progress_of` (in the server) turns what the tracker recorded (stage,
 steps, total) into a :class:`~api.models.Progress` whose ``fraction`` is the weights of the stages done plus
-the running stage's weight × its steps / total: it never goes back, and moves within every counted stage.
+the running stage's weight × its steps / total (or, for a stage the library does not count, × a share that grows
+with the time spent in it): it never goes back, and moves within every stage.
 
 The weights are the shares of the wall-clock time measured by ``benchmarks/plan_stages.py`` on the bundled
 sample (60,030 households: 26.5 s) and on a 30,000-household ``make_district`` (18.4 s), averaged and rounded.
@@ -16,6 +17,8 @@ Examples
 >>> p = progress_of("plan", "grids", 5, 10)
 >>> p.fraction, [s.status for s in p.stages][:5]
 (0.295, ['done', 'done', 'done', 'running', 'pending'])
+>>> progress_of("plan", "writing", 0, None, before=34.0, inside=16.0).fraction  # expected 16 s: 63 % of 0.32
+0.882
 >>> t = Tracker("plan")
 >>> t.total("cells", 2); t("cells", 1); (t.stage, t.steps, t.total_steps)
 ('cells', 1, 2)
@@ -25,6 +28,8 @@ Examples
 'communities'
 """
 from __future__ import annotations
+
+import math
 
 from . import models as m
 
@@ -52,13 +57,26 @@ def kind_of(parameters: dict | None) -> str:
     return "replan" if (parameters or {}).get("replan_of") else "plan"
 
 
-def progress_of(kind: str, stage: str | None, steps: int, total: int | None) -> m.Progress:
-    """The progress of a running plan of ``kind`` in ``stage`` with ``steps`` done of ``total`` (None: not counted)."""
+def progress_of(kind: str, stage: str | None, steps: int, total: int | None, *, before: float | None = None,
+                inside: float | None = None) -> m.Progress:
+    """The progress of a running plan of ``kind`` in ``stage`` with ``steps`` done of ``total`` (None: not counted).
+
+    A counted stage moves by its steps. A stage the library does not count (graph and communities, assembling,
+    writing) moves by time: ``before`` seconds of the plan went by before it began and ``inside`` seconds since,
+    so it is expected to take ``before`` × its weight / the weights done, and its share done is
+    ``1 - exp(-inside / expected)``: 63 % at the expected time, never 100 % until the next stage begins.
+    """
     weights = WEIGHTS[kind]
     names = STAGES[kind]
     i = names.index(stage) if stage in names else 0
-    within = min(1.0, steps / total) if total else 0.0
-    fraction = sum(w for _, w in weights[:i]) + weights[i][1] * within
+    done = sum(w for _, w in weights[:i])
+    if total:
+        within = min(1.0, steps / total)
+    elif before and inside and done > 0:
+        within = 1.0 - math.exp(-max(0.0, inside) / (before * weights[i][1] / done))
+    else:
+        within = 0.0
+    fraction = done + weights[i][1] * within
     stages = [m.StageProgress(name=n, status="done" if k < i else "running" if k == i else "pending", weight=w)
               for k, (n, w) in enumerate(weights)]
     return m.Progress(stage=names[i], steps=int(steps or 0), total=total, fraction=round(min(1.0, fraction), 3),
