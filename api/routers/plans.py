@@ -20,11 +20,13 @@ router = APIRouter(prefix="/v1", generate_unique_id_function=operation_id)
 
 
 def _previous_plan(svc, request: m.PlanRequest) -> dict:
-    """The parameters of the plan ``replan_of`` names: 404 unknown, 409 not done, 422 ``lock`` codes it lacks."""
+    """The parameters of the plan ``replan_of`` names: 404 unknown, 409 not done, 422 fields a re-plan does not take
+    or ``lock`` codes it lacks."""
     try:
         d = finished_dir(svc, request.replan_of)
     except (NotFound, Conflict) as exc:
         raise type(exc)(f"replan_of: {exc.detail}", field="replan_of") from None
+    refuse_extra(request.model_fields_set)
     if request.lock:
         known = {c for lvl in CODE_LENGTH for c in svc.cache.layer(request.replan_of, d / f"{lvl}.geojson").index}
         check_lock(request.lock, known, request.replan_of)
@@ -46,7 +48,6 @@ def create_plan(svc: Svc, request: m.PlanRequest, response: Response, http: Requ
                                "replan_of (the previous plan's id), or leave lock out", field="lock")
     previous = None
     if request.replan_of is not None:
-        refuse_extra(request.model_fields_set)
         previous = _previous_plan(svc, request)
     with svc.sessions() as s:
         if is_id(request.dataset_id):  # first: the dataset cannot be deleted until this plan is recorded
