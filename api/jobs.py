@@ -224,13 +224,15 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
 
 
 def _reason_for(exc: Exception, spec: JobSpec) -> str:
-    from .errors import status_for
+    from .errors import for_the_api, status_for
 
     if is_no_space(exc):
         logger.error("plan %s: the disk is full: %s", spec.plan_id, exc)
         return _no_space_reason()
     if isinstance(exc, GridplanError) and status_for(exc) < 500:
-        return scrub(str(exc), Path(spec.data_dir))
+        reason = scrub(str(exc), Path(spec.data_dir))
+        # a re-plan's library names (`lock`, `grid_size`) are its request fields; a re-districting plan's are not yet
+        return for_the_api(reason) if spec.parameters.get("replan_of") else reason
     logger.error("plan %s failed", spec.plan_id, exc_info=(type(exc), exc, exc.__traceback__))
     what = "writing the plan" if isinstance(exc, GridplanError) else "planning"
     return f"internal error while {what}; the details are in the service log (plan {spec.plan_id})"

@@ -153,3 +153,13 @@ def test_diff_refusals(client, done_plan):
     assert [e.field for e in body.errors] == ["against"]
     body = check(client.get(f"/v1/plans/{done_plan.id}/diff"), 422)
     assert [e.field for e in body.errors] == ["against"]
+
+
+def test_a_locked_unit_that_must_change_fails_the_replan_in_api_terms(client, done_plan, changed):
+    accepted = check(client.post("/v1/plans", json={"dataset_id": changed["dataset"].id, "replan_of": done_plan.id,
+                                                    "lock": [changed["grid"]]}), 202, m.PlanAccepted)
+    plan = wait_for(client, accepted.id)
+    assert plan.status == "failed" and plan.figures is None
+    assert "locked" in plan.reason and "from lock" in plan.reason and "--" not in plan.reason
+    assert "`" not in plan.reason, plan.reason  # request fields, not the library's `names`
+    check(client.get(f"/v1/plans/{plan.id}/changes"), 409)
