@@ -17,14 +17,14 @@ import gridplan
 from .errors import install_handlers
 from .limits import BodyLimit
 from .openapi import install as install_openapi
-from .routers import datasets, exports, health, ogc, plans, results
+from .routers import datasets, diffs, exports, health, ogc, plans, results
 from .service import Service
 from .settings import Settings
 
 __all__ = ["create_app", "Service"]
 
 # Order matters: /v1/plans/{plan_id}/{level} (results) comes after every other /v1/plans/{plan_id}/... route.
-ROUTERS = (health.router, datasets.router, plans.router, exports.router, ogc.router, results.router)
+ROUTERS = (health.router, datasets.router, plans.router, exports.router, diffs.router, ogc.router, results.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from gridplan.inputs.households import HouseholdRules
 
 from . import models as m
-from .db import DatasetRecord, PlanRecord
+from .db import DatasetRecord, PlanRecord, utcnow
 from .errors import Conflict, NotFound, for_the_api
-from .jobs import STAGES
+from .progress import kind_of, progress_of
 from .service import Service
 from .storage import is_id
 
@@ -95,12 +95,15 @@ def dataset_out(rec: DatasetRecord) -> m.Dataset:
 def plan_out(rec: PlanRecord, model: type[m.Plan] = m.Plan) -> m.Plan:
     progress = None
     if rec.status == "running" and rec.stage:
-        i = STAGES.index(rec.stage) if rec.stage in STAGES else 0
-        progress = m.Progress(stage=rec.stage, steps=rec.steps or 0, fraction=round(i / len(STAGES), 2))
+        now = utcnow()
+        before = (rec.stage_started_at - rec.started_at).total_seconds() if rec.stage_started_at and rec.started_at else None
+        inside = (now - rec.stage_started_at).total_seconds() if rec.stage_started_at else None
+        progress = progress_of(kind_of(rec.parameters), rec.stage, rec.steps or 0, rec.stage_total, before=before,
+                               inside=inside)
     base = f"/v1/plans/{rec.id}"
     links = {"self": base, "communities": f"{base}/communities", "grids": f"{base}/grids",
              "micro_grids": f"{base}/micro_grids", "map": f"{base}/map.html", "export": f"{base}/export?format=gpkg"}
-    if (rec.parameters or {}).get("redistrict", "none") != "none":
+    if (rec.parameters or {}).get("redistrict", "none") != "none" or (rec.parameters or {}).get("replan_of"):
         links["changes"] = f"{base}/changes"
     return model(
         id=rec.id, dataset_id=rec.dataset_id, status=rec.status, progress=progress,

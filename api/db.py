@@ -31,7 +31,8 @@ __all__ = [
 PLAN_STATUSES = ("queued", "running", "done", "failed")
 INTERRUPTED = "interrupted by a restart of the service before it finished; submit the plan again"
 #: columns added after a table was first created: name -> DDL type (``create_all`` adds no columns)
-_ADDED_COLUMNS = {"plans": {"client": "VARCHAR(64)"}}
+_ADDED_COLUMNS = {"plans": {"client": "VARCHAR(64)", "stage_total": "INTEGER",
+                            "stage_started_at": "TIMESTAMP WITH TIME ZONE"}}
 
 
 def utcnow() -> _dt.datetime:
@@ -85,6 +86,8 @@ class PlanRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
     steps: Mapped[int] = mapped_column(Integer, default=0)
+    stage_total: Mapped[int | None] = mapped_column(Integer, nullable=True)  # steps of the stage, when counted
+    stage_started_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     figures: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -29,13 +29,13 @@ from gridplan.errors import GridplanError
 from . import procs
 from .db import DatasetRecord, PlanRecord, make_engine, session_factory, utcnow
 from .limits import is_no_space
+from .progress import FIRST_STAGE, Tracker, kind_of
 from .storage import Layout, scrub
 
-__all__ = ["JobSpec", "JobRunner", "run_plan", "plan_child", "plan_tmp", "figures_of", "exit_reason", "STAGES"]
+__all__ = ["JobSpec", "JobRunner", "run_plan", "plan_child", "plan_tmp", "figures_of", "exit_reason"]
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("reading", "cells", "communities", "grids", "micro-grids", "writing")
 _PROGRESS_EVERY_S = 0.5
 
 
@@ -84,26 +84,42 @@ def _sessions(url: str):
 
 
 class _Reporter:
-    """The ``progress`` callback of :func:`gridplan.plan`: writes stage and steps, at most every 0.5 s."""
+    """The ``progress`` callback of the library (with ``total``): a :class:`~api.progress.Tracker` whose stage,
+    steps and stage total are written at most every 0.5 s, and at once when the stage changes."""
 
-    def __init__(self, sessions, plan_id: str):
+    def __init__(self, sessions, plan_id: str, kind: str):
         self.sessions, self.plan_id = sessions, plan_id
-        self.stage, self.steps, self.last = None, 0, 0.0
+        self.tracker = Tracker(kind)
+        self.last, self.written = 0.0, FIRST_STAGE  # run_plan recorded the first stage's start
+
+    def total(self, stage: str, n: int) -> None:
+        self.tracker.total(stage, n)
+        self._maybe_write()
 
     def __call__(self, stage: str, n: int) -> None:
-        if stage != self.stage:
-            self.stage, self.steps = stage, 0
-            self.last = 0.0
-        self.steps += n
+        self.tracker(stage, n)
+        self._maybe_write()
+
+    def begin(self, stage: str) -> None:
+        """One of the service's own stages (writing) begins."""
+        self.tracker.begin(stage)
+        self.write()
+
+    def _maybe_write(self) -> None:
         now = time.monotonic()
-        if now - self.last >= _PROGRESS_EVERY_S:
+        if self.tracker.stage != self.written or now - self.last >= _PROGRESS_EVERY_S:
             self.last = now
             self.write()
 
     def write(self) -> None:
+        t = self.tracker
+        values = {"stage": t.stage, "steps": t.steps, "stage_total": t.total_steps}
+        if t.stage != self.written:  # written at once when it changes: this is when the stage began
+            values["stage_started_at"] = utcnow()
+        self.written = t.stage
         with self.sessions() as s:
             s.execute(update(PlanRecord).where(PlanRecord.id == self.plan_id, PlanRecord.status == "running")
-                      .values(stage=self.stage, steps=self.steps))
+                      .values(**values))
             s.commit()
 
 
@@ -138,14 +154,16 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
     from .uploads import load_layers
 
     sessions = _sessions(spec.database_url)
+    now = utcnow()
     with sessions() as s:
         started = s.execute(update(PlanRecord).where(PlanRecord.id == spec.plan_id, PlanRecord.status == "queued")
-                            .values(status="running", started_at=utcnow(), stage="reading", steps=0)).rowcount
+                            .values(status="running", started_at=now, stage=FIRST_STAGE, steps=0,
+                                    stage_total=None, stage_started_at=now)).rowcount
         s.commit()
     if not started:
         return "gone"
     out = Path(spec.out_dir)
-    report = _Reporter(sessions, spec.plan_id)
+    report = _Reporter(sessions, spec.plan_id, kind_of(spec.parameters))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -154,11 +172,18 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
             keep = params.pop("keep_communities")
             mode = params.pop("redistrict", "none")
             count = params.pop("community_count", None)
+            previous, lock = params.pop("replan_of", None), params.pop("lock", None) or []
             if params.get("start_date") is not None:
                 params["start_date"] = str(params["start_date"])
-            changes = None
-            if mode != "none":  # re-districting: the new plan and its change list against the old communities
-                from gridplan.planning.diff import write_with_changes
+            changes = compare = None
+            if previous:  # a re-plan of a previous plan: its change list against it
+                from .replanning import run_replan
+
+                r, compare = run_replan(Layout(Path(spec.data_dir)).plan_dir(previous), layers, spec.options,
+                                        {"replan_of": previous, "lock": lock, "seed": params["seed"],
+                                         "start_date": params.get("start_date")}, report)
+                p, changes = r.plan, r.changes
+            elif mode != "none":  # re-districting: the new plan and its change list against the old communities
                 from gridplan.planning.redistrict import redistrict
 
                 r = redistrict(layers["buildings"], layers["barriers"], layers["communities"], mode=mode, count=count,
@@ -167,10 +192,11 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
             else:
                 p = plan(layers["buildings"], layers["barriers"], layers["communities"] if keep else None,
                          **spec.options, **params, progress=report)
-            report("writing", 1)
-            report.write()
-            if changes is not None:  # as `gridplan redistrict` writes it: changes.csv, ..., map.html with the old boundaries
-                write_with_changes(p, changes, out)
+            report.begin("writing")
+            if changes is not None:  # as `gridplan redistrict`/`replan` write it: changes.csv, ..., map.html with the before
+                from gridplan.planning.diff import write_with_changes
+
+                write_with_changes(p, changes, out, compare=compare)
             else:
                 p.write(out)
             failed = failed_rules(validation_report(p))  # the rules still failed, said in the plan's figures
@@ -198,13 +224,15 @@ def run_plan(spec: JobSpec, *, memory_limit: int | None = None) -> str:
 
 
 def _reason_for(exc: Exception, spec: JobSpec) -> str:
-    from .errors import status_for
+    from .errors import for_the_api, status_for
 
     if is_no_space(exc):
         logger.error("plan %s: the disk is full: %s", spec.plan_id, exc)
         return _no_space_reason()
     if isinstance(exc, GridplanError) and status_for(exc) < 500:
-        return scrub(str(exc), Path(spec.data_dir))
+        reason = scrub(str(exc), Path(spec.data_dir))
+        # a re-plan's library names (`lock`, `grid_size`) are its request fields; a re-districting plan's are not yet
+        return for_the_api(reason) if spec.parameters.get("replan_of") else reason
     logger.error("plan %s failed", spec.plan_id, exc_info=(type(exc), exc, exc.__traceback__))
     what = "writing the plan" if isinstance(exc, GridplanError) else "planning"
     return f"internal error while {what}; the details are in the service log (plan {spec.plan_id})"

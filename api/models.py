@@ -13,7 +13,7 @@ from gridplan.inputs.coords import parse_input_crs
 
 __all__ = [
     "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
-    "Progress", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
+    "Progress", "StageProgress", "PlanDiff", "ChangedUnits", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",
     "LEVEL_PATHS", "PlanStatus", "ExportFormat", "UnitProperties", "BBOX_PATTERN", "CODE_PATTERN",
     "INPUT_CRS_PATTERN", "InputCrs", "KnownInputCrs", "ReadOptions", "DatasetList", "PlanList",
 ]
@@ -227,6 +227,16 @@ class PlanParameters(BaseModel):
     community_count: int | None = Field(
         None, ge=1, le=100_000, description="with redistrict: the number of communities wanted in total (e.g. 35); "
                                             "an infeasible count fails the plan with the feasible ones")
+    replan_of: str | None = Field(
+        None, max_length=64,
+        description="re-plan this previous plan (done, an id from POST /v1/plans) for the buildings of `dataset_id` "
+                    "as they are now, moving as few households as possible: units that did not change keep their "
+                    "codes and polygons, and the plan has a change list against it (GET .../changes). The previous "
+                    "plan's barriers, communities and sizes are used (the dataset's barriers and communities are "
+                    "not); only `lock`, `seed` (default: the previous plan's) and `start_date` may be given with it")
+    lock: list[Annotated[str, Field(pattern=CODE_PATTERN)]] = Field(
+        [], max_length=10_000, description="with replan_of: codes of units (any level) of the previous plan to keep "
+                                           "exactly as they are; the re-plan fails if one of them must change")
 
     @field_validator("community_size")
     @classmethod
@@ -248,10 +258,43 @@ class PlanRequest(PlanParameters):
     dataset_id: str = Field(description="the id POST /v1/datasets returned", max_length=64)
 
 
+class StageProgress(BaseModel):
+    name: str
+    status: Literal["done", "running", "pending"]
+    weight: float = Field(ge=0, le=1, description="the stage's share of the work (of the time, as measured)")
+
+
 class Progress(BaseModel):
-    stage: str = Field(description="reading, cells, communities, grids, micro-grids or writing")
+    """Where a running plan is: its stage, the steps done of that stage, and the share of the whole work done."""
+
+    stage: str = Field(description="a plan: reading, cells, communities, grids, micro-grids, assembling or writing; "
+                                   "a re-plan (replan_of): reading, cells, rebalancing or writing")
     steps: int = Field(description="steps done in this stage")
-    fraction: float = Field(ge=0, le=1, description="rough share of the work done (by stage)")
+    total: int | None = Field(None, description="the stage's number of steps (blocks for cells, communities for grids, "
+                                                "grids for micro-grids); null when the stage is not counted")
+    fraction: float = Field(ge=0, le=1, description="share of the work done: the weights of the stages done plus the "
+                                                    "running stage's weight × steps / total; it never decreases. A "
+                                                    "done plan has no progress (its work is all done)")
+    stages: list[StageProgress] = Field([], description="every stage of this plan in order, done, running or pending")
+
+
+class PlanDiff(BaseModel):
+    """The change list from plan ``against`` (old) to plan ``plan_id`` (new): what ``gridplan diff`` writes."""
+
+    plan_id: str
+    against: str
+    summary: dict[str, Any] = Field(description="changes.json: households moved between communities, grids and "
+                                                "micro-grids, added and removed, units per level by status")
+    buildings: list[dict[str, Any]] = Field(description="changes.csv: per building its status (unchanged, added, "
+                                                        "removed, moved community/grid/micro-grid, recoded), "
+                                                        "households and codes before and after")
+    units: list[dict[str, Any]] = Field(description="changes_units.csv: per unit of every level, kept, changed, "
+                                                    "recoded, new or retired, with households before and after")
+    migration: list[dict[str, Any]] = Field(description="migration.csv: households and buildings from each old "
+                                                        "community to each new one")
+    new_communities: list[dict[str, Any]] = Field(description="new_communities.csv: each new community with its 四至")
+    retired: list[dict[str, Any]] = Field(description="retired.csv: the register of retired codes and what replaced them")
+    links: dict[str, str] = Field(description="each table as CSV, the changed units as GeoJSON")
 
 
 class LevelFigures(BaseModel):
@@ -340,6 +383,28 @@ class FeatureCollection(BaseModel):
 
     type: Literal["FeatureCollection"]
     features: list[Feature]
+
+
+class ChangedUnitProperties(BaseModel):
+    level: Literal["community", "grid", "micro"]
+    code: str
+    status: Literal["changed", "recoded", "new", "retired"]
+    households_before: int | None = None
+    households_after: int | None = None
+
+
+class ChangedUnit(BaseModel):
+    type: Literal["Feature"]
+    geometry: Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
+    properties: ChangedUnitProperties
+
+
+class ChangedUnits(BaseModel):
+    """The units a change list names (changed_units.geojson): new, changed and recoded with their polygon now,
+    retired with their polygon before; EPSG:4326."""
+
+    type: Literal["FeatureCollection"]
+    features: list[ChangedUnit]
 
 
 class UnitRef(BaseModel):

@@ -9,47 +9,71 @@ from sqlalchemy import func, select
 
 from .. import limits, paging
 from .. import models as m
-from ..common import PlanId, Svc, get_dataset_record, get_plan_record, plan_out, record_action, visible
+from ..common import CODE_LENGTH, PlanId, Svc, finished_dir, get_dataset_record, get_plan_record, plan_out, record_action, visible
 from ..db import PlanRecord, lock_dataset, utcnow
-from ..errors import InvalidParameter
+from ..errors import Conflict, InvalidParameter, NotFound
 from ..limits import too_many
 from ..openapi import ID_IN_BODY, RESULTS, error_responses, header, links, operation_id
+from ..replanning import check_lock, refuse_extra, replan_parameters
 from ..storage import is_id, new_id
 
 router = APIRouter(prefix="/v1", generate_unique_id_function=operation_id)
 
 
+def _previous_plan(svc, request: m.PlanRequest) -> dict:
+    """The parameters of the plan ``replan_of`` names: 404 unknown, 409 not done, 422 fields a re-plan does not take
+    or ``lock`` codes it lacks."""
+    try:
+        d = finished_dir(svc, request.replan_of)
+    except (NotFound, Conflict) as exc:
+        raise type(exc)(f"replan_of: {exc.detail}", field="replan_of") from None
+    refuse_extra(request.model_fields_set)
+    if request.lock:
+        known = {c for lvl in CODE_LENGTH for c in svc.cache.layer(request.replan_of, d / f"{lvl}.geojson").index}
+        check_lock(request.lock, known, request.replan_of)
+    with svc.sessions() as s:
+        return dict(get_plan_record(s, request.replan_of).parameters)
+
 
 @router.post("/plans", status_code=202, response_model=m.PlanAccepted, tags=["plans"],
              responses={202: {"links": links(*RESULTS, plan_id=ID_IN_BODY), "headers": {"Location": {
                  "description": "the plan: /v1/plans/{id}", "schema": {"type": "string"}}}},
-                        **error_responses(404, 422, 429, 507)},
-             summary="plan a dataset in the background (202; poll GET /v1/plans/{id})")
+                        **error_responses(404, 409, 422, 429, 507)},
+             summary="plan a dataset, or re-plan a previous plan (replan_of), in the background (202; poll GET /v1/plans/{id})")
 def create_plan(svc: Svc, request: m.PlanRequest, response: Response, http: Request) -> m.PlanAccepted:
     params = request.model_dump(mode="json", exclude={"dataset_id"})
     client = (http.client.host if http.client else "")[:64]
     limits.check_free_space(svc.layout.root, svc.settings.min_free_bytes, "new plans")
+    if request.lock and request.replan_of is None:
+        raise InvalidParameter("lock was given without replan_of: it names units of a previous plan to keep; give "
+                               "replan_of (the previous plan's id), or leave lock out", field="lock")
+    previous = None
+    if request.replan_of is not None:
+        previous = _previous_plan(svc, request)
     with svc.sessions() as s:
         if is_id(request.dataset_id):  # first: the dataset cannot be deleted until this plan is recorded
             lock_dataset(s, request.dataset_id)
         ds = get_dataset_record(s, request.dataset_id)
-        has = "communities" in ds.files
-        if params["community_count"] is not None and params["redistrict"] == "none":
-            params["redistrict"] = "oversized"  # a count alone: split the oversized ones (as `gridplan redistrict --count`)
-        if params["redistrict"] != "none":
-            field = "redistrict" if request.redistrict != "none" else "community_count"
-            if not has:
-                raise InvalidParameter(f"{field} was {getattr(request, field)!r} but dataset {ds.id!r} has no communities "
-                                       "to re-district; upload the old community polygons with the dataset", field=field)
-            if params["keep_communities"] is False:
-                raise InvalidParameter(f"keep_communities is false but {field} was {getattr(request, field)!r}: "
-                                       "re-districting starts from the dataset's communities; leave keep_communities "
-                                       "out", field="keep_communities")
-        if params["keep_communities"] is None:
-            params["keep_communities"] = has
-        elif params["keep_communities"] and not has:
-            raise InvalidParameter(f"keep_communities is true but dataset {ds.id!r} has no communities; upload them "
-                                   "with the dataset, or leave keep_communities out", field="keep_communities")
+        if previous is not None:
+            params = replan_parameters(request.model_fields_set, params, previous)
+        else:
+            has = "communities" in ds.files
+            if params["community_count"] is not None and params["redistrict"] == "none":
+                params["redistrict"] = "oversized"  # a count alone: split the oversized ones (as `gridplan redistrict --count`)
+            if params["redistrict"] != "none":
+                field = "redistrict" if request.redistrict != "none" else "community_count"
+                if not has:
+                    raise InvalidParameter(f"{field} was {getattr(request, field)!r} but dataset {ds.id!r} has no communities "
+                                           "to re-district; upload the old community polygons with the dataset", field=field)
+                if params["keep_communities"] is False:
+                    raise InvalidParameter(f"keep_communities is false but {field} was {getattr(request, field)!r}: "
+                                           "re-districting starts from the dataset's communities; leave keep_communities "
+                                           "out", field="keep_communities")
+            if params["keep_communities"] is None:
+                params["keep_communities"] = has
+            elif params["keep_communities"] and not has:
+                raise InvalidParameter(f"keep_communities is true but dataset {ds.id!r} has no communities; upload them "
+                                       "with the dataset, or leave keep_communities out", field="keep_communities")
         limit = svc.settings.max_queued_plans
         queued = s.scalar(select(func.count()).where(PlanRecord.client == client, PlanRecord.status == "queued"))
         if queued >= limit:

@@ -120,7 +120,7 @@ class _Rebalancer:
             if codes[i] in self.lock or locked_below[i]:
                 what = f"locked {level} {codes[i]}" if codes[i] in self.lock else f"{level} {codes[i]}, which holds a locked unit,"
                 raise InfeasibleError(f"{what} now holds {self.w(units[i].cells):g}, outside {size}; it must be re-partitioned. "
-                                      f"Unlock it (drop it from --lock) or change the {level} size range")
+                                      f"Unlock it (drop its code from `lock`), or plan afresh with another `{level}_size`")
         if not need:
             return units
         owner = np.full(self.pl.g.n, -1, dtype=np.int64)

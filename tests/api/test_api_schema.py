@@ -31,14 +31,14 @@ PLAN_READS = ("get_plan", "get_level", "get_map", "export_plan", "get_changes")
 
 #: per operation: the fields whose rules hang on the uploaded data or on each other, which a schema cannot state
 #: (a column the file must have; a CRS code pyproj knows, of a horizontal CRS; a building above 3,000 households
-#: needs accept_large; MIN <= MAX; W <= E and S <= N; re-districting needs communities; a listing's cursor is one
-#: it gave): only these may turn
+#: needs accept_large; MIN <= MAX; W <= E and S <= N; re-districting needs communities; lock needs replan_of; a
+#: listing's cursor is one it gave): only these may turn
 #: valid-looking data away with 422
 UNSTATABLE = {
     "POST /v1/datasets": {"id_field", "households_field", "units_field", "levels_field", "compound_field", "input",
                           "input_crs", "accept_large", "fix_geometry"},
     "POST /v1/plans": {"community_size", "grid_size", "micro_size", "redistrict", "community_count",
-                       "keep_communities"},
+                       "keep_communities", "lock"},
     "GET /v1/plans/{plan_id}/{level}": {"bbox"},
     "GET /v1/datasets": {"cursor", "created_before"},  # a cursor this service made; created_before > created_after
     "GET /v1/plans": {"cursor", "created_before"},
