@@ -86,6 +86,7 @@ def create_dataset(
         if is_no_space(exc):
             raise no_space("recording the upload") from None
         raise
+    record_action("upload", dataset_id, {"kind": "dataset", "buildings": summary["buildings"]})
     logger.info("dataset %s: %d buildings, %d households", dataset_id, summary["buildings"], summary["households"])
     return dataset_out(rec)
 
@@ -112,5 +113,6 @@ def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
         s.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
         s.commit()
     discard(svc.layout.dataset(dataset_id))
+    record_action("delete", dataset_id, {"kind": "dataset"})
     return Response(status_code=204)
 

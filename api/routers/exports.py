@@ -46,6 +46,7 @@ def export_plan(svc: Svc, plan_id: PlanId,
         raise InvalidParameter(f"`format` was {format!r}; expected one of {', '.join(map(repr, formats))}",
                                field="format")
     d = finished_dir(svc, plan_id)
+    record_action("export", plan_id, {"format": format})
     name = f"plan-{plan_id}"
     if format == "gpkg":
         return FileResponse(d / "plan.gpkg", media_type="application/geopackage+sqlite3", filename=f"{name}.gpkg")
