@@ -103,8 +103,9 @@ def get_dataset(svc: Svc, dataset_id: DatasetId) -> m.Dataset:
                summary="delete a dataset (its finished plans are kept)")
 def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
     with svc.sessions() as s:
-        if not (is_id(dataset_id) and lock_dataset(s, dataset_id)):  # first: atomic against POST /v1/plans
-            get_dataset_record(s, dataset_id)  # 404
+        if is_id(dataset_id):  # first: atomic against POST /v1/plans
+            lock_dataset(s, dataset_id)
+        get_dataset_record(s, dataset_id)  # 404, also for another organisation's
         busy = s.scalar(select(func.count()).where(PlanRecord.dataset_id == dataset_id,
                                                    PlanRecord.status.in_(("queued", "running"))))
         if busy:
