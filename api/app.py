@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 
 import gridplan
 
-from .auth import authenticate, role_of_route
+from .auth import TokenBeforeBody, authenticate, role_of_route
 from .errors import install_handlers
 from .hosts import HostOriginCheck, add_cors, allowed_hosts, is_loopback
 from .limits import BodyLimit
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        min_free=settings.min_free_bytes, root=svc.layout.root)
     origins = [o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()]
     add_cors(app, origins)
+    app.add_middleware(TokenBeforeBody)  # a POST without a live token: 401 before its body is read
     app.add_middleware(HostOriginCheck, hosts=allowed_hosts(settings.bind_host, settings.allowed_hosts),
                        origins=origins)  # outermost: before anything reads the body
     install_handlers(app, scrub=svc.scrub)

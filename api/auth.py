@@ -37,13 +37,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .db import CURRENT_ORG, ROLES, OrgRecord, TokenRecord, utcnow
+from .hosts import send_error
 from .storage import new_id
 
 __all__ = ["Caller", "CALLER", "ROLES", "digest", "new_secret", "issue_token", "find_token", "revoke_token",
            "list_tokens", "allows", "authenticate", "require", "set_caller", "check_org_name", "role_of_route",
-           "LAST_USED_EVERY"]
+           "LAST_USED_EVERY", "TokenBeforeBody"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +169,18 @@ def _bearer(request: Request) -> str:
     return secret.strip()
 
 
+async def _live_token(request: Request) -> TokenRecord:
+    """The live token of the request's Authorization header; 401 when there is none."""
+    secret = _bearer(request)
+    if len(secret) > 200:
+        raise HTTPException(401, "the token is not valid (it is too long to be one)", headers=CHALLENGE)
+    rec = await run_in_threadpool(find_token, request.app.state.service.sessions, secret)
+    if rec is None:
+        raise HTTPException(401, "the token is not valid: unknown or revoked; ask an administrator for a new one",
+                            headers=CHALLENGE)
+    return rec
+
+
 async def authenticate(request: Request) -> None:
     """The router dependency of every authenticated route: 401 without a live token, 403 when its role cannot use
     this method (viewers read, planners also write); sets :data:`CALLER`."""
@@ -174,19 +188,37 @@ async def authenticate(request: Request) -> None:
     if svc.settings.auth == "off":
         caller = Caller(org=None, role="admin", sessions=svc.sessions)
     else:
-        secret = _bearer(request)
-        if len(secret) > 200:
-            raise HTTPException(401, "the token is not valid (it is too long to be one)", headers=CHALLENGE)
-        rec = await run_in_threadpool(find_token, svc.sessions, secret)
-        if rec is None:
-            raise HTTPException(401, "the token is not valid: unknown or revoked; ask an administrator for a new one",
-                                headers=CHALLENGE)
+        rec = request.scope.get("state", {}).get(_CHECKED) or await _live_token(request)
         caller = Caller(org=rec.org, role=rec.role, token_id=rec.id, sessions=svc.sessions)
     needed = "viewer" if request.method in READS else "planner"
     if not allows(caller.role, needed):
         raise HTTPException(403, f"a {caller.role} token can only read (GET); {request.method} needs a {needed} "
                                  "or admin token")
     set_caller(caller)
+
+
+_CHECKED = "gridplan_token"
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+class TokenBeforeBody:
+    """ASGI middleware: a request with a body to ``/v1`` or ``/ogc`` (outside ``/v1/public/``) is refused with 401
+    before its body is read when its token is not live (FastAPI reads a form before any dependency runs, so an
+    upload without a token would otherwise be received whole); :func:`authenticate` reuses the token found."""
+
+    def __init__(self, app: ASGIApp, *, open_prefixes: tuple[str, ...] = ("/v1/public/",)):
+        self.app = app
+        self.open = open_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] in _WITH_BODY and scope["path"].startswith(("/v1/", "/ogc"))
+                and not scope["path"].startswith(self.open) and scope["app"].state.service.settings.auth == "on"):
+            try:
+                rec = await _live_token(Request(scope))
+            except HTTPException as exc:
+                return await send_error(send, exc.status_code, exc.detail, headers=exc.headers)
+            scope.setdefault("state", {})[_CHECKED] = rec
+        await self.app(scope, receive, send)
 
 
 def require(role: str):

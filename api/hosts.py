@@ -27,7 +27,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["HostOriginCheck", "host_name", "allowed_hosts", "host_allowed", "origin_netloc", "is_loopback",
-           "add_cors"]
+           "add_cors", "send_error"]
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -108,22 +108,27 @@ class HostOriginCheck:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         host = headers.get("host", "")
         if not host_allowed(host_name(host), self.hosts):
-            return await _refuse(send, 400, f"this service does not answer to the host name {host_name(host)[:100]!r}; "
+            return await send_error(send, 400, f"this service does not answer to the host name {host_name(host)[:100]!r}; "
                                             "use its configured address (its operator can add names with "
                                             "GRIDPLAN_ALLOWED_HOSTS)", "Host")
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/").lower() not in self.origins:
             if origin_netloc(origin) != _own_netloc(host):
-                return await _refuse(send, 403, f"requests from web pages of {origin[:100]!r} are refused; only the "
+                return await send_error(send, 403, f"requests from web pages of {origin[:100]!r} are refused; only the "
                                                 "service's own pages and the origins in GRIDPLAN_CORS_ORIGINS may "
                                                 "call it from a browser", "Origin")
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, status: int, detail: str, field: str) -> None:
-    body = json.dumps({"detail": detail, "errors": [{"field": field, "message": detail}]}).encode()
+async def send_error(send: Send, status: int, detail: str, field: str | None = None,
+                     headers: dict[str, str] | None = None) -> None:
+    """Answer an :class:`~api.models.ErrorBody` from an ASGI middleware (before the app has seen the request)."""
+    errors = [{"field": field, "message": detail}] if field else []
+    body = json.dumps({"detail": detail, "errors": errors}, ensure_ascii=False).encode()
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *extra]})
     await send({"type": "http.response.body", "body": body})
 
 
