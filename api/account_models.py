@@ -6,14 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Role", "TokenRequest", "Token", "TokenCreated", "TokenList", "LinkRequest", "Link", "LinkCreated",
+__all__ = ["Role", "ORG_PATTERN", "TokenRequest", "Token", "TokenCreated", "TokenList", "LinkRequest", "Link", "LinkCreated",
            "LinkList", "AuditEntry", "AuditLog"]
 
 Role = Literal["viewer", "planner", "admin"]
+#: an organisation's name: 1 to 64 characters, no control characters
+ORG_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,64}$"
 
 
 class TokenRequest(BaseModel):
-    org: str = Field(min_length=1, max_length=64, description="the organisation (created when new)")
+    org: str = Field(min_length=1, max_length=64, pattern=ORG_PATTERN,
+                     description="the organisation (created when new), e.g. 'xuanwu' or '玄武区'")
     role: Role = Field(description="viewer (read), planner (also upload, plan, edit, export, delete in its "
                                    "organisation), admin (everything, every organisation, tokens, links, audit)")
     label: str | None = Field(None, max_length=200, description="what the token is for, e.g. whose laptop")

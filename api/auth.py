@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
+import re
 import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .account_models import ORG_PATTERN
 from .db import CURRENT_ORG, ROLES, OrgRecord, TokenRecord, utcnow
 from .hosts import send_error
 from .storage import new_id
@@ -92,11 +94,10 @@ def allows(role: str, needed: str) -> bool:
 
 
 def check_org_name(name: str) -> str:
-    """An organisation's name, stripped; ValueError when it is empty, longer than 64 characters or has control
-    characters."""
-    name = name.strip()
-    if not name or len(name) > 64 or any(not c.isprintable() for c in name):
-        raise ValueError(f"organisation name {name!r}: expected 1 to 64 printable characters, e.g. 'xuanwu-district'")
+    """``name`` when it is an organisation's name (:data:`~api.account_models.ORG_PATTERN`); else ValueError."""
+    if not re.fullmatch(ORG_PATTERN, name):
+        raise ValueError(f"organisation name {name!r}: expected 1 to 64 characters without control characters, "
+                         "e.g. 'xuanwu-district'")
     return name
 
 

@@ -49,11 +49,23 @@ def create_link(svc: Svc, plan_id: PlanId, request: m.LinkRequest | None = None)
                     links={"building": base + "/buildings/{building_id}", "map": base + "/map.html"})
 
 
+@router.get("/plans/{plan_id}/links", response_model=m.LinkList, tags=["links"], responses=error_responses(404),
+            summary="the public links of a plan, newest first (admin)")
+def get_plan_links(svc: Svc, plan_id: PlanId) -> m.LinkList:
+    with svc.sessions() as s:
+        get_plan_record(s, plan_id)
+        return _links(s, LinkRecord.plan_id == plan_id)
+
+
+def _links(s, *where) -> m.LinkList:
+    rows = s.scalars(select(LinkRecord).where(*where).order_by(LinkRecord.created_at.desc(), LinkRecord.id))
+    return m.LinkList(links=[link_out(r) for r in rows])
+
+
 @router.get("/links", response_model=m.LinkList, tags=["links"], summary="every public link, newest first (admin)")
 def get_links(svc: Svc) -> m.LinkList:
     with svc.sessions() as s:
-        rows = s.scalars(select(LinkRecord).order_by(LinkRecord.created_at.desc(), LinkRecord.id))
-        return m.LinkList(links=[link_out(r) for r in rows])
+        return _links(s)
 
 
 @router.delete("/links/{link_id}", status_code=204, tags=["links"], responses=error_responses(404),

@@ -42,6 +42,8 @@ def test_a_link_answers_the_look_up_and_the_map_without_a_token(client, done_pla
         rec = s.get(LinkRecord, link.id)
         assert rec.key_sha256 == hashlib.sha256(link.key.encode()).hexdigest()
     assert link.key not in client.get("/v1/links").text
+    of_plan = check(client.get(f"/v1/plans/{done_plan.id}/links"), 200, m.LinkList).links
+    assert link.id in {x.id for x in of_plan} and all(x.plan_id == done_plan.id for x in of_plan)
 
 
 def test_unknown_and_revoked_keys_are_404(client, done_plan):

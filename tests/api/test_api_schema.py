@@ -39,6 +39,7 @@ UNSTATABLE = {
     "POST /v1/plans": {"community_size", "grid_size", "micro_size", "redistrict", "community_count",
                        "keep_communities"},
     "GET /v1/plans/{plan_id}/{level}": {"bbox"},
+    "GET /v1/audit": {"since"},  # a date the pattern lets through may not exist (2026-02-30)
 }
 _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # schemathesis's positive_data_acceptance default
 
@@ -152,7 +153,8 @@ def test_chains_of_calls_with_real_ids_answer_as_documented(service):
     app, ids = service
     followed: set[str] = set()
 
-    class Chains(_load(app, _config(ids["headers"])).as_state_machine()):
+    # without the token routes: the links inferred from GET /v1/tokens would revoke this run's own token
+    class Chains(_load(app, _config(ids["headers"])).exclude(tag="accounts").as_state_machine()):
         def before_call(self, case):
             # What matters here is what follows an upload or a plan, so a valid upload names the tiny district's
             # own columns and a valid plan leaves out what this dataset cannot have (communities to re-district,
