@@ -153,8 +153,9 @@ def test_chains_of_calls_with_real_ids_answer_as_documented(service):
     app, ids = service
     followed: set[str] = set()
 
-    # without the token routes: the links inferred from GET /v1/tokens would revoke this run's own token
-    class Chains(_load(app, _config(ids["headers"])).exclude(tag="accounts").as_state_machine()):
+    # without the admin routes: the links inferred from GET /v1/tokens would revoke this run's own token, and the
+    # public links' routes would take the steps that should follow a plan (each operation's own run covers them)
+    class Chains(_load(app, _config(ids["headers"])).exclude(tag=["accounts", "links"]).as_state_machine()):
         def before_call(self, case):
             # What matters here is what follows an upload or a plan, so a valid upload names the tiny district's
             # own columns and a valid plan leaves out what this dataset cannot have (communities to re-district,
