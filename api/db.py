@@ -20,19 +20,31 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from contextvars import ContextVar
+
 from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, TypeDecorator, create_engine, event, inspect, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 __all__ = [
-    "Base", "DatasetRecord", "PlanRecord", "make_engine", "create_schema", "session_factory", "utcnow",
-    "mark_interrupted", "lock_dataset", "PLAN_STATUSES",
+    "Base", "DatasetRecord", "PlanRecord", "OrgRecord", "TokenRecord", "LinkRecord", "AuditRecord", "make_engine",
+    "create_schema", "session_factory", "utcnow", "mark_interrupted", "lock_dataset", "PLAN_STATUSES", "ROLES",
+    "CURRENT_ORG",
 ]
 
 PLAN_STATUSES = ("queued", "running", "done", "failed")
 INTERRUPTED = "interrupted by a restart of the service before it finished; submit the plan again"
 #: columns added after a table was first created: name -> DDL type (``create_all`` adds no columns)
-_ADDED_COLUMNS = {"plans": {"client": "VARCHAR(64)", "stage_total": "INTEGER",
-                            "stage_started_at": "TIMESTAMP WITH TIME ZONE"}}
+_ADDED_COLUMNS = {"plans": {"client": "VARCHAR(64)", "org": "VARCHAR(64)", "stage_total": "INTEGER",
+                            "stage_started_at": "TIMESTAMP WITH TIME ZONE"},
+                  "datasets": {"org": "VARCHAR(64)"}}
+#: the roles of a token, each allowed what the one before it is
+ROLES = ("viewer", "planner", "admin")
+#: the organisation of the request being served (set by :mod:`api.auth`); new datasets and plans belong to it
+CURRENT_ORG: ContextVar[str | None] = ContextVar("gridplan_current_org", default=None)
+
+
+def _current_org() -> str | None:
+    return CURRENT_ORG.get()
 
 
 def utcnow() -> _dt.datetime:
@@ -71,6 +83,7 @@ class DatasetRecord(Base):
     files: Mapped[dict[str, Any]] = mapped_column(JSON)  # role -> {filename, format, bytes, stored}
     options: Mapped[dict[str, Any]] = mapped_column(JSON)  # id_field, households_field, ... as given
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)  # the inspection
+    org: Mapped[str | None] = mapped_column(String(64), nullable=True, default=_current_org)  # None: no organisation
 
 
 class PlanRecord(Base):
@@ -93,6 +106,67 @@ class PlanRecord(Base):
     figures: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)  # who asked (address), for the queue limit
+    org: Mapped[str | None] = mapped_column(String(64), nullable=True, default=_current_org)  # None: no organisation
+
+
+class OrgRecord(Base):
+    """An organisation (a street office, a district): its tokens, datasets and plans belong to it."""
+
+    __tablename__ = "orgs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TokenRecord(Base):
+    """A bearer token of an organisation with a role; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    org: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LinkRecord(Base):
+    """A public read-only link to one plan's look-ups and map; only the SHA-256 of its key is kept."""
+
+    __tablename__ = "links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    plan_id: Mapped[str] = mapped_column(String(32), index=True)
+    org: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the plan's
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditRecord(Base):
+    """One action: who (organisation, token, role) did what to which object, when."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    org: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    token_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+@event.listens_for(PlanRecord, "after_delete")
+def _revoke_links_of_deleted_plan(_mapper, connection, plan: PlanRecord) -> None:
+    """A deleted plan's public links are revoked in the same transaction."""
+    connection.execute(update(LinkRecord).where(LinkRecord.plan_id == plan.id, LinkRecord.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
 
 
 def make_engine(url: str) -> Engine:

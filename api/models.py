@@ -11,6 +11,8 @@ from gridplan.config import SizeRange
 from gridplan.errors import for_api
 from gridplan.inputs.coords import parse_input_crs
 
+from .account_models import *  # noqa: F401,F403  (tokens, links, audit)
+
 __all__ = [
     "ErrorBody", "FieldError", "Health", "Inspection", "FencedPiece", "OversizedBuilding", "UploadedFile", "Dataset", "PlanRequest", "PlanParameters",
     "Progress", "StageProgress", "PlanDiff", "ChangedUnits", "LevelFigures", "Figures", "Plan", "PlanAccepted", "FeatureCollection", "BuildingLookup", "UnitRef",

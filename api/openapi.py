@@ -29,6 +29,8 @@ __all__ = ["ERROR_TEXT", "UPLOAD_TYPES", "ID_IN_BODY", "RESULTS", "operation_id"
 
 ERROR_TEXT = {
     400: "the body cannot be parsed (malformed JSON or multipart)",
+    401: "no token, or not a valid one: send `Authorization: Bearer TOKEN`",
+    403: "the token's role does not allow this (viewer: reads; planner: also writes; admin: everything)",
     404: "unknown id",
     409: "not in a state that allows this (e.g. still running)",
     413: "the request is larger than the upload limit (GRIDPLAN_MAX_UPLOAD_BYTES)",

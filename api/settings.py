@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,21 @@ class Settings(BaseSettings):
         500, ge=0, description="POST /v1/datasets looks for fenced-in pieces (it builds the plan's cells: about 1.6 s "
                                "more for 1,500 buildings, within the parse time limit) only in uploads of at most "
                                "this many buildings; 0: never")
+
+    auth: Literal["on", "off"] = Field(
+        "on", description="on: every /v1 and /ogc request carries `Authorization: Bearer TOKEN` (tokens from `gridplan "
+                          "token create`); off: every request is an admin of no organisation, accepted only when "
+                          "the server binds a loopback address (one user on their own machine)")
+    bind_host: str | None = Field(
+        None, description="the address the server listens on; `gridplan serve --host` sets it (set it yourself when "
+                          "running uvicorn directly): its Host is allowed, and auth=off needs it to be loopback")
+    allowed_hosts: str = Field(
+        "", description="Host names (comma-separated) the service answers besides localhost, 127.0.0.1, [::1] and "
+                        "bind_host, e.g. the name a reverse proxy forwards; `*`: any (only behind a proxy that "
+                        "checks Host itself)")
+    cors_origins: str = Field(
+        "", description="web origins (comma-separated, e.g. https://gis.example.org) whose pages may call the "
+                        "service from a browser: they get CORS headers; any other Origin is refused with 403")
 
     def database_url_or_default(self) -> str:
         """The database URL: ``database_url``, or a SQLite file ``gridplan.db`` in ``data_dir``."""

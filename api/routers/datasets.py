@@ -89,6 +89,7 @@ def create_dataset(
             raise no_space("recording the upload") from None
         raise
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
+    record_action("upload", dataset_id, {"kind": "dataset", "buildings": summary["buildings"]})
     logger.info("dataset %s: %d buildings, %d households", dataset_id, summary["buildings"], summary["households"])
     return dataset_out(rec)
 
@@ -105,8 +106,9 @@ def get_dataset(svc: Svc, dataset_id: DatasetId) -> m.Dataset:
                summary="delete a dataset (its finished plans are kept)")
 def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
     with svc.sessions() as s:
-        if not (is_id(dataset_id) and lock_dataset(s, dataset_id)):  # first: atomic against POST /v1/plans
-            get_dataset_record(s, dataset_id)  # 404
+        if is_id(dataset_id):  # first: atomic against POST /v1/plans
+            lock_dataset(s, dataset_id)
+        get_dataset_record(s, dataset_id)  # 404, also for another organisation's
         busy = s.scalar(select(func.count()).where(PlanRecord.dataset_id == dataset_id,
                                                    PlanRecord.status.in_(("queued", "running"))))
         if busy:
@@ -115,6 +117,7 @@ def delete_dataset(svc: Svc, dataset_id: DatasetId) -> Response:
         s.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
         s.commit()
     discard(svc.layout.dataset(dataset_id))
+    record_action("delete", dataset_id, {"kind": "dataset"})
     return Response(status_code=204)
 
 

@@ -85,6 +85,7 @@ def create_plan(svc: Svc, request: m.PlanRequest, response: Response, http: Requ
                          client=client)
         s.add(rec)
         s.commit()
+    record_action("plan", plan_id, {"kind": "plan", "dataset_id": ds.id})
     svc.jobs.wake()  # the dispatcher starts it when a worker is free
     response.headers["Location"] = f"/v1/plans/{plan_id}"
     return plan_out(rec, m.PlanAccepted)
@@ -109,6 +110,7 @@ def delete_plan(svc: Svc, plan_id: PlanId) -> Response:
     svc.jobs.cancel(plan_id)  # its process, queued or running, ends; the dispatcher removes what it wrote
     svc.cache.forget(plan_id)
     shutil.rmtree(svc.layout.plan_root(plan_id), ignore_errors=True)
+    record_action("delete", plan_id, {"kind": "plan"})
     return Response(status_code=204)
 
 

@@ -1,14 +1,13 @@
 """A finished plan's results: units as GeoJSON (by bbox or code), the map, the change list, building look-ups."""
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path as PathParam, Query, Response
 from fastapi.responses import FileResponse
 
 from .. import models as m
-from ..common import CODE_LENGTH, GEOJSON, UNIT_NAME, GeoJSONResponse, PlanId, Svc, finished_dir
+from ..common import CODE_LENGTH, GEOJSON, UNIT_NAME, GeoJSONResponse, PlanId, Svc, building_lookup, finished_dir, map_path
 from ..errors import InvalidParameter, NotFound
 from ..openapi import error_responses, operation_id
 from ..results import parse_bbox
@@ -20,10 +19,7 @@ router = APIRouter(prefix="/v1", generate_unique_id_function=operation_id)
     200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "the review map"},
     **error_responses(404, 409)}, summary="the plan's HTML map")
 def get_map(svc: Svc, plan_id: PlanId) -> FileResponse:
-    path = finished_dir(svc, plan_id) / "map.html"
-    if not path.is_file():
-        raise NotFound(f"plan {plan_id!r} was written without a map", field="plan_id")
-    return FileResponse(path, media_type="text/html; charset=utf-8")
+    return FileResponse(map_path(svc, plan_id), media_type="text/html; charset=utf-8")
 
 
 
@@ -41,24 +37,7 @@ def get_changes(svc: Svc, plan_id: PlanId) -> FileResponse:
             responses=error_responses(404, 409), summary="the community, grid and micro-grid(s) of a building")
 def get_building(svc: Svc, plan_id: PlanId,
                  building_id: Annotated[str, PathParam(description="the building's id", max_length=200)]) -> m.BuildingLookup:
-    d = finished_dir(svc, plan_id)
-    id_field = json.loads((d / "report.json").read_text(encoding="utf-8")).get("parameters", {}).get("id_field", "building_id")
-    rows = svc.cache.roster(plan_id, d / "buildings.csv", id_field).rows.get(building_id)
-    if not rows:
-        raise NotFound(f"plan {plan_id!r} has no building {building_id!r}", field="building_id")
-    hh = {lvl: svc.cache.layer(plan_id, d / f"{lvl}.geojson").households for lvl in CODE_LENGTH}
-
-    def ref(level: str, code: str) -> m.UnitRef:
-        return m.UnitRef(code=code, households=hh[level].get(code))
-
-    parts = [m.BuildingPart(part=int(float(r.get("part") or 0)), households=int(float(r.get("households") or 0)),
-                            micro_grid=ref("micro_grids", r["micro_code"])) for r in rows]
-    micro = list(dict.fromkeys(r["micro_code"] for r in rows))
-    return m.BuildingLookup(
-        building_id=building_id, households=sum(p.households for p in parts),
-        community=ref("communities", rows[0]["community_code"]), grid=ref("grids", rows[0]["grid_code"]),
-        micro_grids=[ref("micro_grids", c) for c in micro], parts=parts,
-    )
+    return building_lookup(svc, plan_id, building_id)
 
 
 @router.get("/plans/{plan_id}/{level}", response_class=GeoJSONResponse, response_model=None, tags=["results"],

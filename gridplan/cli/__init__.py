@@ -3,6 +3,7 @@
 
 - :mod:`~gridplan.cli.plan`: ``plan``, ``demo``;
 - :mod:`~gridplan.cli.serve`: ``serve``;
+- :mod:`~gridplan.cli.token`: ``token create|list|revoke`` (the service's access tokens);
 - :mod:`~gridplan.cli.deliver`: ``export``, ``map``, ``sheets``;
 - :mod:`~gridplan.cli.redistrict`: ``redistrict``, ``replan``, ``diff``;
 - :mod:`~gridplan.cli.inputs`: ``inspect``, and the input options every command reading buildings shares;
@@ -24,6 +25,7 @@ from .base import app
 # Each group registers its commands on `app` when imported; the order is the order of `gridplan --help`.
 from . import plan  # noqa: E402,F401
 from . import serve  # noqa: E402,F401
+from . import token  # noqa: E402,F401
 from . import deliver  # noqa: E402,F401
 from . import redistrict  # noqa: E402,F401
 from . import inputs  # noqa: E402,F401

@@ -1,7 +1,8 @@
 """``gridplan serve``: run the web service (``api/``) with uvicorn.
 
 Settings come from ``GRIDPLAN_*`` environment variables (see ``docs/service.md``): ``GRIDPLAN_DATA_DIR``
-(default ``./data``), ``GRIDPLAN_DATABASE_URL``, ``GRIDPLAN_MAX_UPLOAD_BYTES``, ``GRIDPLAN_WORKERS``.
+(default ``./data``), ``GRIDPLAN_DATABASE_URL``, ``GRIDPLAN_MAX_UPLOAD_BYTES``, ``GRIDPLAN_WORKERS``,
+``GRIDPLAN_AUTH`` (``off`` only with a loopback ``--host``), ``GRIDPLAN_ALLOWED_HOSTS``, ``GRIDPLAN_CORS_ORIGINS``.
 
 Examples
 --------
@@ -32,11 +33,18 @@ def serve_cmd(
     """Run the gridplan web service (OpenAPI docs at /docs); settings from GRIDPLAN_* variables."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import ConfigurationError, check_settings, create_app
     from api.settings import Settings
 
     logging.getLogger("api").setLevel(log_level.upper())
-    settings = Settings()
+    settings = Settings(bind_host=host)
+    try:
+        check_settings(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    if settings.auth == "off":
+        typer.echo("warning: GRIDPLAN_AUTH=off: every request is an admin (this machine only)", err=True)
     typer.echo(f"gridplan service on http://{host}:{port} (data in {settings.data_dir}, {settings.workers} workers)", err=True)
     proxies = settings.trusted_proxies.strip()  # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: not here
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=bool(proxies),

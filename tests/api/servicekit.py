@@ -22,18 +22,56 @@ from api import models as m
 
 WAIT_S = 120
 REPO = Path(__file__).resolve().parents[2]
+#: the organisation of the tests' clients
+TEST_ORG = "test-org"
+#: the Host the TestClient sends
+TEST_HOST = "testserver"
+_ADMIN: dict[tuple[str, str | None], dict[str, str]] = {}
 
 
-def auth_headers(data_dir: Path) -> dict[str, str]:
+def issue_token(data_dir: Path, role: str = "admin", org: str = TEST_ORG, database_url: str | None = None) -> str:
+    """A new token of ``org`` with ``role`` in the database of the service over ``data_dir`` (as `gridplan token
+    create` makes one)."""
+    from api.auth import issue_token as issue
+    from api.db import create_schema, make_engine, session_factory
+
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url_or_default())
+    try:
+        create_schema(engine)
+        return issue(session_factory(engine), org, role)[1]
+    finally:
+        engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def auth_headers(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     """Headers that authenticate as an admin of the test organisation on the service over ``data_dir`` (for clients
-    other than :func:`make_client`'s: a real server, GDAL, a browser)."""
-    return {}
+    other than :func:`make_client`'s: a real server, GDAL, a browser); one token per data directory."""
+    key = (str(Path(data_dir).absolute()), database_url)
+    if key not in _ADMIN:
+        _ADMIN[key] = bearer(issue_token(data_dir, "admin", TEST_ORG, database_url))
+    return dict(_ADMIN[key])
 
 
-def make_client(data_dir: Path, **settings) -> TestClient:
-    """A TestClient over a new app (enter it with ``with`` to run the lifespan)."""
+def service_settings(data_dir: Path, **settings) -> Settings:
+    """Settings of a test service: one worker unless told, answering the TestClient's Host."""
     settings.setdefault("workers", 1)
-    return TestClient(create_app(Settings(data_dir=data_dir, **settings)))
+    settings.setdefault("allowed_hosts", TEST_HOST)
+    return Settings(data_dir=data_dir, **settings)
+
+
+def make_client(data_dir: Path, *, headers: dict[str, str] | None = None, **settings) -> TestClient:
+    """A TestClient over a new app (enter it with ``with`` to run the lifespan), sending an admin token of
+    :data:`TEST_ORG` unless ``headers`` say otherwise."""
+    s = service_settings(data_dir, **settings)
+    if headers is None:
+        headers = auth_headers(data_dir, s.database_url) if s.auth == "on" else {}
+    return TestClient(create_app(s), headers=headers)
 
 
 def check(resp, status: int, model: type[BaseModel] | None = None):
@@ -140,10 +178,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(tmp_path, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """``gridplan serve`` on a free port, in a session of its own; (process, base URL)."""
+def start_server(tmp_path, workers: int = 1, **env_settings: str) -> tuple[subprocess.Popen, str]:
+    """``gridplan serve`` on a free port, in a session of its own, over ``tmp_path / "data"`` (authenticate with
+    ``auth_headers(tmp_path / "data")``); ``env_settings``: more GRIDPLAN_* variables (``auth="off"``); (process,
+    base URL)."""
     port = free_port()
-    env = {**os.environ, "GRIDPLAN_DATA_DIR": str(tmp_path / "data"), "GRIDPLAN_WORKERS": str(workers)}
+    env = {**os.environ, "GRIDPLAN_DATA_DIR": str(tmp_path / "data"), "GRIDPLAN_WORKERS": str(workers),
+           **{f"GRIDPLAN_{k.upper()}": v for k, v in env_settings.items()}}
     env.pop("GRIDPLAN_DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from gridplan.cli import main; main()", "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -148,7 +148,7 @@ def test_unexpected_errors_are_a_generic_500_logged_with_details(tmp_path, monke
     monkeypatch.setattr(api.routers.exports, "_choose", boom)
     caplog.set_level(logging.ERROR, logger="api.errors")
     with make_client(tmp_path / "data") as c:
-        c_raise = type(c)(c.app, raise_server_exceptions=False)
+        c_raise = type(c)(c.app, raise_server_exceptions=False, headers=c.headers)
         resp = c_raise.get(f"/v1/plans/{'d' * 32}/export")
     body = check(resp, 500)
     assert "secret" not in resp.text and "reference" in body.detail
@@ -246,7 +246,7 @@ def test_queued_plans_are_limited_per_client_address(client, dataset, monkeypatc
     assert refused and all(r.status_code in (202, 429) for r in resps), [r.status_code for r in resps]
     body = check(refused[0], 429)
     assert "GRIDPLAN_MAX_QUEUED_PLANS" in body.detail and refused[0].headers["Retry-After"].isdigit()
-    other = type(client)(client.app, client=("10.1.2.3", 40000))  # another address has its own count
+    other = type(client)(client.app, client=("10.1.2.3", 40000), headers=client.headers)  # another address: its own count
     mine = check(other.post("/v1/plans", json={"dataset_id": dataset.id}), 202, m.PlanAccepted)
     accepted = [r.json()["id"] for r in resps if r.status_code == 202] + [mine.id]
     assert [wait_for(client, i).status for i in accepted] == ["done"] * len(accepted)

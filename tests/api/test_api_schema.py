@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from api import Settings, create_app
 from api import models as m
 
-from servicekit import check, make_client, wait_for
+from servicekit import auth_headers, check, make_client, service_settings, wait_for
 
 schemathesis = pytest.importorskip("schemathesis")
 
@@ -43,6 +43,7 @@ UNSTATABLE = {
     "GET /v1/datasets": {"cursor", "created_before"},  # a cursor this service made; created_before > created_after
     "GET /v1/plans": {"cursor", "created_before"},
     "GET /v1/plans/{plan_id}/export": {"level", "table", "encoding", "crs"},  # combinations; a CRS for the plan's area
+    "GET /v1/audit": {"since"},  # a date the pattern lets through may not exist (2026-02-30)
 }
 _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # schemathesis's positive_data_acceptance default
 
@@ -69,9 +70,10 @@ def refused_only_for_unstatable_rules(ctx, response, case):
     return None
 
 
-def _config(operations=()) -> SchemathesisConfig:
+def _config(headers: dict[str, str], operations=()) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict({
         "seed": SEED,
+        "headers": headers,
         "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
         "phases": {"stateful": {"max-steps": STEPS}},
         "operations": [
@@ -104,8 +106,8 @@ def service(tmp_path_factory):
     # text, not bytes: schemathesis 4.32 cannot tell whether a multipart body with bytes in it was valid as sent
     # (jsonschema_rs refuses bytes), and would report every accepted type-mutated form field as a failure
     schemathesis.openapi.media_type("application/geo+json", st.just(buildings.decode()))
-    app = create_app(Settings(data_dir=data_dir, workers=1, feasibility_max_buildings=0))
-    return app, {"dataset_id": ds.id, "plan_id": plan.id, "building_id": building}
+    app = create_app(service_settings(data_dir, feasibility_max_buildings=0))
+    return app, {"dataset_id": ds.id, "plan_id": plan.id, "building_id": building, "headers": auth_headers(data_dir)}
 
 
 def _load(app, config):
@@ -117,7 +119,7 @@ def api_schema(service):
     """The document, with the result routes pinned to the finished plan so that their real answers are checked."""
     app, ids = service
     pinned = {"plan_id": ids["plan_id"]}
-    loaded = _load(app, _config([
+    loaded = _load(app, _config(ids["headers"], [
         {"include-operation-id": list(PLAN_READS), "parameters": pinned},
         {"include-operation-id": "get_building", "parameters": {**pinned, "building_id": ids["building_id"]}},
         {"include-operation-id": "get_dataset", "parameters": {"dataset_id": ids["dataset_id"]}},
@@ -157,12 +159,14 @@ LINKED = {"GET /v1/datasets/{dataset_id}", "POST /v1/plans", "GET /v1/plans/{pla
 
 
 def test_chains_of_calls_with_real_ids_answer_as_documented(service):
-    app, _ = service
+    app, ids = service
     followed: set[str] = set()
 
-    # /ogc has no links (OGC API – Features navigates by `links` in its bodies, not by OpenAPI links): left out of
-    # the chains so that the seeded run explores the linked operations as before
-    class Chains(_load(app, _config()).exclude(path_regex="^/ogc").as_state_machine()):
+    # /ogc has no links (OGC API – Features navigates by `links` in its bodies, not by OpenAPI links), and without the
+    # admin routes: the links inferred from GET /v1/tokens would revoke this run's own token, and the public links'
+    # routes would take the steps that should follow a plan (each operation's own run covers them)
+    class Chains(_load(app, _config(ids["headers"])).exclude(path_regex="^/ogc").exclude(tag=["accounts", "links"])
+                 .as_state_machine()):
         def before_call(self, case):
             # What matters here is what follows an upload or a plan, so a valid upload names the tiny district's
             # own columns and a valid plan leaves out what this dataset cannot have (communities to re-district,

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from api import models as m
-from servicekit import free_port, start_server, wait_healthy  # noqa: F401 (free_port: test_api_postgres)
+from servicekit import auth_headers, free_port, start_server, wait_healthy  # noqa: F401 (free_port: test_api_postgres)
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPLAN = REPO.parent / "shared" / "tools" / "checkplan.py"
@@ -79,7 +79,7 @@ def server(tmp_path):
 
 def test_serve_upload_plan_fetch_and_referee(server, sample_files, tmp_path):
     base, data = server
-    with httpx.Client(base_url=base, timeout=60) as c:
+    with httpx.Client(base_url=base, timeout=60, headers=auth_headers(data)) as c:
         with sample_files["buildings"].open("rb") as b, sample_files["barriers"].open("rb") as r:
             resp = c.post("/v1/datasets", files={"buildings": ("buildings.gpkg", b), "barriers": ("roads.gpkg", r)})
         assert resp.status_code == 201, resp.text
@@ -116,7 +116,7 @@ def test_kill_9_of_the_server_leaves_no_process_behind(tmp_path):
     proc, base = start_server(tmp_path, workers=2)
     try:
         wait_healthy(proc, base)
-        with httpx.Client(base_url=base, timeout=60) as c:
+        with httpx.Client(base_url=base, timeout=60, headers=auth_headers(tmp_path / "data")) as c:
             with (SAMPLE / "buildings.gpkg").open("rb") as b, (SAMPLE / "roads.gpkg").open("rb") as r:
                 resp = c.post("/v1/datasets", files={"buildings": ("b.gpkg", b), "barriers": ("r.gpkg", r)})
             assert resp.status_code == 201, resp.text
