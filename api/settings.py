@@ -68,6 +68,11 @@ class Settings(BaseSettings):
                                "more for 1,500 buildings, within the parse time limit) only in uploads of at most "
                                "this many buildings; 0: never")
 
+    layer_cache_mb: int = Field(
+        256, ge=0, description="memory, in MiB, the parsed layers and rosters kept for bbox and code reads may hold "
+                               "(an estimate; least recently read dropped first); a layer larger than this is read "
+                               "from its file for each request")
+
     def database_url_or_default(self) -> str:
         """The database URL: ``database_url``, or a SQLite file ``gridplan.db`` in ``data_dir``."""
         if self.database_url:
