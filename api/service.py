@@ -43,7 +43,7 @@ class Service:
         self._forkserver = False
         self._starts = 0  # lifespans running on this app (a test client may run a second one inside the first)
         self._lock = threading.Lock()
-        self.cache = ResultCache()
+        self.cache = ResultCache(max_bytes=settings.layer_cache_mb * 1024**2)
 
     def start(self) -> None:
         """Restrict GDAL, open the database, start the forkserver (from this thread: see :mod:`api.procs`) and

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="web origins (comma-separated, e.g. https://gis.example.org) whose pages may call the "
                         "service from a browser: they get CORS headers; any other Origin is refused with 403")
+    layer_cache_mb: int = Field(
+        256, ge=0, description="memory, in MiB, the parsed layers and rosters kept for bbox and code reads may hold "
+                               "(an estimate; least recently read dropped first); a layer larger than this is read "
+                               "from its file for each request")
 
     def database_url_or_default(self) -> str:
         """The database URL: ``database_url``, or a SQLite file ``gridplan.db`` in ``data_dir``."""

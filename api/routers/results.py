@@ -65,5 +65,5 @@ def get_level(
         unit, n = UNIT_NAME[level], CODE_LENGTH[level]
         why = "" if len(code) == n else f" (a {unit} code has {n} digits)"
         raise NotFound(f"plan {plan_id!r} has no {unit} {code!r}{why}", field="code")
-    return GeoJSONResponse({"type": "FeatureCollection", "features": layer.select(bbox=box, code=code)})
+    return Response(layer.geojson(bbox=box, code=code), media_type=GEOJSON)
 
