@@ -147,7 +147,7 @@ def building_page(b: m.BuildingLookup) -> str:
     )
 
 
-@public.get("/{key}/buildings/{building_id}", response_model=m.BuildingLookup, responses={
+@public.get("/{key}/buildings/{building_id:path}", response_model=m.BuildingLookup, responses={
     200: {"content": {"text/html": {"schema": {"type": "string"}}},
           "description": "the look-up; a small HTML page when the request prefers text/html (a phone's browser)"},
     **error_responses(404, 409)}, summary="a building's look-up through a public link (no token)")

@@ -360,11 +360,13 @@ def ogc_items(
     box = _bbox(bbox, box_crs) if bbox is not None else None
     plan_id, layer, path = _plan_layer(svc, collectionId)
     until = _until(datetime) if datetime is not None else None
-    matched = svc.cache.layer(plan_id, path).select(bbox=box)
-    if until is not None:
-        matched = [ft for ft in matched if _starts_by(ft, until)]
     limit = min(limit, MAX_LIMIT)
-    page = matched[offset:offset + limit]
+    units = svc.cache.layer(plan_id, path)
+    if until is None:  # the page alone is decoded (the layer's spatial index finds it)
+        number_matched, page = units.count(bbox=box), units.select(bbox=box, offset=offset, limit=limit)
+    else:
+        matched = [ft for ft in units.select(bbox=box) if _starts_by(ft, until)]
+        number_matched, page = len(matched), matched[offset:offset + limit]
     url = request.url
 
     def link(rel: str, at: int | None = None) -> o.Link:
@@ -373,7 +375,7 @@ def ogc_items(
                                                                      "prev": "the previous page"}[rel])
 
     links = [link("self")]
-    if offset + len(page) < len(matched):
+    if offset + len(page) < number_matched:
         links.append(link("next", offset + len(page)))
     if offset > 0:
         links.append(link("prev", max(0, offset - limit)))
@@ -383,7 +385,7 @@ def ogc_items(
         "type": "FeatureCollection", "features": [_feature(ft, out_crs) for ft in page],
         "links": [x.model_dump(exclude_none=True) for x in links],
         "timeStamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "numberMatched": len(matched), "numberReturned": len(page),
+        "numberMatched": number_matched, "numberReturned": len(page),
     }, out_crs)
 
 

@@ -33,7 +33,7 @@ def get_changes(svc: Svc, plan_id: PlanId) -> FileResponse:
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"plan-{plan_id}-changes.csv")
 
 
-@router.get("/plans/{plan_id}/buildings/{building_id}", response_model=m.BuildingLookup, tags=["results"],
+@router.get("/plans/{plan_id}/buildings/{building_id:path}", response_model=m.BuildingLookup, tags=["results"],
             responses=error_responses(404, 409), summary="the community, grid and micro-grid(s) of a building")
 def get_building(svc: Svc, plan_id: PlanId,
                  building_id: Annotated[str, PathParam(description="the building's id", max_length=200)]) -> m.BuildingLookup:
