@@ -108,7 +108,7 @@ def _document_security(app: FastAPI, routers) -> None:
             routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
             for route in routes:
                 for method in route.methods:
-                    op = doc.get("paths", {}).get(route.path, {}).get(method.lower())
+                    op = doc.get("paths", {}).get(route.path_format, {}).get(method.lower())
                     if op is None:
                         continue
                     role = role_of_route(route, method)

@@ -146,7 +146,7 @@ API_WORDS: dict[str, str] = {
     "basemap": "the map's basemap (this service's maps use OpenStreetMap)",
     "compare": "the old communities (upload them as communities)",
     "old_plan": "the previous plan",
-    "lock": "the locked units",
+    "lookup_url": "lookup_url (of the printed sheets' door codes: not offered by this service)",
     "tier": "tier",  # a column of the uploaded barriers
     "crs": "crs", "encoding": "encoding",  # of an export (GET /v1/plans/{plan_id}/export)
 }

@@ -182,7 +182,6 @@ def export_plan(
     choice = _choose(format, level, table, encoding, crs)
     target = parse_crs(crs if crs is not None else 4490)  # a code pyproj does not know: 422 naming crs
     d = finished_dir(svc, plan_id)
-    record_action("export", plan_id, {"format": format})
     name = f"plan-{plan_id}"
     plan = None
     if choice.format != "zip":

@@ -205,3 +205,14 @@ def wait_healthy(proc: subprocess.Popen, base: str) -> None:
         assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
         assert time.monotonic() < end, "the server did not answer /healthz within 60 s"
         time.sleep(0.2)
+
+
+def a_building(client, plan_id: str) -> str:
+    """The id of the first building of a done plan's roster (GET .../export?table=roster)."""
+    import csv
+    import io
+
+    resp = client.get(f"/v1/plans/{plan_id}/export", params={"table": "roster"})
+    assert resp.status_code == 200, resp.text[:500]
+    header, first = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))[:2]
+    return first[next(i for i, name in enumerate(header) if name.split()[-1] == "building_id")]

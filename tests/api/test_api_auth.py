@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 from servicekit import (REPO, TEST_ORG, TestClient, bearer, check, issue_token, make_client, osm_extract,
-                        start_server, wait_healthy)
+                        start_server, wait_healthy, a_building)
 from test_api_server import stop_server
 
 from api import Settings, create_app
@@ -32,7 +32,7 @@ def tokens(data_dir, client):
 @pytest.fixture(scope="module")
 def ids(client, dataset, done_plan, tokens):
     """A real value for every path parameter of the document."""
-    building = client.get(f"/v1/plans/{done_plan.id}/export", params={"format": "csv"}).text.splitlines()[1].split(",")[0]
+    building = a_building(client, done_plan.id)
     link = check(client.post(f"/v1/plans/{done_plan.id}/links", json={}), 201, m.LinkCreated)
     token = next(t for t in check(client.get("/v1/tokens"), 200, m.TokenList).tokens if t.org == OTHER)
     return {"plan_id": done_plan.id, "dataset_id": dataset.id, "level": "grids", "building_id": building,
@@ -61,6 +61,8 @@ def fill(path: str, ids: dict) -> str:
 
 def call(c, method, path, ids, headers=None):
     body = {"json": {"dataset_id": ids["dataset_id"]}} if method == "POST" and "datasets" not in path else {}
+    if path.endswith("/diff"):
+        body["params"] = {"against": "e" * 32}  # required; the plan itself is looked up first
     return c.request(method, fill(path, ids), headers=headers, **body)
 
 
@@ -113,7 +115,7 @@ def test_every_route_refuses_a_role_too_low_with_403(client, ids, tokens):
 def test_another_organisations_objects_are_404_and_stay_as_they_were(client, ids, tokens, done_plan):
     checked = 0
     for method, path, role in operations(client):
-        names_one = ("{plan_id}" in path or "{dataset_id}" in path or "collection" in path.lower()
+        names_one = ("{plan_id}" in path or "{dataset_id}" in path or "{collectionId}" in path
                      or (method, path) == ("POST", "/v1/plans"))
         if role == "admin" or not names_one:
             continue
@@ -125,6 +127,12 @@ def test_another_organisations_objects_are_404_and_stay_as_they_were(client, ids
             assert body.errors[0].field in ("plan_id", "dataset_id"), (method, path, body)
         checked += 1
     assert checked >= 8
+    # listings leave them out
+    viewer = bearer(tokens[(OTHER, "viewer")])
+    for path in ("/v1/plans", "/v1/datasets", "/ogc/collections"):
+        listed = client.get(path, headers=viewer)
+        assert listed.status_code == 200 and done_plan.id not in listed.text and ids["dataset_id"] not in listed.text, path
+    assert done_plan.id in client.get("/ogc/collections").text  # the test organisation's own
     # nothing was deleted, and the other organisation's admin sees it
     check(client.get(f"/v1/plans/{done_plan.id}", headers=bearer(tokens[(OTHER, "admin")])), 200, m.Plan)
     check(client.get(f"/v1/datasets/{ids['dataset_id']}"), 200, m.Dataset)

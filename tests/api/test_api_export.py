@@ -212,7 +212,7 @@ def test_nothing_left_in_the_temp_dir_and_the_export_is_recorded(client, done_pl
         raise OSError("disk full")
 
     monkeypatch.setattr(exports, "deliver_plan", broken)
-    c = type(client)(client.app, raise_server_exceptions=False)
+    c = type(client)(client.app, raise_server_exceptions=False, headers=client.headers)
     check(c.get(f"/v1/plans/{done_plan.id}/export"), 500)
     assert list(tmp_path.iterdir()) == []
     assert actions == [

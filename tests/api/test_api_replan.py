@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 
 import geopandas as gpd
 import pytest
@@ -13,9 +14,11 @@ from servicekit import check, upload, wait_for
 
 
 def _roster(client, plan_id: str) -> list[dict]:
-    resp = client.get(f"/v1/plans/{plan_id}/export", params={"format": "csv"})
+    """The plan directory's buildings.csv (codes by level, parts), from the zipped plan directory."""
+    resp = client.get(f"/v1/plans/{plan_id}/export", params={"format": "zip"})
     assert resp.status_code == 200
-    return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as z:
+        return list(csv.DictReader(io.StringIO(z.read("buildings.csv").decode("utf-8-sig"))))
 
 
 def _features(client, plan_id: str, level: str) -> dict[str, dict]:
@@ -133,7 +136,7 @@ def test_replan_with_parameters_it_does_not_take_is_422(client, dataset, done_pl
 
 @pytest.mark.parametrize("body, field, says", [
     ({"lock": ["320102001001"]}, "lock", "without replan_of"),
-    ({"lock": ["12"]}, "lock.0", "pattern"),
+    ({"lock": ["12"]}, "lock[0]", "pattern"),
 ])
 def test_lock_refusals_are_422(client, dataset, body, field, says):
     got = check(client.post("/v1/plans", json={"dataset_id": dataset.id, **body}), 422)
