@@ -181,7 +181,7 @@ def test_healthz(client):
 
 def test_openapi_is_versioned_and_documents_geojson(client):
     schema = client.get("/openapi.json").json()
-    assert all(p.startswith("/v1/") or p == "/healthz" for p in schema["paths"])
+    assert all(p.startswith(("/v1/", "/ogc")) or p == "/healthz" for p in schema["paths"])  # /ogc: OGC API – Features
     level = schema["paths"]["/v1/plans/{plan_id}/{level}"]["get"]["responses"]
     assert "application/geo+json" in level["200"]["content"] and "422" in level
     fc = schema["components"]["schemas"]["FeatureCollection"]

@@ -48,7 +48,7 @@ def test_infeasible_count_fails_listing_the_feasible_ones(client, old_district):
     assert accepted.parameters.redistrict == "oversized"  # a count alone splits the oversized ones
     plan = wait_for(client, accepted.id)
     assert plan.status == "failed" and plan.figures is None
-    assert "`count` was 99" in plan.reason and "3–4 with mode 'all'" in plan.reason, plan.reason
+    assert "community_count was 99" in plan.reason and "`" not in plan.reason and "3–4 with mode 'all'" in plan.reason, plan.reason
     body = check(client.get(f"/v1/plans/{plan.id}/changes"), 409)
     assert "feasible" in body.detail
 
