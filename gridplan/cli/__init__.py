@@ -26,6 +26,7 @@ from .base import app
 from . import plan  # noqa: E402,F401
 from . import serve  # noqa: E402,F401
 from . import token  # noqa: E402,F401
+from . import backup  # noqa: E402,F401
 from . import deliver  # noqa: E402,F401
 from . import redistrict  # noqa: E402,F401
 from . import inputs  # noqa: E402,F401

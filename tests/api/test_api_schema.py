@@ -164,9 +164,10 @@ def test_chains_of_calls_with_real_ids_answer_as_documented(service):
 
     # /ogc has no links (OGC API – Features navigates by `links` in its bodies, not by OpenAPI links), and without the
     # admin routes: the links inferred from GET /v1/tokens would revoke this run's own token, and the public links'
-    # routes would take the steps that should follow a plan (each operation's own run covers them)
+    # routes would take the steps that should follow a plan (each operation's own run covers them); nor the
+    # listings: what they answer depends on every earlier step, which hypothesis's replays cannot repeat
     class Chains(_load(app, _config(ids["headers"])).exclude(path_regex="^/ogc").exclude(tag=["accounts", "links"])
-                 .as_state_machine()):
+                 .exclude(operation_id=["list_datasets", "list_plans"]).as_state_machine()):
         def before_call(self, case):
             # What matters here is what follows an upload or a plan, so a valid upload names the tiny district's
             # own columns and a valid plan leaves out what this dataset cannot have (communities to re-district,
