@@ -16,6 +16,7 @@ import pytest
 import shapely
 from pyproj import CRS
 from shapely.geometry import shape
+from test_api_server import stop_server
 from servicekit import auth_headers, check, start_server, wait_healthy
 
 from api import ogc_models as o
@@ -263,14 +264,7 @@ def server_plan(tmp_path, sample_files):
             grids = {f["properties"]["code"]: f for f in http.get(f"/v1/plans/{plan_id}/grids").json()["features"]}
         yield base, plan_id, grids, headers
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        stop_server(proc)
 
 
 def gdal(*args: str, headers: dict[str, str]) -> subprocess.CompletedProcess:
