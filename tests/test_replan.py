@@ -211,3 +211,22 @@ def test_estate_keeps_every_polygon_outside_its_scopes(old, estate):
     assert shapely.symmetric_difference(parent, shapely.union_all(kids.geometry.values)).area < 1.0
     assert kids.geometry.area.sum() - parent.area < 1.0
     assert parents_right(new.report)
+
+
+@needs_checkplan
+def test_many_changed_counts_give_one_unit_per_code_and_a_plan_the_referee_passes(tmp_path):
+    """A tenth of the buildings 20% fuller: the scopes re-partitioned hold towers whose parts sit in two new
+    micro-grids with the same buildings; a previous code goes to one of them only (it once went to both, and the
+    change list failed on the duplicate)."""
+    d = make_district(households=3000, communities=1)
+    prev = gridplan.plan(d.buildings, d.roads, seed=1, start_date="2026-01-01")
+    prev.write(tmp_path / "prev")
+    b = d.buildings.copy()
+    idx = np.random.default_rng(0).choice(len(b), size=len(b) // 10, replace=False)
+    b.loc[b.index[idx], "households"] = (b["households"].iloc[idx] * 1.2).round().astype(int)
+    r = replan(tmp_path / "prev", b, seed=1, start_date="2026-06-01")
+    for layer in (r.plan.communities, r.plan.grids, r.plan.micro_grids):
+        assert not layer["code"].duplicated().any(), layer["code"][layer["code"].duplicated()].tolist()
+    assert r.changes.summary["units_changed"] > 0
+    r.plan.write(tmp_path / "new")
+    run_checkplan(tmp_path / "new")

@@ -196,11 +196,14 @@ class _Rebalancer:
         self.add_issues(level, parent, cells, result.issues)
         self.scopes.append({"level": level, "codes": codes, "households": int(round(h)), "into": int(result.count),
                             "units_households": [int(round(x)) for x in hh_units]})
-        out = []
+        out, used = [], set()
         for k in range(result.count):
             c = cells[result.labels == k]
             m = self.members(c)
-            same = [j for j, o in enumerate(olds) if o and o == m]
+            # a previous unit's code goes to one new unit at most: two new units can hold the same buildings (the
+            # entrance/floor parts of one tower), and a code named twice would be two units under one code
+            same = [j for j, o in enumerate(olds) if o and o == m and j not in used]
+            used.update(same[:1])
             out.append(_Unit(c, units[same[0]].origin if same else None, units[same[0]].old if same else -1))
         return out
 
@@ -246,6 +249,18 @@ def _kept_polygons(units: list[_Unit], old_of_node: np.ndarray, layer, crs) -> l
     count = np.bincount(old_of_node[old_of_node >= 0], minlength=len(geoms))
     return [geoms[u.old] if u.origin is not None and u.old >= 0 and len(u.cells) == count[u.old]
             and bool((old_of_node[u.cells] == u.old).all()) else None for u in units]
+
+
+def _starved_parents(layer, parent: list[int]) -> set[int]:
+    """The parents (grid indexes) of the units of ``layer`` (rows in unit order) that got no land.
+
+    >>> import geopandas as gpd, shapely
+    >>> t = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1), shapely.Polygon(), shapely.box(1, 0, 2, 1)])
+    >>> _starved_parents(t, [0, 1, 1])
+    {1}
+    """
+    empty = np.asarray(layer.geometry.is_empty | layer.geometry.isna())
+    return {parent[i] for i in np.flatnonzero(empty)}
 
 
 def _carry_over(prev: Plan, new: Plan, kept: dict[str, list[str]]) -> None:
@@ -402,6 +417,15 @@ def replan(previous: Plan | str | PathLike, buildings, *, lock: Sequence[str] = 
     book = CodeBook.from_codes(known, starts, prev.report.get("retired", []))
     pl.extra_report = {"retired": book.retired}
     new = assemble(pl, comm, grids, micro, start_date=start_date, version=__version__, book=book)
+    starved = _starved_parents(new.micro_grids, micro_parent)
+    if starved:  # kept micro-grid outlines left a re-partitioned sibling no land: redraw that grid's micro-grids
+        log.info("re-plan: the kept micro-grid outlines of %d grid(s) left new siblings no land; their micro-grids "
+                 "are redrawn", len(starved))
+        micro.fixed = [None if micro_parent[i] in starved else f for i, f in enumerate(micro.fixed)]
+        book = CodeBook.from_codes(known, starts, prev.report.get("retired", []))
+        pl.extra_report = {"retired": book.retired}
+        new = assemble(pl, comm, grids, micro, start_date=start_date, version=__version__, book=book)
+        new.report["replan_redrawn_grids"] = sorted(str(new.grids["code"].iloc[g]) for g in starved)
     _carry_over(prev, new, {lvl: [str(c) for c, f in zip(lev.origin, lev.fixed) if f is not None]
                                   for lvl, lev in (("community", comm), ("grid", grids), ("micro", micro))})
     changes = diff(prev, new)
