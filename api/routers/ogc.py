@@ -34,7 +34,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from shapely.geometry import shape
+import numpy as np
+import shapely
 from sqlalchemy import select
 
 from .. import ogc_models as o
@@ -206,10 +207,8 @@ def _extent(svc, plan_id: str) -> list[float] | None:
     path = d / "communities.geojson"
     if not (d / "report.json").is_file() or not path.is_file():
         return None
-    boxes = [shape(f["geometry"]).bounds for f in svc.cache.layer(plan_id, path).select() if f.get("geometry")]
-    if not boxes:
-        return None
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    box = shapely.total_bounds(svc.cache.layer(plan_id, path).geoms)  # the kept geometries: nothing decoded again
+    return None if np.isnan(box).any() else [float(v) for v in box]
 
 
 @router.get("/collections", response_model=o.Collections, responses=_errors(400),
