@@ -23,7 +23,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.config import SchemathesisConfig  # noqa: E402
 
 SEED = 20260917
-EXAMPLES = 20  # fuzzed cases per operation (examples and coverage cases come on top)
+EXAMPLES = 12  # fuzzed cases per operation (examples and coverage cases come on top)
 SCENARIOS = 30  # stateful scenarios, each of up to STEPS calls
 STEPS = 10
 #: the operations that read a plan: pinned to the finished one in the run of each operation on its own
