@@ -234,5 +234,5 @@ def test_buildings_layer_from_zoom_16_and_changed_layers_carry_no_second_label(p
     assert b["minZoom"] == BUILDINGS_ZOOM == 16 and b["fill"] == 0.0
     assert sorted(u["c"] for u in b["units"]) == sorted(plan.buildings["building_id"].astype(str).unique())
     assert all(layers[k]["labelZoom"] is None for k in layers if k.startswith("changed-"))
-    filled = [lay for lay in data["layers"] if lay["fill"] > 0 and not lay.get("parts")]
+    filled = [lay for lay in data["layers"] if lay["fill"] > 0 and not lay.get("parts") and not lay["changed"]]
     assert {lay["fill"] for lay in filled} == {0.35} and all(lay["level"] for lay in filled)
