@@ -44,8 +44,8 @@ def test_nothing_is_fetched_from_the_network(page):
 def test_three_levels_every_unit_with_tooltip_fields(plan, page):
     data = data_of(page)
     layers = {lay["key"]: lay for lay in data["layers"]}
-    assert list(layers) == ["community", "grid", "micro", "parts"]  # the sample divides buildings between micro-grids
-    assert [lay["show"] for lay in layers.values()] == [True, True, False, True]
+    assert list(layers) == ["community", "grid", "micro", "parts", "buildings"]  # the sample divides buildings between micro-grids
+    assert [lay["show"] for lay in layers.values()] == [True, True, False, True, True]
     for key, attr in (("community", "communities"), ("grid", "grids"), ("micro", "micro_grids")):
         units = layers[key]["units"]
         assert sorted(u["c"] for u in units) == sorted(getattr(plan, attr)["code"].astype(str))
@@ -146,7 +146,7 @@ def tower():
 
 
 def test_divided_buildings_are_a_layer_of_parts_labelled_by_what_they_hold(tower):
-    assert list(tower) == ["community", "grid", "micro", "parts"]
+    assert list(tower) == ["community", "grid", "micro", "parts", "buildings"]
     parts = tower["parts"]
     assert parts["title"] == PARTS_TITLE and parts["parts"] and parts["show"] and parts["fill"] > 0
     rows = [(u["t"], u["u"], u["codes"][1], u["codes"][2]) for u in parts["units"] if u["c"] == TOWER]
@@ -172,7 +172,7 @@ def test_a_plan_without_divided_buildings_has_no_parts_layer(plan):
 
     whole = plan.buildings[plan.buildings["part"] == 0]
     page = review_map(dataclasses.replace(plan, buildings=whole))
-    assert [lay["key"] for lay in data_of(page)["layers"]] == ["community", "grid", "micro"]
+    assert [lay["key"] for lay in data_of(page)["layers"]] == ["community", "grid", "micro", "buildings"]
     assert len(part_rows(plan)) == (plan.buildings["part"] > 0).sum()
 
 
@@ -186,7 +186,7 @@ def test_compare_with_old_communities_draws_their_boundaries(plan):
     old = state_from_communities(make_district(households=3000, communities=1).communities, plan).layers["community"]
     data = data_of(review_map(plan, compare=old))
     layers = {lay["key"]: lay for lay in data["layers"]}
-    assert list(layers) == ["old-community", "community", "grid", "micro", "parts", "changed-community"]  # no old grids to compare
+    assert list(layers) == ["old-community", "community", "grid", "micro", "parts", "buildings", "changed-community"]  # no old grids to compare
     shown = layers["old-community"]
     assert shown["title"] == OLD_COMMUNITIES_TITLE and shown["show"] and shown["fill"] == 0.0 and shown["dash"] == "6 4"
     assert [u["c"] for u in shown["units"]] == list(old["code"].astype(str)) and [u["n"] for u in shown["units"]] == list(old["name"])
@@ -217,3 +217,22 @@ def test_cli_map_compares_with_an_old_communities_file(tmp_path):
 
 def runner_invoke(args):
     return CliRunner().invoke(app, args)
+
+
+def test_shares_below_one_never_print_as_100_percent():
+    from gridplan.outputs.review_map import share_text
+
+    assert [share_text(x) for x in (0.9996, 0.995, 1.0, 0.0, 0.5)] == ["99.9%", "99.5%", "100%", "0.0%", "50.0%"]
+
+
+def test_buildings_layer_from_zoom_16_and_changed_layers_carry_no_second_label(plan):
+    from gridplan.outputs.review_map import BUILDINGS_ZOOM
+
+    data = data_of(review_map(plan, compare=read_plan(plan_dir(2))))
+    layers = {lay["key"]: lay for lay in data["layers"]}
+    b = layers["buildings"]
+    assert b["minZoom"] == BUILDINGS_ZOOM == 16 and b["fill"] == 0.0
+    assert sorted(u["c"] for u in b["units"]) == sorted(plan.buildings["building_id"].astype(str).unique())
+    assert all(layers[k]["labelZoom"] is None for k in layers if k.startswith("changed-"))
+    filled = [lay for lay in data["layers"] if lay["fill"] > 0 and not lay.get("parts") and not lay["changed"]]
+    assert {lay["fill"] for lay in filled} == {0.35} and all(lay["level"] for lay in filled)

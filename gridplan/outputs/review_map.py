@@ -47,7 +47,8 @@ from .parts import part_rows, unit_parts
 from .tables import metric_crs, unit_names
 
 __all__ = ["review_map", "write_review_map", "deviation_class", "changed_units", "Basemap", "BASEMAPS",
-           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR", "PARTS_TITLE", "OLD_COMMUNITIES_TITLE"]
+           "CLASS_COLOURS", "TIANDITU_KEY_ENV", "GENERATOR", "PARTS_TITLE", "OLD_COMMUNITIES_TITLE", "BUILDINGS_TITLE",
+           "BUILDINGS_ZOOM", "share_text"]
 
 Basemap = Literal["none", "osm", "tianditu"]
 BASEMAPS: tuple[Basemap, ...] = get_args(Basemap)
@@ -69,7 +70,10 @@ CLASS_COLOURS = {
 _TITLES = {"community": "Communities 社区", "grid": "Grids 网格", "micro": "Micro-grids 微网格"}
 PARTS_TITLE = "Divided buildings 分拆楼栋"
 """The title of the layer of divided buildings' parts (present only when the plan divides a building)."""
-_STYLE = {"community": ("#111111", 3, 0.12, None), "grid": ("#333333", 1.5, 0.35, None), "micro": ("#555555", 0.8, 0.35, "3 3")}
+BUILDINGS_TITLE = "Buildings 楼栋"
+BUILDINGS_ZOOM = 16
+"""The buildings layer is drawn (outlines only) from this zoom on."""
+_STYLE = {"community": ("#111111", 3, 0.35, None), "grid": ("#333333", 1.5, 0.35, None), "micro": ("#555555", 0.8, 0.35, "3 3")}
 _TOLERANCE = {"community": 2.0, "grid": 1.0, "micro": 0.5}
 _SCALE = 1_000_000  # coordinates are stored as integers of 1e-6 degree (about 0.1 m)
 _NEAR = 0.10
@@ -82,6 +86,32 @@ def deviation_class(households, size: SizeRange, *, near: float = _NEAR) -> np.n
     return np.select(
         [h < size.lo, h > size.hi, h < t * (1 - near), h > t * (1 + near)], ["under", "over", "below", "above"], "near"
     )
+
+
+def share_text(share: float) -> str:
+    """A share as a percentage floored to 0.1, so a share below 100% never prints as ``'100%'``.
+
+    >>> share_text(0.9996), share_text(1.0), share_text(0.25), share_text(0.0004)
+    ('99.9%', '100%', '25.0%', '<0.1%')
+    """
+    x = float(share)
+    if x >= 1:
+        return "100%"
+    if 0 < x < 0.001:
+        return "<0.1%"
+    return f"{math.floor(x * 1000 + 1e-9) / 10:.1f}%"
+
+
+def _buildings_layer(plan: Plan) -> dict:
+    """The buildings (outlines, from zoom :data:`BUILDINGS_ZOOM`), searchable by id and name; one row per building."""
+    b = plan.buildings.drop_duplicates("building_id")
+    ll = b.to_crs(4326).geometry.to_numpy()
+    names = b["name"].astype(object).where(b["name"].notna(), "").astype(str) if "name" in b.columns else [""] * len(b)
+    rows = [{"c": str(i), "n": n, "h": format(round(float(h), 1), "g"), "g": _encode(g), "codes": [str(m)]}
+            for i, n, h, g, m in zip(b["building_id"], names, b["households"], ll, b["micro_code"])]
+    return {"key": "buildings", "title": BUILDINGS_TITLE, "show": True, "buildings": True, "minZoom": BUILDINGS_ZOOM,
+            "range": "", "stroke": "#444444", "weight": 0.7, "fill": 0.0, "dash": None, "labelZoom": None,
+            "labelDigits": 0, "changed": False, "units": rows}
 
 
 def _encode(geom) -> list:
@@ -179,8 +209,9 @@ def _layer(plan: Plan, level: str, names, *, key: str, title: str, show: bool, t
         rows.append(row)
     return {"key": key, "title": title, "show": show, "range": f"{size.lo:g}–{size.hi:g}", "stroke": stroke,
             "weight": weight, "fill": 0.0 if outline_only else fill, "dash": dash if dash is not None else ldash,
-            "labelZoom": _label_zoom(areas, lat), "labelDigits": 12 if level == "community" else 3,
-            "changed": only is not None and not outline_only, "units": rows}
+            "labelZoom": None if only is not None else _label_zoom(areas, lat), "labelDigits": 12 if level == "community" else 3,
+            "changed": only is not None and not outline_only, "units": rows,
+            "level": level if not outline_only and only is None else None}
 
 
 def _parts_layer(plan: Plan, lat: float) -> dict | None:
@@ -203,7 +234,7 @@ def _parts_layer(plan: Plan, lat: float) -> dict | None:
         labels.append([round(at.x, 6), round(at.y, 6), text])
     footprints = metric.dissolve("building_id").area.to_numpy()
     return {"key": "parts", "title": PARTS_TITLE, "show": True, "parts": True, "range": "", "stroke": "#333333",
-            "weight": 1, "fill": 0.75, "dash": None, "labelZoom": _label_zoom(footprints, lat, px=60), "labelDigits": 0,
+            "weight": 1, "fill": 1.0, "dash": None, "labelZoom": _label_zoom(footprints, lat, px=60), "labelDigits": 0,
             "changed": False, "units": rows, "labels": labels}
 
 
@@ -211,7 +242,7 @@ def _panel(plan: Plan, compare: Plan | gpd.GeoDataFrame | None, changes: dict, b
     rep = plan.report
     levels = rep.get("levels", {})
     rows = "".join(
-        f"<tr><td>{html.escape(_TITLES[lv])}</td><td>{f.get('count', 0):,}</td><td>{f.get('share_in_range', 0):.0%}</td>"
+        f"<tr><td>{html.escape(_TITLES[lv])}</td><td>{f.get('count', 0):,}</td><td>{share_text(f.get('share_in_range', 0))}</td>"
         f"<td>{f.get('hh_min', 0):g}–{f.get('hh_max', 0):g}</td><td>{f.get('hh_mean', 0):g}</td>"
         f"<td>{f.get('cv_within_parent_median', 0):.2f}</td></tr>"
         for lv, f in levels.items() if lv in _TITLES
@@ -233,7 +264,7 @@ def _panel(plan: Plan, compare: Plan | gpd.GeoDataFrame | None, changes: dict, b
         tdt = ('<form id="gp-tdt">Tianditu key 天地图密钥 (kept in this browser only): '
                '<input type="password" size="20" autocomplete="off"> <button>OK</button></form>')
     return (
-        "<details open><summary><b>Plan figures 方案指标</b></summary>"
+        "<details><summary><b>Plan figures 方案指标</b></summary>"
         "<table><tr><th>level</th><th>units</th><th>in range</th><th>households</th><th>mean</th><th>CV</th></tr>"
         f"{rows}</table>" + "".join(f"<div>{html.escape(x) if '<' not in x else x}</div>" for x in facts) + tdt + "</details>"
     )
@@ -255,12 +286,13 @@ _PAGE_CSS = """html,body,#map{height:100%;margin:0}#map{background:#f4f4f0}
 .gp-box{background:#fff;padding:6px 8px;font:12px/1.4 sans-serif;border:1px solid #999;border-radius:4px;max-width:420px}
 .gp-panel table{border-collapse:collapse}.gp-panel td,.gp-panel th{padding:1px 5px;text-align:right}
 .gp-panel td:first-child,.gp-panel th:first-child{text-align:left}
-.gp-swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;opacity:.8}
+.gp-swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;opacity:.35}
+.gp-search input{width:220px}.gp-hits div{cursor:pointer}.gp-hits div:hover{background:#eee}.gp-label.gp-hidden{display:none}
 .gp-note{color:#555;margin-top:3px;white-space:pre-line}
 .gp-label{font:11px sans-serif;color:#111;text-shadow:0 0 2px #fff,0 0 2px #fff;white-space:nowrap;transform:translate(-50%,-50%)}
 .gp-label-community{font-weight:bold;font-size:13px}
 .gp-label-parts{font-size:10px;white-space:pre;text-align:center}
-.gp-hatch{background:repeating-linear-gradient(45deg,#444 0 1px,#e0e0e0 1px 5px)}
+.gp-hatch,.gp-hatch-upper{opacity:1}.gp-hatch{background:repeating-linear-gradient(45deg,#444 0 1px,#e0e0e0 1px 5px)}
 .gp-hatch-upper{background:repeating-linear-gradient(-45deg,#444 0 1px,#fff 1px 5px);outline:1px dashed #333}"""
 
 
@@ -325,6 +357,8 @@ def review_map(
     parts = _parts_layer(plan, lat)
     if parts is not None:
         layers.append(parts)
+    if len(plan.buildings):
+        layers.append(_buildings_layer(plan))
     if compare is not None:
         for lv in [lv for lv in ("community", "grid") if lv in old_layers]:
             layers.append(_layer(plan, lv, names[lv], key=f"changed-{lv}", title=f"Changed {_TITLES[lv]} 变更", show=True,
