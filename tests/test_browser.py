@@ -78,3 +78,40 @@ def test_screenshot_is_not_blank(loaded):
     background = np.all(rgb == (244, 244, 240), axis=1) | np.all(rgb == (255, 255, 255), axis=1)
     assert (~background).mean() > 0.15  # polygons cover much of the fitted view
     assert len(np.unique(rgb[~background], axis=0)) > 20  # fills, outlines and text, not one flat colour
+
+
+# after the page is ready: search a building, then measure what is drawn (visible labels' boxes, zoom, buildings shown)
+PROBE = """<script>setTimeout(function(){var h=document.documentElement;
+h.setAttribute('data-hits', String(window.gridplanSearch(%s)));
+setTimeout(function(){var m=window.gridplanMap, boxes=[], bad=0;
+document.querySelectorAll('.gp-label').forEach(function(el){if(getComputedStyle(el).display==='none')return;
+var r=el.getBoundingClientRect(); if(r.width>0&&r.height>0)boxes.push(r);});
+for(var i=0;i<boxes.length;i++)for(var j=i+1;j<boxes.length;j++){var a=boxes[i],b=boxes[j];
+if(a.left<b.right-1&&b.left<a.right-1&&a.top<b.bottom-1&&b.top<a.bottom-1)bad++;}
+h.setAttribute('data-labels', String(boxes.length)); h.setAttribute('data-overlaps', String(bad));
+h.setAttribute('data-zoom', String(m.getZoom()));},1500);},500);</script>"""
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("search")
+    plan = read_plan(plan_dir())
+    first = str(plan.buildings["building_id"].iloc[0])
+    html = write_review_map(plan, tmp / "map.html").read_text(encoding="utf-8")
+    probed = tmp / "probed.html"
+    probed.write_text(html.replace("</body>", PROBE % repr(first) + "</body>", 1), encoding="utf-8")
+    return first, run_chromium(probed, tmp, "--dump-dom").stdout
+
+
+def test_search_finds_a_building_and_zooms_to_the_buildings_layer(searched):
+    first, dom = searched
+    assert 'data-hits="1"' in dom
+    assert f'data-gridplan-found="{first}"' in dom
+    zoom = int(re.search(r'data-zoom="(\d+)"', dom).group(1))
+    assert zoom >= 16  # the buildings layer is shown from zoom 16
+
+
+def test_no_two_visible_labels_overlap(searched):
+    _, dom = searched
+    assert int(re.search(r'data-labels="(\d+)"', dom).group(1)) > 0
+    assert 'data-overlaps="0"' in dom
