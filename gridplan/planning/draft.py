@@ -7,6 +7,10 @@ The state (:meth:`Draft.to_state`) is the op log, so :meth:`Draft.from_state` re
 Units are edited on the plan's building roster: a unit holds the buildings whose code names it; its
 outline is the plan's outline less the footprints moved out, plus the footprints moved in.
 
+Not yet here (issue 15 goes on): ``rebalance``, ``split``, ``merge`` and ``save`` (a plan directory and a
+change list), which need the edits on the plan's cells, as :mod:`gridplan.planning.replan` maps them, so
+that outlines stay seamless; the editor page and the service's drafts build on this object.
+
 Examples
 --------
 >>> import tempfile, gridplan
