@@ -197,6 +197,13 @@
     hit.u.poly.bringToFront();
     document.body.setAttribute("data-gridplan-found", hit.u.c);
   }
+  // exact codes first, else up to 10 whose code or name holds the text
+  function find(q) {
+    q = q.trim().toLowerCase();
+    if (!q) return [];
+    var exact = index.filter(function (h) { return h.u.c.toLowerCase() === q; });
+    return exact.length ? exact : index.filter(function (h) { return h.key.indexOf(q) >= 0; }).slice(0, 10);
+  }
   var search = L.control({ position: "topright" });
   search.onAdd = function () {
     var div = L.DomUtil.create("div", "gp-box gp-search");
@@ -204,12 +211,6 @@
     L.DomEvent.disableClickPropagation(div);
     L.DomEvent.disableScrollPropagation(div);
     var input = div.querySelector("input"), hits = div.querySelector(".gp-hits");
-    function find(q) {
-      q = q.trim().toLowerCase();
-      if (!q) return [];
-      var exact = index.filter(function (h) { return h.u.c.toLowerCase() === q; });
-      return exact.length ? exact : index.filter(function (h) { return h.key.indexOf(q) >= 0; }).slice(0, 10);
-    }
     input.addEventListener("input", function () {
       hits.innerHTML = "";
       find(input.value).forEach(function (h) {
@@ -222,7 +223,7 @@
     return div;
   };
   search.addTo(map);
-  window.gridplanSearch = function (q) { var f = index.filter(function (h) { return h.u.c === q || h.u.n === q; }); if (f.length) show(f[0]); return f.length; };
+  window.gridplanSearch = function (q) { var f = find(q); if (f.length) show(f[0]); return f.length; };
   window.gridplanMap = map;
 
   // ---- legend and report panel ---------------------------------------------------------------------
